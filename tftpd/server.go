@@ -1,0 +1,281 @@
+package tftpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// Config configures a Server. The zero value of every field but Root means
+// its documented default.
+type Config struct {
+	// Root is where files are looked up. Required.
+	Root *Root
+	// WindowSizeMax caps the RFC 7440 windowsize a client may negotiate.
+	// Default and hard cap 64.
+	WindowSizeMax int
+	// MaxTransfers is how many transfers may run at once; requests beyond it
+	// get a "server busy" error straight away. Default 256.
+	MaxTransfers int
+	// RetransmitTimeout is how long to wait for an ACK before resending,
+	// unless the client negotiated RFC 2349 timeout. Default 1s (firmware
+	// retries fast; RFC 1350 servers often wait 5s).
+	RetransmitTimeout time.Duration
+	// Retries is how many timeouts in a row abandon a transfer. Default 5.
+	Retries int
+	// ShutdownGrace is how long in-flight transfers may continue after the
+	// context given to Serve ends. Default 10s.
+	ShutdownGrace time.Duration
+	// OnDone, when set, is called once per finished or failed transfer
+	// (including refused requests), from the transfer's goroutine.
+	OnDone func(Stats)
+}
+
+// Stats describes one finished or failed transfer.
+type Stats struct {
+	// Peer is the client's address.
+	Peer net.Addr
+	// File is the name as the client asked for it.
+	File string
+	// Bytes is how many payload bytes the client acknowledged.
+	Bytes int64
+	// Dur is the time from request to the last ACK or the failure.
+	Dur time.Duration
+	// BlockSize and WindowSize are the negotiated values.
+	BlockSize, WindowSize int
+	// Retransmits counts DATA and OACK packets sent more than once.
+	Retransmits int
+	// Probe is true for an EDK2-style tsize probe: the client read the OACK
+	// and ended the transfer with ERROR 8. Err is nil then.
+	Probe bool
+	// Err is why the transfer failed; nil on success.
+	Err error
+}
+
+// Server serves read-only TFTP.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	active atomic.Int64
+	mtus   mtuCache
+
+	mu       sync.Mutex
+	inflight map[string]string // peer addr -> raw request, to drop resent RRQs
+}
+
+// New checks cfg, fills in defaults and returns a Server.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if cfg.Root == nil {
+		return nil, errors.New("new tftp server: no root")
+	}
+	if cfg.WindowSizeMax < 0 || cfg.MaxTransfers < 0 || cfg.RetransmitTimeout < 0 || cfg.Retries < 0 || cfg.ShutdownGrace < 0 {
+		return nil, errors.New("new tftp server: negative limit")
+	}
+	if cfg.WindowSizeMax == 0 || cfg.WindowSizeMax > maxWindowCap {
+		cfg.WindowSizeMax = maxWindowCap
+	}
+	if cfg.MaxTransfers == 0 {
+		cfg.MaxTransfers = 256
+	}
+	if cfg.RetransmitTimeout == 0 {
+		cfg.RetransmitTimeout = time.Second
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 5
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log.With("svc", "tftp"), inflight: map[string]string{}}, nil
+}
+
+// ingress is where a request arrived.
+type ingress struct {
+	dst     net.IP // destination address of the request, nil if unknown
+	ifindex int    // 0 if unknown
+}
+
+// Serve reads requests from conn (the :69 socket that main opens) until ctx
+// ends, then waits up to ShutdownGrace for in-flight transfers. It enables
+// IP_PKTINFO on conn to learn each request's destination address and
+// ingress interface; without it (not an IPv4 socket) transfers are answered
+// from the socket's own address. A conn closed because ctx ended is a clean
+// exit (nil).
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	var pc *ipv4.PacketConn
+	if _, ok := conn.(*net.UDPConn); ok {
+		pc = ipv4.NewPacketConn(conn)
+		if err := pc.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+			s.log.Warn("tftp: no IP_PKTINFO, answering from the listening address", "err", err)
+			pc = nil
+		}
+	}
+	localIP := net.IP(nil)
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && !ua.IP.IsUnspecified() {
+		localIP = ua.IP
+	}
+
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	// Transfers outlive ctx by ShutdownGrace; xctx ends them after that.
+	xctx, xcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer xcancel()
+	var wg sync.WaitGroup
+
+	buf := make([]byte, 4096)
+	var err error
+	for {
+		var n int
+		var peer net.Addr
+		in := ingress{dst: localIP}
+		if pc != nil {
+			var cm *ipv4.ControlMessage
+			n, cm, peer, err = pc.ReadFrom(buf)
+			if cm != nil {
+				in = ingress{dst: cm.Dst, ifindex: cm.IfIndex}
+			}
+		} else {
+			n, peer, err = conn.ReadFrom(buf)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			} else {
+				err = fmt.Errorf("tftp serve: %w", err)
+			}
+			break
+		}
+		s.handle(xctx, &wg, conn, pc, in, peer, buf[:n])
+	}
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		xcancel()
+		<-done
+	}
+	return err
+}
+
+// handle starts a transfer for one request packet, or answers it with an
+// error straight away.
+func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.PacketConn, pc *ipv4.PacketConn, in ingress, peer net.Addr, pkt []byte) {
+	req, err := parseRequest(pkt)
+	if err != nil {
+		s.log.Debug("tftp: ignored packet", "peer", peer, "err", err)
+		return
+	}
+	key := peer.String()
+	s.mu.Lock()
+	if prev, ok := s.inflight[key]; ok && prev == string(pkt) {
+		// The client resent its request before our first answer reached
+		// it; the running transfer answers it.
+		s.mu.Unlock()
+		s.log.Debug("tftp: duplicate request", "peer", peer, "file", req.file)
+		return
+	}
+	if s.active.Load() >= int64(s.cfg.MaxTransfers) {
+		s.mu.Unlock()
+		b := appendError(nil, errCodeUndefined, "server busy")
+		if pc != nil {
+			pc.WriteTo(b, &ipv4.ControlMessage{Src: in.dst}, peer)
+		} else {
+			conn.WriteTo(b, peer)
+		}
+		s.finish(Stats{Peer: peer, File: req.file, Err: errors.New("server busy")})
+		return
+	}
+	s.active.Add(1)
+	s.inflight[key] = string(pkt)
+	s.mu.Unlock()
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st := s.transfer(ctx, in, peer, req)
+		s.mu.Lock()
+		if s.inflight[key] == string(pkt) {
+			delete(s.inflight, key)
+		}
+		s.mu.Unlock()
+		s.active.Add(-1)
+		s.finish(st)
+	}()
+}
+
+// finish logs one transfer and calls OnDone.
+func (s *Server) finish(st Stats) {
+	switch {
+	case st.Probe:
+		// EDK2 asks for tsize, reads the OACK and aborts with ERROR 8 before
+		// the real download (PXE-NOTES §7): normal, not a failure.
+		s.log.Debug("tftp tsize probe", "peer", st.Peer, "file", st.File)
+	case st.Err != nil:
+		s.log.Warn("tftp transfer failed", "peer", st.Peer, "file", st.File, "bytes", st.Bytes,
+			"dur", st.Dur, "reason", st.Err.Error(), "retransmits", st.Retransmits)
+	default:
+		mbs := 0.0
+		if st.Dur > 0 {
+			mbs = float64(st.Bytes) / st.Dur.Seconds() / 1e6
+		}
+		s.log.Info("tftp transfer", "peer", st.Peer, "file", st.File, "bytes", st.Bytes, "dur", st.Dur,
+			"mb_per_s", float64(int(mbs*10))/10, "blksize", st.BlockSize, "windowsize", st.WindowSize,
+			"retransmits", st.Retransmits)
+	}
+	if s.cfg.OnDone != nil {
+		s.cfg.OnDone(st)
+	}
+}
+
+// mtuCache remembers interface MTUs: net.InterfaceByIndex dumps all links
+// over netlink, too slow to do per request.
+type mtuCache struct {
+	mu sync.Mutex
+	m  map[int]mtuEntry
+}
+
+type mtuEntry struct {
+	mtu int
+	at  time.Time
+}
+
+// maxBlksize returns the largest block that fits the interface MTU without
+// IP fragmentation: MTU - 20 (IPv4) - 8 (UDP) - 4 (TFTP), 1468 on Ethernet
+// (RFC 2348 §1 warns about fragmentation). Unknown interface: 1468.
+func (c *mtuCache) maxBlksize(ifindex int) int {
+	mtu := 1500
+	if ifindex > 0 {
+		c.mu.Lock()
+		e, ok := c.m[ifindex]
+		c.mu.Unlock()
+		if !ok || time.Since(e.at) > time.Minute {
+			e = mtuEntry{mtu: 1500, at: time.Now()}
+			if ifi, err := net.InterfaceByIndex(ifindex); err == nil && ifi.MTU > 0 {
+				e.mtu = ifi.MTU
+			}
+			c.mu.Lock()
+			if c.m == nil {
+				c.m = map[int]mtuEntry{}
+			}
+			c.m[ifindex] = e
+			c.mu.Unlock()
+		}
+		mtu = e.mtu
+	}
+	return max(minBlksize, min(mtu-32, maxBlksize))
+}

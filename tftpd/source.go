@@ -1,0 +1,115 @@
+package tftpd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// source produces the payload of block n (1-based, absolute, never wrapped)
+// into buf, which is one block long. It is asked for blocks of the current
+// window only, in any order within it, so retransmits re-read the file
+// instead of keeping the window in memory.
+type source interface {
+	block(n int64, buf []byte) (int, error)
+}
+
+var errFileChanged = errors.New("file changed during transfer")
+
+// octetSource reads blocks with ReadAt, bounded by the size at open so the
+// transfer matches the tsize that was announced.
+type octetSource struct {
+	f    *os.File
+	size int64
+}
+
+func (s *octetSource) block(n int64, buf []byte) (int, error) {
+	off := (n - 1) * int64(len(buf))
+	want := min(int64(len(buf)), max(s.size-off, 0))
+	if want == 0 {
+		return 0, nil
+	}
+	got, err := s.f.ReadAt(buf[:want], off)
+	if int64(got) < want {
+		if err == nil || err == io.EOF {
+			err = errFileChanged
+		}
+		return got, fmt.Errorf("read block %d: %w", n, err)
+	}
+	return got, nil
+}
+
+// netasciiSource translates the file to netascii (RFC 764: LF -> CR LF,
+// CR -> CR NUL) on the fly. The output offset of a block cannot be computed
+// from n, so it remembers where each block of the window starts in the file
+// (and whether it starts with the second byte of a split pair).
+type netasciiSource struct {
+	f       *os.File
+	scratch []byte
+	starts  []nastart // ring indexed by n % len, covers the window
+}
+
+type nastart struct {
+	n       int64
+	off     int64
+	pending byte // second byte of a pair split across blocks, 0xff: none
+}
+
+func newNetasciiSource(f *os.File, blksize, window int) *netasciiSource {
+	s := &netasciiSource{f: f, scratch: make([]byte, blksize), starts: make([]nastart, window+2)}
+	s.starts[1%len(s.starts)] = nastart{n: 1, pending: 0xff}
+	return s
+}
+
+func (s *netasciiSource) block(n int64, buf []byte) (int, error) {
+	st := s.starts[n%int64(len(s.starts))]
+	if st.n != n {
+		return 0, fmt.Errorf("netascii block %d: outside window", n)
+	}
+	out := 0
+	if st.pending != 0xff {
+		buf[0] = st.pending
+		out = 1
+	}
+	off := st.off
+	pending := byte(0xff)
+	for out < len(buf) {
+		// Each source byte yields at least one output byte, so reading no
+		// more than the room left never overshoots.
+		r, err := s.f.ReadAt(s.scratch[:len(buf)-out], off)
+		if r == 0 {
+			if err == io.EOF || err == nil {
+				break
+			}
+			return 0, fmt.Errorf("read block %d: %w", n, err)
+		}
+		i := 0
+		for ; i < r && out < len(buf); i++ {
+			c := s.scratch[i]
+			var second byte
+			switch c {
+			case '\n':
+				c, second = '\r', '\n'
+			case '\r':
+				second = 0
+			default:
+				buf[out] = c
+				out++
+				continue
+			}
+			buf[out] = c
+			out++
+			if out < len(buf) {
+				buf[out] = second
+				out++
+			} else {
+				pending = second
+			}
+		}
+		off += int64(i)
+	}
+	next := nastart{n: n + 1, off: off, pending: pending}
+	s.starts[next.n%int64(len(s.starts))] = next
+	return out, nil
+}
