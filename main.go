@@ -1,0 +1,208 @@
+// Command pxeproxy is a ProxyDHCP-only PXE boot server: it answers PXE
+// firmware on UDP 67 and 4011 with boot instructions, never leases an
+// address, and serves boot files from a bundled read-only TFTP server.
+// It is configured entirely by PXE_* environment variables (see --help).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/tftpd"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
+		fmt.Fprintln(os.Stderr, "pxeproxy:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode lets a subcommand choose the process exit code.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit " + strconv.Itoa(int(e)) }
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help", "help":
+			fmt.Fprint(stdout, usage())
+			return nil
+		case "healthcheck":
+			if c := healthcheck(args[1:], stdout); c != 0 {
+				return exitCode(c)
+			}
+			return nil
+		case "env-markdown": // used to regenerate the README table
+			fmt.Fprint(stdout, markdownEnv())
+			return nil
+		default:
+			return fmt.Errorf("unknown argument %q (pxeproxy is configured by PXE_* environment variables; see pxeproxy --help)", args[0])
+		}
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.Level(cfg.LogLevel)}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve opens every socket first, so that a taken port or a missing folder
+// stops the start with one clear line, then runs the services until ctx ends.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	pcfg := &proxy.Config{
+		BootFiles:  cfg.bootFiles(),
+		IPXEScript: cfg.IPXEScript,
+		ServerIP:   cfg.ServerIP.IP,
+		BootServer: cfg.BootServer.IP,
+		HTTPURL:    cfg.HTTPURL,
+	}
+	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
+		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
+		pcfg.HTTPPort, _ = strconv.Atoi(port)
+	}
+	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
+
+	type service struct {
+		name string
+		run  func(context.Context) error
+	}
+	var services []service
+	for _, port := range []int{proxy.PortDHCP, proxy.PortPXE} {
+		conn, granted, err := proxy.Listen(ctx, ":"+strconv.Itoa(port), cfg.RecvBuffer)
+		if err != nil {
+			return portHint(err, port)
+		}
+		defer conn.Close()
+		if granted < cfg.RecvBuffer {
+			log.Warn("receive buffer smaller than asked: a burst of PXE clients may be dropped; raise net.core.rmem_max or grant CAP_NET_ADMIN",
+				"port", port, "asked", cfg.RecvBuffer, "granted", granted)
+		}
+		services = append(services, service{"proxy:" + strconv.Itoa(port), func(ctx context.Context) error { return psrv.Serve(ctx, conn, port) }})
+	}
+
+	if cfg.TFTP {
+		root, dirs, err := openTFTPRoot(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		tsrv, err := tftpd.New(tftpd.Config{
+			Root:          root,
+			WindowSizeMax: cfg.TFTPWindowSizeMax,
+			MaxTransfers:  cfg.TFTPMaxTransfers,
+			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
+		}, log)
+		if err != nil {
+			return err
+		}
+		conn, err := net.ListenPacket("udp4", cfg.TFTPAddr)
+		if err != nil {
+			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
+		}
+		defer conn.Close()
+		services = append(services, service{"tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) }})
+		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
+			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
+	}
+
+	bootServer := "ingress address"
+	if cfg.BootServer.IP != nil {
+		bootServer = cfg.BootServer.String()
+	}
+	log.Info("listening", "svc", "proxy", "ports", []int{proxy.PortDHCP, proxy.PortPXE},
+		"interfaces", psrv.Interfaces(), "only", []string(cfg.Interfaces), "boot_server", bootServer,
+		"tftp", bool(cfg.TFTP), "bootfiles", pcfg.BootFiles, "ipxe_script", cfg.IPXEScript)
+
+	// Every service runs until ctx ends; the first failure stops the rest.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, len(services))
+	for _, s := range services {
+		go func() {
+			err := s.run(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", s.name, err)
+				cancel(err)
+			}
+			done <- err
+		}()
+	}
+	var first error
+	for range services {
+		if err := <-done; err != nil && first == nil {
+			first = err
+		}
+	}
+	log.Info("stopped", "svc", "main")
+	return first
+}
+
+// openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing
+// admin root is fine when built-in defaults exist (the container with no
+// volume mounted); with neither, the start stops.
+func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) {
+	var dirs []string
+	for _, d := range []struct{ name, dir string }{{"PXE_TFTP_ROOT", cfg.TFTPRoot}, {"PXE_TFTP_DEFAULTS", cfg.TFTPDefaults}} {
+		if d.dir == "" {
+			continue
+		}
+		st, err := os.Stat(d.dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && d.name == "PXE_TFTP_ROOT" && cfg.TFTPDefaults != "":
+			log.Warn("tftp root does not exist: serving only the built-in defaults", "svc", "tftp", "dir", d.dir)
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("%s=%q: %w (expected a readable folder)", d.name, d.dir, err)
+		case !st.IsDir():
+			return nil, nil, fmt.Errorf("%s=%q: not a folder", d.name, d.dir)
+		}
+		dirs = append(dirs, d.dir)
+	}
+	if len(dirs) == 0 {
+		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
+	}
+	root, err := tftpd.OpenRoot(dirs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
+	}
+	return root, dirs, nil
+}
+
+// portHint adds what to do when a DHCP port cannot be bound.
+func portHint(err error, port int) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w: port %d is taken by another program (a DHCP server or dnsmasq on this host?); stop it or run pxeproxy on another host", err, port)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%w: binding port %d needs root or CAP_NET_BIND_SERVICE", err, port)
+	}
+	return err
+}

@@ -1,0 +1,425 @@
+// Package proxy decides what a ProxyDHCP server answers to PXE clients.
+//
+// Contract: pxeproxy never assigns an address. Every reply built here has
+// yiaddr 0.0.0.0, echoes the request's xid, htype/hlen and chaddr, and is
+// addressed only to PXE firmware (option 60 "PXEClient" or "HTTPClient").
+// Ordinary DHCP traffic is never answered: the site's DHCP server owns the
+// lease. The rules and their sources are in shared/PXE-NOTES.md.
+//
+// The decision (Reply) and the destination rule (Destination) are pure
+// functions; Server is the thin socket loop around them.
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// Ports the proxy listens on.
+const (
+	PortDHCP = 67   // PXE DHCPDISCOVER, broadcast or relayed
+	PortPXE  = 4011 // PXE boot-server requests, unicast
+)
+
+// Reasons a packet is not answered. Their texts double as the stable
+// `reason` label in logs and metrics, so keep them short and unchanged.
+var (
+	ErrMalformed    = errors.New("malformed")
+	ErrNotRequest   = errors.New("not-bootrequest")
+	ErrNotPXE       = errors.New("not-pxe")
+	ErrMessageType  = errors.New("message-type")
+	ErrNoArch       = errors.New("no-arch")
+	ErrNoBootFile   = errors.New("no-bootfile")
+	ErrNoHTTP       = errors.New("http-not-configured")
+	ErrNoServerAddr = errors.New("no-server-address")
+)
+
+// Reason returns the short reason label of an error returned by Reply or
+// Parse, or "other".
+func Reason(err error) string {
+	for _, e := range []error{ErrMalformed, ErrNotRequest, ErrNotPXE, ErrMessageType,
+		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "other"
+}
+
+// Class is the kind of client, which decides the reply's shape.
+type Class string
+
+// Client classes.
+const (
+	ClassBIOS Class = "bios" // legacy PXE ROM, option 93 = 0
+	ClassUEFI Class = "uefi" // UEFI PXE (EDK2 and vendors)
+	ClassIPXE Class = "ipxe" // iPXE already running: gets the script, not iPXE again
+	ClassHTTP Class = "http" // UEFI HTTP boot: gets an http:// URL
+)
+
+// Config is what the decision needs to know. The zero value answers nobody
+// (no boot files); main builds it from the environment.
+type Config struct {
+	// BootFiles maps an option 93 architecture to the boot file it gets.
+	BootFiles map[uint16]string
+	// IPXEScript is what clients already running iPXE get: a file name on the
+	// boot server or a URL.
+	IPXEScript string
+	// ServerIP, when set, is advertised in option 54 (and as the boot server
+	// unless BootServer is set) instead of the ingress interface's address:
+	// for NAT or macvlan set-ups.
+	ServerIP net.IP
+	// BootServer, when set, is the TFTP server clients are sent to (siaddr,
+	// option 66), for example an existing WDS box. Empty means ourselves.
+	BootServer net.IP
+	// HTTPPort, when non-zero, makes HTTPClient requests answered with
+	// http://<server address>:<HTTPPort>/<boot file>.
+	HTTPPort int
+	// HTTPURL, when set, is the base URL HTTPClient requests get instead
+	// (for an external web server); the boot file name is appended.
+	HTTPURL string
+}
+
+// Ingress says where a request came in: everything about our side of the
+// socket that the decision needs, resolved by the transport.
+type Ingress struct {
+	Port    int          // local port: PortDHCP or PortPXE
+	IfIndex int          // ingress interface index
+	IfName  string       // ingress interface name, for logs
+	Addr    net.IP       // our IPv4 address on the ingress interface
+	Src     *net.UDPAddr // the request's source address and port
+}
+
+// Request is what Parse learns about a PXE request.
+type Request struct {
+	Arch  uint16 // the architecture chosen from option 93
+	Archs []uint16
+	Class Class
+	HTTP  bool // option 60 starts with HTTPClient
+}
+
+// Answer is a reply together with the facts the transport logs.
+type Answer struct {
+	Packet *dhcpv4.DHCPv4
+	Arch   uint16
+	Class  Class
+	File   string // boot file or URL sent to the client
+	Server net.IP // boot server the client is sent to (siaddr)
+}
+
+const (
+	vendorPXE  = "PXEClient"
+	vendorHTTP = "HTTPClient"
+)
+
+// httpBase maps UEFI HTTP boot architectures (RFC 4578 registry, IANA
+// "Processor Architecture Types") to the PXE architecture whose boot file
+// they run, so one PXE_BOOTFILE_UEFI serves both unless overridden.
+var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23: 21, 24: 22, 26: 25, 28: 27, 30: 29, 38: 37, 40: 39}
+
+// knownArch lists the option 93 values of the IANA registry up to the ones in
+// use today (0-41); a value above is skipped when choosing among several.
+func knownArch(a uint16) bool { return a <= 41 }
+
+// Parse checks that req is a PXE request we may answer on port and says who
+// sent it. It does not look at configuration.
+func Parse(req *dhcpv4.DHCPv4, port int) (*Request, error) {
+	if req.OpCode != dhcpv4.OpcodeBootRequest {
+		return nil, ErrNotRequest
+	}
+	vendor := req.Options.Get(dhcpv4.OptionClassIdentifier)
+	httpClient := bytes.HasPrefix(vendor, []byte(vendorHTTP))
+	// EDK2 and iPXE compare the first 9 bytes: "PXEClient:Arch:00000:UNDI:..."
+	if !bytes.HasPrefix(vendor, []byte(vendorPXE)) && !httpClient {
+		return nil, fmt.Errorf("%w: option 60 %q", ErrNotPXE, truncate(vendor))
+	}
+	mt := req.MessageType()
+	switch port {
+	case PortDHCP:
+		// Only DISCOVER: a REQUEST on 67 belongs to the site's DHCP server
+		// and answering it races that server's ACK (PXE-NOTES 1).
+		if mt != dhcpv4.MessageTypeDiscover {
+			return nil, fmt.Errorf("%w: %s on port 67", ErrMessageType, mt)
+		}
+	case PortPXE:
+		// PXE 2.1 boot-server discovery is a REQUEST; dnsmasq also accepts
+		// INFORM (rfc2131.c), so do we.
+		if mt != dhcpv4.MessageTypeRequest && mt != dhcpv4.MessageTypeInform {
+			return nil, fmt.Errorf("%w: %s on port 4011", ErrMessageType, mt)
+		}
+	default:
+		return nil, fmt.Errorf("%w: port %d", ErrNotRequest, port)
+	}
+	raw, has93 := req.Options[dhcpv4.OptionClientSystemArchitectureType.Code()]
+	if len(raw)%2 != 0 {
+		return nil, fmt.Errorf("%w: option 93 has odd length %d", ErrMalformed, len(raw))
+	}
+	r := &Request{HTTP: httpClient}
+	for i := 0; i+1 < len(raw); i += 2 {
+		r.Archs = append(r.Archs, uint16(raw[i])<<8|uint16(raw[i+1]))
+	}
+	switch {
+	case len(r.Archs) > 0:
+		r.Arch = r.Archs[0]
+		// Option 93 may list several values: take the first known one.
+		for _, a := range r.Archs {
+			if knownArch(a) {
+				r.Arch = a
+				break
+			}
+		}
+	case port == PortDHCP || !has93 && httpClient:
+		// PXE 2.1 and RFC 4578 make option 93 mandatory in the DISCOVER;
+		// without it we cannot pick a boot file (dnsmasq, smee do the same).
+		return nil, ErrNoArch
+	default:
+		// Some old ROMs omit 93 in the port 4011 request: they are BIOS.
+		r.Arch = 0
+	}
+	switch {
+	case isIPXE(req):
+		r.Class = ClassIPXE
+	case httpClient:
+		r.Class = ClassHTTP
+	case r.Arch == 0:
+		r.Class = ClassBIOS
+	default:
+		r.Class = ClassUEFI
+	}
+	return r, nil
+}
+
+// isIPXE reports whether the request comes from a running iPXE: it sends user
+// class "iPXE" (option 77) and its feature list (option 175). Giving it the
+// iPXE binary again would loop forever (iPXE docs, "chainloading").
+func isIPXE(req *dhcpv4.DHCPv4) bool {
+	if req.Options.Has(dhcpv4.OptionEtherboot) {
+		return true
+	}
+	return bytes.Contains(req.Options.Get(dhcpv4.OptionUserClassInformation), []byte("iPXE"))
+}
+
+// Reply builds the answer to req, which arrived as described by in, or says
+// with a wrapped sentinel error why it is not ours to answer.
+func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
+	r, err := Parse(req, in.Port)
+	if err != nil {
+		return nil, err
+	}
+	serverID := cfg.ServerIP
+	if serverID == nil {
+		serverID = in.Addr
+	}
+	serverID = serverID.To4()
+	if serverID == nil || serverID.IsUnspecified() {
+		return nil, fmt.Errorf("%w on interface %q", ErrNoServerAddr, in.IfName)
+	}
+	bootServer := serverID
+	if cfg.BootServer != nil {
+		bootServer = cfg.BootServer.To4()
+	}
+	file, err := bootFile(r, serverID, cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	p := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootReply,
+		HWType:        req.HWType,
+		TransactionID: req.TransactionID,
+		Flags:         req.Flags,
+		ClientIPAddr:  net.IPv4zero,
+		// yiaddr 0.0.0.0 is what makes this a proxy offer: EDK2 "the offer
+		// with zero yiaddr is a proxy offer" (PxeBcDhcp4.c). Never change it.
+		YourIPAddr:    net.IPv4zero,
+		ServerIPAddr:  bootServer,
+		GatewayIPAddr: req.GatewayIPAddr,
+		ClientHWAddr:  req.ClientHWAddr,
+		Options:       dhcpv4.Options{},
+	}
+	if p.GatewayIPAddr == nil {
+		p.GatewayIPAddr = net.IPv4zero
+	}
+	mt := dhcpv4.MessageTypeOffer
+	if in.Port == PortPXE {
+		mt = dhcpv4.MessageTypeAck
+		if req.ClientIPAddr != nil {
+			p.ClientIPAddr = req.ClientIPAddr
+		}
+	} else {
+		// We broadcast (or send to the relay): tell the client so.
+		p.SetBroadcast()
+	}
+	o := p.Options
+	o.Update(dhcpv4.OptMessageType(mt))
+	o.Update(dhcpv4.OptServerIdentifier(serverID))
+	vendor := vendorPXE
+	if r.HTTP {
+		// EDK2 HttpBootDhcp4.c only takes offers whose option 60 is HTTPClient.
+		vendor = vendorHTTP
+	}
+	o.Update(dhcpv4.OptClassIdentifier(vendor))
+	if guid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); guid != nil {
+		o[dhcpv4.OptionClientMachineIdentifier.Code()] = bytes.Clone(guid)
+	}
+
+	// Boot file in the BOOTP header and in options 66/67: U-Boot reads only
+	// the header (siderolabs/booter#11), WDS-style clients read the options.
+	// The header field holds 127 bytes; a longer URL goes in option 67 only.
+	if len(file) < 128 {
+		p.BootFileName = file
+	}
+	if !r.HTTP {
+		p.ServerHostName = bootServer.String()
+		o.Update(dhcpv4.OptTFTPServerName(bootServer.String()))
+	}
+	o.Update(dhcpv4.OptBootFileName(file))
+
+	if opt43 := vendorOptions(req, r, in.Port); opt43 != nil {
+		o[dhcpv4.OptionVendorSpecificInformation.Code()] = opt43
+	}
+	return &Answer{Packet: p, Arch: r.Arch, Class: r.Class, File: file, Server: bootServer}, nil
+}
+
+// bootFile picks the file (or URL) for the client.
+func bootFile(r *Request, server net.IP, cfg *Config) (string, error) {
+	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
+		return cfg.IPXEScript, nil
+	}
+	file, ok := cfg.BootFiles[r.Arch]
+	if !ok && r.HTTP {
+		file, ok = cfg.BootFiles[httpBase[r.Arch]]
+	}
+	if !ok || file == "" {
+		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, ArchName(r.Arch))
+	}
+	if !r.HTTP || strings.Contains(file, "://") {
+		return file, nil
+	}
+	// UEFI HTTP boot needs an IP-literal URL: a host name would need DNS from
+	// the main offer (EDK2 HttpBootDhcp4.c).
+	switch {
+	case cfg.HTTPURL != "":
+		return strings.TrimSuffix(cfg.HTTPURL, "/") + "/" + strings.TrimPrefix(file, "/"), nil
+	case cfg.HTTPPort != 0:
+		host := net.JoinHostPort(server.String(), strconv.Itoa(cfg.HTTPPort))
+		return "http://" + host + "/" + strings.TrimPrefix(strings.ReplaceAll(file, `\`, "/"), "/"), nil
+	}
+	return "", ErrNoHTTP
+}
+
+// PXE vendor sub-options (option 43), PXE 2.1 spec section 2.4.
+const (
+	pxeDiscoveryControl = 6
+	pxeBootMenu         = 9
+	pxeMenuPrompt       = 10
+	pxeBootItem         = 71
+	pxeEnd              = 255
+)
+
+// vendorOptions returns option 43 for the reply, or nil for none.
+func vendorOptions(req *dhcpv4.DHCPv4, r *Request, port int) []byte {
+	if port == PortPXE {
+		// Echo the boot item the client asked for (PXE 2.1 2.2.5; dnsmasq
+		// does the same). EDK2 checks it matches its request.
+		item := subOption(req.Options.Get(dhcpv4.OptionVendorSpecificInformation), pxeBootItem)
+		if len(item) != 4 {
+			return nil
+		}
+		return append([]byte{pxeBootItem, 4}, append(bytes.Clone(item), pxeEnd)...)
+	}
+	if r.Class == ClassUEFI || r.Class == ClassHTTP || r.Arch != 0 {
+		// UEFI gets no option 43 on port 67: older EDK2 builds discard proxy
+		// offers carrying discovery sub-options (edk2 issue 6944, pixiecore's
+		// comment on the same), and without it EDK2 asks again on 4011.
+		return nil
+	}
+	// BIOS: 6 = 0x08 "skip discovery, use the boot file in this offer", and a
+	// zero-timeout prompt: some legacy ROMs fail with PXE-E74 without one
+	// (FOG issue 596; dnsmasq always sends it). Never sub-options 1-5 (MTFTP).
+	return []byte{
+		pxeDiscoveryControl, 1, 0x08,
+		pxeMenuPrompt, 4, 0, 'P', 'X', 'E',
+		pxeEnd,
+	}
+}
+
+// subOption returns sub-option code of an encapsulated option, or nil.
+func subOption(data []byte, code byte) []byte {
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c == 0 {
+			i++
+			continue
+		}
+		if c == 255 || i+1 >= len(data) {
+			return nil
+		}
+		n := int(data[i+1])
+		if i+2+n > len(data) {
+			return nil
+		}
+		if c == code {
+			return data[i+2 : i+2+n]
+		}
+		i += 2 + n
+	}
+	return nil
+}
+
+// Destination is where the reply to a request goes, and whether it is a
+// broadcast that must leave through the ingress interface.
+func Destination(req *dhcpv4.DHCPv4, in Ingress) (dst *net.UDPAddr, broadcast bool) {
+	if in.Port == PortPXE {
+		// EDK2 sends its boot-server request from port 4011 and listens
+		// there (PxeBcDhcp4Discover): answer the source address and port.
+		if in.Src != nil && in.Src.IP.To4() != nil && !in.Src.IP.IsUnspecified() {
+			return &net.UDPAddr{IP: in.Src.IP.To4(), Port: in.Src.Port}, false
+		}
+		port := PortPXE
+		if in.Src != nil && in.Src.Port != 0 {
+			port = in.Src.Port
+		}
+		return &net.UDPAddr{IP: net.IPv4bcast, Port: port}, true
+	}
+	if gi := req.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() {
+		// Relayed: answer the relay agent's server port (RFC 2131 4.1).
+		return &net.UDPAddr{IP: gi, Port: PortDHCP}, false
+	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: 68}, true
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 32 {
+		return b[:32]
+	}
+	return b
+}
+
+// ArchName names an option 93 value (IANA registry; RFC 4578 erratum 4624
+// swapped 7 and 9, and x86-64 firmware in the wild sends both).
+func ArchName(a uint16) string {
+	if n, ok := archNames[a]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+var archNames = map[uint16]string{
+	0: "x86 BIOS", 1: "NEC PC98", 2: "Itanium", 3: "DEC Alpha", 4: "Arc x86", 5: "Intel Lean Client",
+	6: "EFI IA32", 7: "EFI x86-64", 8: "EFI Xscale", 9: "EFI x86-64 (BC)", 10: "EFI ARM32", 11: "EFI ARM64",
+	12: "PowerPC Open Firmware", 13: "PowerPC ePAPR", 14: "POWER OPAL v3", 15: "EFI IA32 HTTP",
+	16: "EFI x86-64 HTTP", 17: "EFI BC HTTP", 18: "EFI ARM32 HTTP", 19: "EFI ARM64 HTTP",
+	20: "x86 BIOS HTTP", 21: "ARM32 U-Boot", 22: "ARM64 U-Boot", 23: "ARM32 U-Boot HTTP",
+	24: "ARM64 U-Boot HTTP", 25: "EFI RISC-V 32", 26: "EFI RISC-V 32 HTTP", 27: "EFI RISC-V 64",
+	28: "EFI RISC-V 64 HTTP", 29: "EFI RISC-V 128", 30: "EFI RISC-V 128 HTTP", 31: "s390 Basic",
+	32: "s390 Extended", 33: "EFI MIPS32", 34: "EFI MIPS64", 35: "EFI Sunway 32", 36: "EFI Sunway 64",
+	37: "EFI LoongArch32", 38: "EFI LoongArch32 HTTP", 39: "EFI LoongArch64", 40: "EFI LoongArch64 HTTP",
+	41: "ARM rpiboot",
+}

@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Server is the socket loop around Reply: read, decode, decide, pick the
+// destination, write. One goroutine per socket, no goroutine per packet.
+type Server struct {
+	cfg    *Config
+	log    *slog.Logger
+	ifaces *ifaceTable
+
+	// OnAnswer, when set, is called after each reply is sent (metrics).
+	OnAnswer func(a *Answer, in Ingress)
+	// OnIgnore, when set, is called for each packet not answered, with the
+	// short reason label (metrics).
+	OnIgnore func(port int, reason string)
+	// ReplyDelay holds every reply back this long: a quirk knob for ROMs
+	// that miss an instant answer (dnsmasq's dhcp-reply-delay). Zero: none.
+	ReplyDelay time.Duration
+}
+
+// NewServer returns a loop that answers on the interfaces named in ifaces
+// (empty: every up, non-loopback interface with an IPv4 address).
+func NewServer(cfg *Config, ifaces []string, log *slog.Logger) *Server {
+	return &Server{cfg: cfg, log: log, ifaces: newIfaceTable(ifaces)}
+}
+
+// Interfaces returns the interfaces served right now with their IPv4
+// addresses, for the start line.
+func (s *Server) Interfaces() map[string][]string {
+	out := map[string][]string{}
+	for _, i := range s.ifaces.snapshot() {
+		for _, a := range i.addrs {
+			out[i.name] = append(out[i.name], a.IP.String())
+		}
+	}
+	return out
+}
+
+// Listen opens the UDP socket for port on all addresses with a large receive
+// buffer: a lab of machines powered on together sends thousands of
+// DISCOVERs at once, and the kernel's default buffer (208 KiB) drops most of
+// them. It returns the buffer size the kernel granted.
+func Listen(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, error) {
+	var granted int
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
+			// without it fall back to SO_RCVBUF, capped by rmem_max.
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+			}
+			if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+				granted = v / 2 // the kernel reports twice the usable size
+			}
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := lc.ListenPacket(ctx, "udp4", addr)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listen on udp %s: %w", addr, err)
+	}
+	return conn, granted, nil
+}
+
+// Serve answers requests arriving on conn, which listens on port (PortDHCP
+// or PortPXE), until ctx ends. A conn closed because ctx ended is a clean
+// exit.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn, port int) error {
+	pc := ipv4.NewPacketConn(conn)
+	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		return fmt.Errorf("enable IP_PKTINFO on port %d: %w", port, err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	buf := make([]byte, 65536)
+	for {
+		n, cm, src, err := pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("read on port %d: %w", port, err)
+		}
+		s.handle(ctx, pc, port, buf[:n], cm, src)
+	}
+}
+
+// handle processes one datagram. It never panics on bad input: the codec
+// returns errors for truncated packets and bad option lengths.
+func (s *Server) handle(ctx context.Context, pc *ipv4.PacketConn, port int, pkt []byte, cm *ipv4.ControlMessage, src net.Addr) {
+	usrc, _ := src.(*net.UDPAddr)
+	if cm == nil || usrc == nil {
+		s.ignore(ctx, port, "no-pktinfo", nil)
+		return
+	}
+	info := s.ifaces.get(cm.IfIndex)
+	if info == nil {
+		s.ignore(ctx, port, "interface-not-served", nil, slog.Int("ifindex", cm.IfIndex), slog.String("peer", usrc.String()))
+		return
+	}
+	req, err := dhcpv4.FromBytes(pkt)
+	if err != nil {
+		s.ignore(ctx, port, ErrMalformed.Error(), err, slog.String("iface", info.name), slog.String("peer", usrc.String()), slog.Int("bytes", len(pkt)))
+		return
+	}
+	in := Ingress{
+		Port:    port,
+		IfIndex: cm.IfIndex,
+		IfName:  info.name,
+		Addr:    info.addrFor(req.GatewayIPAddr, usrc.IP),
+		Src:     usrc,
+	}
+	ans, err := Reply(req, in, s.cfg)
+	if err != nil {
+		s.ignore(ctx, port, Reason(err), err, slog.String("iface", info.name), slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String()))
+		return
+	}
+	dst, bcast := Destination(req, in)
+	wcm := &ipv4.ControlMessage{Src: in.Addr}
+	if bcast {
+		// Out of the interface the request came in on, not wherever the
+		// routing table sends 255.255.255.255.
+		wcm.IfIndex = in.IfIndex
+	} else if d := cm.Dst.To4(); d != nil && !d.IsMulticast() && !d.Equal(net.IPv4bcast) && !isBroadcastOn(info, d) {
+		// Unicast request: answer from the address it was sent to.
+		wcm.Src = d
+	}
+	if s.ReplyDelay > 0 {
+		select {
+		case <-time.After(s.ReplyDelay):
+		case <-ctx.Done():
+			return
+		}
+	}
+	if _, err := pc.WriteTo(ans.Packet.ToBytes(), wcm, dst); err != nil {
+		s.log.Warn("send failed", "svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
+		return
+	}
+	s.log.Info("pxe reply",
+		"svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(),
+		"arch", ans.Arch, "class", string(ans.Class), "iface", in.IfName, "port", port,
+		"file", ans.File, "server", ans.Server.String(), "peer", dst.String())
+	if s.OnAnswer != nil {
+		s.OnAnswer(ans, in)
+	}
+}
+
+func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs ...slog.Attr) {
+	if s.OnIgnore != nil {
+		s.OnIgnore(port, reason)
+	}
+	if !s.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs = append(attrs, slog.String("svc", svcName(port)), slog.String("reason", reason))
+	if err != nil {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "ignored", attrs...)
+}
+
+func isBroadcastOn(info *ifaceInfo, ip net.IP) bool {
+	for _, a := range info.addrs {
+		if !a.Contains(ip) {
+			continue
+		}
+		b := make(net.IP, 4)
+		for i := range b {
+			b[i] = a.IP[i] | ^a.Mask[len(a.Mask)-4+i]
+		}
+		if b.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func svcName(port int) string {
+	if port == PortPXE {
+		return "pxe4011"
+	}
+	return "dhcp"
+}
