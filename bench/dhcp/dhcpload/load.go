@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+const batch = 64 // messages per sendmmsg/recvmmsg
+
+// client is the generator's side: one UDP socket on :68 (where broadcast
+// proxy offers arrive) bound to the test interface, and one receive loop that
+// hands each reply to the running phase.
+type client struct {
+	conn  *net.UDPConn
+	pc    *ipv4.PacketConn
+	dst   *net.UDPAddr
+	ts    templates
+	cur   atomic.Pointer[phase]
+	stray atomic.Int64 // well-formed replies for no running phase (late ones)
+}
+
+func dialClient(iface string, rcvbuf int, dst *net.UDPAddr) (*client, error) {
+	var serr error
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		err := rc.Control(func(fd uintptr) {
+			s := int(fd)
+			serr = errors.Join(
+				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
+				// FORCE ignores net.core.rmem_max (needs CAP_NET_ADMIN): the
+				// generator must never be the one that drops replies.
+				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf),
+				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20),
+			)
+			if iface != "" {
+				// Broadcasts to 255.255.255.255 need an interface to leave by;
+				// binding also keeps the test traffic on the test link.
+				serr = errors.Join(serr, unix.BindToDevice(s, iface))
+			}
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := lc.ListenPacket(context.Background(), "udp4", ":68")
+	if err != nil {
+		return nil, fmt.Errorf("listen udp :68: %w", err)
+	}
+	ts, err := newTemplates()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	uc := c.(*net.UDPConn)
+	return &client{conn: uc, pc: ipv4.NewPacketConn(uc), dst: dst, ts: ts}, nil
+}
+
+// receive runs until the socket is closed.
+func (c *client) receive() {
+	ms := make([]ipv4.Message, batch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	for {
+		n, err := c.pc.ReadBatch(ms, 0)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		for _, m := range ms[:n] {
+			c.handle(m.Buffers[0][:m.N], now)
+		}
+	}
+}
+
+func (c *client) handle(b []byte, now time.Time) {
+	p := c.cur.Load()
+	xid, err := quickCheck(b)
+	if err != nil {
+		if p != nil {
+			p.malformed(err)
+		}
+		return
+	}
+	id, ctr := splitXid(xid)
+	if p == nil || p.id != id {
+		c.stray.Add(1)
+		return
+	}
+	p.deliver(ctr, b, now)
+}
+
+// phase is the state of one measurement. Only the receive loop and the phase's
+// own goroutines touch it, under mu.
+type phase struct {
+	id  uint8
+	mu  sync.Mutex
+	res PhaseResult
+
+	// burst
+	seen   []bool
+	copies [][]byte
+	done   chan struct{}
+	last   time.Time
+
+	// lanes: lane i has at most one request (ctr) in flight.
+	laneCtr  []int64 // -1 when nothing is awaited
+	laneSent []time.Time
+	laneCh   []chan []byte
+	lat      []time.Duration
+	seqCheck bool
+}
+
+// PhaseResult is what one phase measured.
+type PhaseResult struct {
+	Sent      int           `json:"sent"`
+	Answered  int           `json:"answered"`
+	Lost      int           `json:"lost"` // lanes: timed out
+	Dup       int           `json:"dup"`
+	Malformed int           `json:"malformed"`
+	NoFile    int           `json:"no_file"` // decoded offers without a boot file
+	Errors    []string      `json:"errors,omitempty"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	SendTime  time.Duration `json:"send_ns,omitempty"` // burst: time to hand all packets to the kernel
+	P50       time.Duration `json:"p50_ns,omitempty"`
+	P99       time.Duration `json:"p99_ns,omitempty"`
+	Max       time.Duration `json:"max_ns,omitempty"`
+	CPU       time.Duration `json:"cpu_ns"` // server utime+stime during the phase
+}
+
+func (p *phase) malformed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res.Malformed++
+	if len(p.res.Errors) < 5 {
+		p.res.Errors = append(p.res.Errors, err.Error())
+	}
+}
+
+func (p *phase) deliver(ctr uint32, b []byte, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen != nil { // burst
+		if int(ctr) >= len(p.seen) {
+			p.res.Dup++
+			return
+		}
+		if p.seen[ctr] {
+			p.res.Dup++
+			return
+		}
+		p.seen[ctr] = true
+		p.copies[ctr] = slices.Clone(b)
+		p.res.Answered++
+		p.last = now
+		if p.res.Answered == len(p.seen) {
+			close(p.done)
+		}
+		return
+	}
+	lane := int(ctr) % len(p.laneCtr)
+	if p.laneCtr[lane] != int64(ctr) {
+		p.res.Dup++ // a second or late reply
+		return
+	}
+	p.laneCtr[lane] = -1
+	p.res.Answered++
+	if len(p.lat) < cap(p.lat) {
+		p.lat = append(p.lat, now.Sub(p.laneSent[lane]))
+	}
+	var cp []byte
+	if p.seqCheck {
+		cp = slices.Clone(b)
+	}
+	p.laneCh[lane] <- cp // buffered 1, and only one request is in flight per lane
+}
+
+// burst sends n DISCOVERs back to back with sendmmsg, then waits until all are
+// answered, no reply came for quiet, or limit passed.
+func (c *client) burst(id uint8, n int, quiet, limit time.Duration) (PhaseResult, [][]byte) {
+	p := &phase{id: id, seen: make([]bool, n), copies: make([][]byte, n), done: make(chan struct{})}
+	plen := len(c.ts[0].b)
+	buf := make([]byte, n*plen) // all packets built before the clock starts
+	ms := make([]ipv4.Message, n)
+	for i := range n {
+		b := buf[i*plen : (i+1)*plen]
+		c.ts.pick(uint32(i)).fill(b, makeXid(id, uint32(i)))
+		ms[i] = ipv4.Message{Buffers: [][]byte{b}, Addr: c.dst}
+	}
+	c.cur.Store(p)
+	start := time.Now()
+	for off := 0; off < n; {
+		k, err := c.pc.WriteBatch(ms[off:min(off+batch, n)], 0)
+		if err != nil {
+			p.malformed(fmt.Errorf("send: %w", err)) // counted, and shown in errors
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		off += k
+	}
+	sendTime := time.Since(start)
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-p.done:
+			break wait
+		case <-deadline.C:
+			break wait
+		case <-tick.C:
+			p.mu.Lock()
+			last := p.last
+			p.mu.Unlock()
+			if last.IsZero() {
+				last = start.Add(sendTime)
+			}
+			if time.Since(last) > quiet {
+				break wait
+			}
+		}
+	}
+	c.cur.Store(nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res.Sent = n
+	p.res.SendTime = sendTime
+	end := p.last
+	if end.IsZero() {
+		end = start
+	}
+	p.res.Elapsed = end.Sub(start)
+	return p.res, p.copies
+}
+
+// lanes runs a closed loop: each of k lanes sends a DISCOVER, waits for its
+// reply (or timeout) and sends the next, until count requests were sent or
+// dur passed. k = 1 is the one-at-a-time latency measurement.
+func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration, check func([]byte)) PhaseResult {
+	p := &phase{id: id, laneCtr: make([]int64, k), laneSent: make([]time.Time, k),
+		laneCh: make([]chan []byte, k), lat: make([]time.Duration, 0, min(count, 1<<20)), seqCheck: check != nil}
+	for i := range k {
+		p.laneCtr[i] = -1
+		p.laneCh[i] = make(chan []byte, 1)
+	}
+	c.cur.Store(p)
+	start := time.Now()
+	stop := start.Add(dur)
+	var sent, lost atomic.Int64
+	var wg sync.WaitGroup
+	for lane := range k {
+		wg.Go(func() {
+			b := make([]byte, len(c.ts[0].b))
+			t := time.NewTimer(time.Hour)
+			defer t.Stop()
+			for ctr := lane; ctr < count && ctr < 1<<24 && time.Now().Before(stop); ctr += k {
+				c.ts.pick(uint32(ctr)).fill(b, makeXid(id, uint32(ctr)))
+				p.mu.Lock()
+				p.laneCtr[lane] = int64(ctr)
+				p.laneSent[lane] = time.Now()
+				p.mu.Unlock()
+				if _, err := c.conn.WriteToUDP(b, c.dst); err != nil {
+					p.malformed(fmt.Errorf("send: %w", err))
+					p.mu.Lock()
+					p.laneCtr[lane] = -1
+					p.mu.Unlock()
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				sent.Add(1)
+				t.Reset(timeout)
+				select {
+				case r := <-p.laneCh[lane]:
+					if check != nil {
+						check(r)
+					}
+				case <-t.C:
+					p.mu.Lock()
+					if p.laneCtr[lane] == int64(ctr) {
+						p.laneCtr[lane] = -1
+						lost.Add(1)
+					}
+					p.mu.Unlock()
+					// The reply may have raced the timer: drop its token so
+					// it is not taken for the next request's reply.
+					select {
+					case <-p.laneCh[lane]:
+					default:
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.cur.Store(nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res.Elapsed = time.Since(start)
+	p.res.Sent = int(sent.Load())
+	p.res.Lost = int(lost.Load())
+	slices.Sort(p.lat)
+	if len(p.lat) > 0 {
+		p.res.P50 = p.lat[len(p.lat)/2]
+		p.res.P99 = p.lat[min(len(p.lat)-1, len(p.lat)*99/100)]
+		p.res.Max = p.lat[len(p.lat)-1]
+	}
+	return p.res
+}
+
+// waitReady sends DISCOVERs every interval until one is answered or limit
+// passes, so that start-up cost is not part of any phase.
+func (c *client) waitReady(id uint8, interval, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		r := c.lanes(id, 1, 1, interval, interval, nil)
+		if r.Answered > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no reply within %s", limit)
+}
