@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // TFTP opcodes (RFC 1350 §5, RFC 2347 for OACK).
@@ -62,11 +61,22 @@ func parseRequest(b []byte) (request, error) {
 		return request{}, fmt.Errorf("parse request: missing file or mode: %w", errMalformed)
 	}
 	r.file = string(fields[0])
-	r.mode = strings.ToLower(string(fields[1]))
+	r.mode = asciiLower(fields[1])
 	for i := 2; i+1 < len(fields); i += 2 {
 		r.opts = append(r.opts, option{string(fields[i]), string(fields[i+1])})
 	}
 	return r, nil
+}
+
+// asciiLower lower-cases ASCII letters only, leaving other bytes as they are.
+func asciiLower(b []byte) string {
+	out := []byte(string(b))
+	for i, c := range out {
+		if 'A' <= c && c <= 'Z' {
+			out[i] = c + 'a' - 'A'
+		}
+	}
+	return string(out)
 }
 
 // appendError appends an ERROR packet with a fixed message.
