@@ -52,7 +52,8 @@ func (s *Server) Interfaces() map[string][]string {
 // Listen opens the UDP socket for port on all addresses with a large receive
 // buffer: a lab of machines powered on together sends thousands of
 // DISCOVERs at once, and the kernel's default buffer (208 KiB) drops most of
-// them. It returns the buffer size the kernel granted.
+// them. It returns the buffer size the kernel granted; rcvbuf 0 keeps the
+// kernel's default.
 func Listen(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, error) {
 	var granted int
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
@@ -60,13 +61,18 @@ func Listen(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, 
 		err := c.Control(func(fd uintptr) {
 			// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
 			// without it fall back to SO_RCVBUF, capped by rmem_max.
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
+			if rcvbuf > 0 && unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
 				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 			}
 			if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
 				granted = v / 2 // the kernel reports twice the usable size
 			}
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
+			if serr == nil {
+				// From the first packet on: a datagram queued before
+				// IP_PKTINFO is enabled carries no ingress interface.
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+			}
 		})
 		if err != nil {
 			return err
@@ -112,7 +118,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn, port int) error
 // returns errors for truncated packets and bad option lengths.
 func (s *Server) handle(ctx context.Context, pc *ipv4.PacketConn, port int, pkt []byte, cm *ipv4.ControlMessage, src net.Addr) {
 	usrc, _ := src.(*net.UDPAddr)
-	if cm == nil || usrc == nil {
+	if cm == nil || cm.IfIndex == 0 || usrc == nil {
 		s.ignore(ctx, port, "no-pktinfo", nil)
 		return
 	}

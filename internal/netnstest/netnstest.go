@@ -1,0 +1,156 @@
+// Package netnstest runs tests that open DHCP sockets inside private network
+// namespaces, so that no packet of a test can reach a real network.
+//
+// Private re-runs the calling test under `unshare --net` unless the process
+// already is in a private namespace (the CI suite runs every test that way).
+// Inside it, Netns creates named namespaces joined to the test's own by veth
+// pairs, and Do runs a function with the calling OS thread switched into one
+// of them: sockets opened there stay there.
+package netnstest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const childEnv = "PXEPROXY_NETNS_CHILD"
+
+// Prefix starts the name of every interface and namespace these helpers make.
+const Prefix = "pxt"
+
+// Private makes sure the test runs in a private network namespace. It
+// returns true when the caller is inside one and should go on. Otherwise it
+// runs this one test again in a new namespace, reports that run's output and
+// result as its own, and returns false: the caller returns at once.
+func Private(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(childEnv) != "" || isPrivate() {
+		if err := run("ip", "link", "set", "lo", "up"); err != nil {
+			t.Fatalf("bring up loopback: %v", err)
+		}
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root: it creates network namespaces (run the suite with scripts/test.sh)")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--net", "--", exe, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("re-ran in a private network namespace (unshare --net):\n%s", out)
+	if err != nil {
+		t.Fatalf("in the private namespace: %v", err)
+	}
+	return false
+}
+
+// isPrivate reports whether this namespace has no interface but loopback and
+// the ones made by these helpers: then it cannot reach a real network.
+func isPrivate() bool {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return false
+	}
+	for _, i := range ifs {
+		if i.Name != "lo" && !strings.HasPrefix(i.Name, Prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+var seq atomic.Int64
+
+// Peer is a namespace joined to the test's namespace by a veth pair.
+type Peer struct {
+	NS        string // namespace name
+	HostIf    string // veth end in the test's namespace
+	PeerIf    string // veth end inside NS
+	HostAddr  net.IP
+	PeerAddr  net.IP
+	HostIndex int
+}
+
+// Netns creates a namespace and a veth pair with hostCIDR on the test's side
+// and peerCIDR on the other (both "a.b.c.d/nn"); removed when the test ends.
+func Netns(t *testing.T, hostCIDR, peerCIDR string) *Peer {
+	t.Helper()
+	n := seq.Add(1)
+	p := &Peer{
+		NS:     fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), n),
+		HostIf: fmt.Sprintf("%sh%d", Prefix, n),
+		PeerIf: fmt.Sprintf("%sp%d", Prefix, n),
+	}
+	steps := [][]string{
+		{"ip", "netns", "add", p.NS},
+		{"ip", "link", "add", p.HostIf, "type", "veth", "peer", "name", p.PeerIf},
+		{"ip", "link", "set", p.PeerIf, "netns", p.NS},
+		{"ip", "addr", "add", hostCIDR, "dev", p.HostIf},
+		{"ip", "link", "set", p.HostIf, "up"},
+		{"ip", "-n", p.NS, "addr", "add", peerCIDR, "dev", p.PeerIf},
+		{"ip", "-n", p.NS, "link", "set", p.PeerIf, "up"},
+		{"ip", "-n", p.NS, "link", "set", "lo", "up"},
+	}
+	t.Cleanup(func() {
+		_ = run("ip", "link", "del", p.HostIf)
+		_ = run("ip", "netns", "del", p.NS)
+	})
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			t.Fatalf("set up namespace: %v", err)
+		}
+	}
+	p.HostAddr, _, _ = net.ParseCIDR(hostCIDR)
+	p.PeerAddr, _, _ = net.ParseCIDR(peerCIDR)
+	ifc, err := net.InterfaceByName(p.HostIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.HostIndex = ifc.Index
+	return p
+}
+
+// Do runs fn on an OS thread switched into the peer's namespace. Sockets
+// that fn opens belong to that namespace for their whole life.
+func (p *Peer) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is not unlocked: it ends with the goroutine, so a
+		// thread whose namespace changed is never reused by the runtime.
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + p.NS)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", p.NS, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+func run(args ...string) error {
+	var stderr bytes.Buffer
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
