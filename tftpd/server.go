@@ -180,9 +180,9 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		s.log.Debug("tftp: ignored packet", "peer", peer, "err", err)
 		return
 	}
-	key := peer.String()
+	key, raw := peer.String(), string(pkt) // pkt is the read buffer: copy
 	s.mu.Lock()
-	if prev, ok := s.inflight[key]; ok && prev == string(pkt) {
+	if prev, ok := s.inflight[key]; ok && prev == raw {
 		// The client resent its request before our first answer reached
 		// it; the running transfer answers it.
 		s.mu.Unlock()
@@ -201,7 +201,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		return
 	}
 	s.active.Add(1)
-	s.inflight[key] = string(pkt)
+	s.inflight[key] = raw
 	s.mu.Unlock()
 
 	wg.Add(1)
@@ -209,7 +209,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		defer wg.Done()
 		st := s.transfer(ctx, in, peer, req)
 		s.mu.Lock()
-		if s.inflight[key] == string(pkt) {
+		if s.inflight[key] == raw {
 			delete(s.inflight, key)
 		}
 		s.mu.Unlock()

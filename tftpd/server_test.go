@@ -1,0 +1,556 @@
+package tftpd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pin/tftp/v3"
+)
+
+// testServer is a Server on 127.0.0.1 with its finished transfers.
+type testServer struct {
+	addr  *net.UDPAddr
+	stats chan Stats
+}
+
+// startServer serves dirs on a loopback port until the test ends.
+func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
+	t.Helper()
+	r, err := OpenRoot(dirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{stats: make(chan Stats, 1000)}
+	cfg.Root = r
+	cfg.OnDone = func(st Stats) { ts.stats <- st }
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.addr = conn.LocalAddr().(*net.UDPAddr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		conn.Close()
+		r.Close()
+	})
+	return ts
+}
+
+// next returns the next finished transfer.
+func (ts *testServer) next(t testing.TB) Stats {
+	t.Helper()
+	select {
+	case st := <-ts.stats:
+		return st
+	case <-time.After(20 * time.Second):
+		t.Fatal("no transfer finished")
+		return Stats{}
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// randomFile writes n random bytes to dir/name and returns their sha256.
+func randomFile(t testing.TB, dir, name string, n int64) [32]byte {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for left := n; left > 0; {
+		k := min(left, int64(len(buf)))
+		rand.Read(buf[:k])
+		h.Write(buf[:k])
+		if _, err := f.Write(buf[:k]); err != nil {
+			t.Fatal(err)
+		}
+		left -= k
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// rawClient speaks TFTP packet by packet.
+type rawClient struct {
+	t    testing.TB
+	c    *net.UDPConn
+	srv  *net.UDPAddr
+	peer *net.UDPAddr // the transfer's TID once known
+}
+
+func newRawClient(t testing.TB, srv *net.UDPAddr) *rawClient {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, c: c, srv: srv}
+}
+
+func (rc *rawClient) request(op uint16, fields ...string) {
+	b := binary.BigEndian.AppendUint16(nil, op)
+	for _, f := range fields {
+		b = append(append(b, f...), 0)
+	}
+	if _, err := rc.c.WriteToUDP(b, rc.srv); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+// recv returns the next packet, or nil after d.
+func (rc *rawClient) recv(d time.Duration) []byte {
+	rc.c.SetReadDeadline(time.Now().Add(d))
+	b := make([]byte, 70000)
+	n, from, err := rc.c.ReadFromUDP(b)
+	if err != nil {
+		return nil
+	}
+	rc.peer = from
+	return b[:n]
+}
+
+func (rc *rawClient) mustRecv() []byte {
+	rc.t.Helper()
+	b := rc.recv(5 * time.Second)
+	if b == nil {
+		rc.t.Fatal("no packet from server")
+	}
+	return b
+}
+
+func (rc *rawClient) send(b []byte) {
+	if _, err := rc.c.WriteToUDP(b, rc.peer); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+func (rc *rawClient) ack(block uint16) {
+	rc.send(binary.BigEndian.AppendUint16([]byte{0, opACK}, block))
+}
+
+// wantError checks b is an ERROR with code and exactly msg.
+func wantError(t testing.TB, b []byte, code uint16, msg string) {
+	t.Helper()
+	want := appendError(nil, code, msg)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("got packet %q; want ERROR %d %q", b, code, msg)
+	}
+}
+
+func dataBlock(t testing.TB, b []byte) uint16 {
+	t.Helper()
+	if len(b) < 4 || binary.BigEndian.Uint16(b) != opDATA {
+		t.Fatalf("got %q; want DATA", b)
+	}
+	return binary.BigEndian.Uint16(b[2:])
+}
+
+func TestRefusals(t *testing.T) {
+	root, outside := testTree(t)
+	ts := startServer(t, Config{}, root)
+	cases := map[string]struct {
+		op         uint16
+		file, mode string
+		code       uint16
+		msg        string
+	}{
+		"write request":        {op: opWRQ, file: "new.bin", mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"write over existing":  {op: opWRQ, file: "undionly.kpxe", mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"traversal":            {op: opRRQ, file: "../outside/secret", mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"windows traversal":    {op: opRRQ, file: `\..\outside\secret`, mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"absolute host path":   {op: opRRQ, file: filepath.Join(outside, "secret"), mode: "octet", code: errCodeNotFound, msg: "file not found"},
+		"symlink escape":       {op: opRRQ, file: "abs-escape", mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"symlinked dir escape": {op: opRRQ, file: "dir-escape/secret", mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"directory":            {op: opRRQ, file: "Boot", mode: "octet", code: errCodeAccess, msg: "access violation"},
+		"missing":              {op: opRRQ, file: "nope.efi", mode: "octet", code: errCodeNotFound, msg: "file not found"},
+		"mail mode":            {op: opRRQ, file: "undionly.kpxe", mode: "mail", code: errCodeIllegalOp, msg: "unsupported mode"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			rc := newRawClient(t, ts.addr)
+			rc.request(c.op, c.file, c.mode)
+			b := rc.mustRecv()
+			wantError(t, b, c.code, c.msg)
+			if rc.peer.Port == ts.addr.Port {
+				t.Errorf("error sent from the listening port, want the transfer's own TID")
+			}
+		})
+	}
+	for range cases {
+		st := ts.next(t)
+		if st.Err == nil {
+			t.Errorf("refused request %q reported no error", st.File)
+		}
+	}
+	// Nothing was created or changed in the root.
+	if _, err := os.Stat(filepath.Join(root, "new.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("write request created a file: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "undionly.kpxe")); string(b) != "kpxe" {
+		t.Errorf("undionly.kpxe changed to %q", b)
+	}
+}
+
+func TestOACKOnlyAskedOptions(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("x", 3000))
+	ts := startServer(t, Config{}, dir)
+
+	// No options: straight to DATA 1 with 512 bytes, no OACK.
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet")
+	b := rc.mustRecv()
+	if dataBlock(t, b) != 1 || len(b) != 4+512 {
+		t.Fatalf("first packet %d bytes; want DATA 1 of 512", len(b))
+	}
+	rc.send(appendError(nil, 0, "done"))
+	ts.next(t)
+
+	// Mixed-case, unknown and invalid options: only the valid asked ones,
+	// in the client's spelling.
+	rc = newRawClient(t, ts.addr)
+	rc.request(opRRQ, "F", "OCTET", "BlkSize", "1024", "msftwindow", "31416", "windowsize", "x", "TSize", "0")
+	want := appendOACK(nil, []option{{"BlkSize", "1024"}, {"TSize", "3000"}})
+	if b := rc.mustRecv(); !bytes.Equal(b, want) {
+		t.Fatalf("OACK %q; want %q", b, want)
+	}
+	rc.ack(0)
+	for i := uint16(1); i <= 3; i++ {
+		b := rc.mustRecv()
+		if dataBlock(t, b) != i {
+			t.Fatalf("got block %d; want %d", dataBlock(t, b), i)
+		}
+		rc.ack(i)
+	}
+	if st := ts.next(t); st.Err != nil || st.Bytes != 3000 || st.BlockSize != 1024 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTsizeProbe(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "snponly.efi", strings.Repeat("e", 1000))
+	ts := startServer(t, Config{}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "snponly.efi", "octet", "tsize", "0", "blksize", "1468")
+	want := appendOACK(nil, []option{{"tsize", "1000"}, {"blksize", "1468"}})
+	if b := rc.mustRecv(); !bytes.Equal(b, want) {
+		t.Fatalf("OACK %q; want %q", b, want)
+	}
+	// EDK2 Mtftp4 GetInfo: abort with ERROR 8 once it has the size.
+	rc.send(appendError(nil, errCodeOption, "User aborted the transfer"))
+	st := ts.next(t)
+	if !st.Probe || st.Err != nil {
+		t.Fatalf("stats %+v; want a probe without error", st)
+	}
+}
+
+// TestWindow drives an RFC 7440 transfer by hand: full window, partial ACK
+// (resend from the block after it), duplicate ACKs (no storm).
+func TestWindow(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("w", 20*100))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet", "blksize", "100", "windowsize", "4")
+	rc.mustRecv() // OACK
+	rc.ack(0)
+	expect := func(blocks ...uint16) {
+		t.Helper()
+		for _, want := range blocks {
+			if got := dataBlock(t, rc.mustRecv()); got != want {
+				t.Fatalf("got block %d; want %d", got, want)
+			}
+		}
+	}
+	quiet := func() {
+		t.Helper()
+		if b := rc.recv(200 * time.Millisecond); b != nil {
+			t.Fatalf("unexpected packet %q", b[:4])
+		}
+	}
+	expect(1, 2, 3, 4)
+	quiet()
+	rc.ack(2) // lost block 3: resend from 3
+	expect(3, 4, 5, 6)
+	rc.ack(6)
+	expect(7, 8, 9, 10)
+	// A burst of duplicates of the last ACK causes at most one resend.
+	for range 10 {
+		rc.ack(6)
+	}
+	expect(7, 8, 9, 10)
+	quiet()
+	rc.ack(3) // old ACK: ignored
+	quiet()
+	rc.ack(10)
+	expect(11, 12, 13, 14)
+	rc.ack(14)
+	expect(15, 16, 17, 18)
+	rc.ack(18)
+	expect(19, 20, 21) // 21 is the empty final block (2000 = 20 x 100)
+	rc.ack(21)
+	if st := ts.next(t); st.Err != nil || st.Bytes != 2000 || st.Retransmits != 6 {
+		t.Fatalf("stats %+v; want 2000 bytes, 6 retransmits", st)
+	}
+}
+
+func TestLockStepDuplicateAcks(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("l", 1500))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet")
+	for want := uint16(1); want <= 3; want++ {
+		if got := dataBlock(t, rc.mustRecv()); got != want {
+			t.Fatalf("got block %d; want %d", got, want)
+		}
+		// Sorcerer's Apprentice: duplicated ACKs must not duplicate DATA.
+		rc.ack(want)
+		rc.ack(want)
+		rc.ack(want - 1)
+	}
+	if b := rc.recv(200 * time.Millisecond); b != nil {
+		t.Fatalf("unexpected packet after last ACK: %q", b[:4])
+	}
+	if st := ts.next(t); st.Err != nil || st.Retransmits != 0 || st.Bytes != 1500 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRetransmitAndAbandon(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", "data")
+	ts := startServer(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 2}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet")
+	for range 3 {
+		if got := dataBlock(t, rc.mustRecv()); got != 1 {
+			t.Fatalf("got block %d; want 1", got)
+		}
+	}
+	st := ts.next(t)
+	if !errors.Is(st.Err, errTimeout) || st.Retransmits != 2 {
+		t.Fatalf("stats %+v; want timeout after 2 retransmits", st)
+	}
+	if b := rc.recv(200 * time.Millisecond); b != nil {
+		t.Fatalf("packet after abandon: %q", b)
+	}
+}
+
+func TestBusy(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("b", 2000))
+	ts := startServer(t, Config{MaxTransfers: 1, RetransmitTimeout: 5 * time.Second}, dir)
+	rc1 := newRawClient(t, ts.addr)
+	rc1.request(opRRQ, "f", "octet")
+	dataBlock(t, rc1.mustRecv())
+	rc2 := newRawClient(t, ts.addr)
+	rc2.request(opRRQ, "f", "octet")
+	wantError(t, rc2.mustRecv(), errCodeUndefined, "server busy")
+	if st := ts.next(t); st.Err == nil || st.Err.Error() != "server busy" {
+		t.Fatalf("stats %+v; want server busy", st)
+	}
+	// A resent RRQ of the running transfer is not a second transfer.
+	rc1.request(opRRQ, "f", "octet")
+	if b := rc1.recv(200 * time.Millisecond); b != nil {
+		t.Fatalf("resent RRQ answered: %q", b[:4])
+	}
+	rc1.ack(1)
+	rc1.mustRecv()
+	rc1.ack(2)
+	rc1.mustRecv()
+	rc1.ack(3)
+	rc1.mustRecv()
+	rc1.ack(4)
+	if st := ts.next(t); st.Err != nil || st.Bytes != 2000 {
+		t.Fatalf("stats %+v", st)
+	}
+	rc2.request(opRRQ, "f", "octet")
+	dataBlock(t, rc2.mustRecv())
+}
+
+func TestShutdownGrace(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("g", 600))
+	r, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, c := range []struct {
+		name  string
+		grace time.Duration
+		ok    bool
+	}{{"finishes within grace", 5 * time.Second, true}, {"cut at grace", 100 * time.Millisecond, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			stats := make(chan Stats, 1)
+			s, err := New(Config{Root: r, ShutdownGrace: c.grace, OnDone: func(st Stats) { stats <- st }}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(ctx, conn) }()
+			rc := newRawClient(t, conn.LocalAddr().(*net.UDPAddr))
+			rc.request(opRRQ, "f", "octet")
+			dataBlock(t, rc.mustRecv())
+			cancel()
+			time.Sleep(300 * time.Millisecond)
+			rc.ack(1)
+			if c.ok {
+				dataBlock(t, rc.mustRecv())
+				rc.ack(2)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Serve after cancel: %v", err)
+			}
+			st := <-stats
+			if (st.Err == nil) != c.ok {
+				t.Fatalf("stats %+v; want ok=%v", st, c.ok)
+			}
+		})
+	}
+}
+
+// pinGet downloads name with pin/tftp's client and returns its sha256.
+func pinGet(t testing.TB, addr *net.UDPAddr, name, mode string, blksize int) ([32]byte, int64) {
+	t.Helper()
+	c, err := tftp.NewClient(addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(time.Second)
+	c.SetRetries(10)
+	if blksize > 0 {
+		c.SetBlockSize(blksize)
+	}
+	c.RequestTSize(true)
+	wt, err := c.Receive(name, mode)
+	if err != nil {
+		t.Fatalf("pin/tftp get %s: %v", name, err)
+	}
+	// pin/tftp forgets the OACK options in WriteTo: ask for tsize first.
+	ts, ok := wt.(tftp.IncomingTransfer).Size()
+	h := sha256.New()
+	n, err := wt.WriteTo(h)
+	if err != nil {
+		t.Fatalf("pin/tftp get %s: %v", name, err)
+	}
+	if !ok || ts != n {
+		t.Errorf("tsize %d (%v); received %d", ts, ok, n)
+	}
+	return [32]byte(h.Sum(nil)), n
+}
+
+func TestPinClient(t *testing.T) {
+	dir := t.TempDir()
+	sizes := map[string]int64{"empty": 0, "one": 1, "exact512": 512, "exact1468": 2 * 1468, "kpxe": 70 * 1024, "img": 3 << 20}
+	sums := map[string][32]byte{}
+	for name, n := range sizes {
+		sums[name] = randomFile(t, dir, name, n)
+	}
+	ts := startServer(t, Config{}, dir)
+	for name := range sizes {
+		// pin/tftp's client refuses block sizes below 512.
+		for _, blk := range []int{0, 512, 1468, 65464} {
+			t.Run(fmt.Sprintf("%s/blksize%d", name, blk), func(t *testing.T) {
+				sum, n := pinGet(t, ts.addr, strings.ToUpper(name), "octet", blk)
+				if sum != sums[name] || n != sizes[name] {
+					t.Fatalf("got %d bytes, sha256 mismatch=%v", n, sum != sums[name])
+				}
+				if st := ts.next(t); st.Err != nil || st.Bytes != sizes[name] {
+					t.Fatalf("stats %+v", st)
+				}
+			})
+		}
+	}
+}
+
+func TestNetascii(t *testing.T) {
+	dir := t.TempDir()
+	// Lines that put CR LF and CR NUL pairs across 512-byte block borders.
+	var src bytes.Buffer
+	for i := 0; src.Len() < 5000; i++ {
+		src.WriteString(strings.Repeat("n", i%600))
+		src.WriteString([]string{"\n", "\r", "\r\n", "\n\n"}[i%4])
+	}
+	writeFile(t, dir, "cfg.txt", src.String())
+	var want bytes.Buffer
+	for _, c := range src.Bytes() {
+		switch c {
+		case '\n':
+			want.WriteString("\r\n")
+		case '\r':
+			want.WriteString("\r\x00")
+		default:
+			want.WriteByte(c)
+		}
+	}
+	ts := startServer(t, Config{}, dir)
+	for _, win := range []string{"1", "3"} {
+		t.Run("windowsize"+win, func(t *testing.T) {
+			rc := newRawClient(t, ts.addr)
+			rc.request(opRRQ, "cfg.txt", "netascii", "tsize", "0", "windowsize", win)
+			if b := rc.mustRecv(); !bytes.Equal(b, appendOACK(nil, []option{{"windowsize", win}})) {
+				t.Fatalf("OACK %q: tsize must not be echoed for netascii", b)
+			}
+			rc.ack(0)
+			var got bytes.Buffer
+			w := int(win[0] - '0')
+			for blk := uint16(1); ; blk++ {
+				b := rc.mustRecv()
+				if dataBlock(t, b) != blk {
+					t.Fatalf("got block %d; want %d", dataBlock(t, b), blk)
+				}
+				got.Write(b[4:])
+				last := len(b) < 4+512
+				if last || int(blk)%w == 0 {
+					rc.ack(blk)
+				}
+				if last {
+					break
+				}
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("netascii output differs (%d vs %d bytes)", got.Len(), want.Len())
+			}
+			ts.next(t)
+		})
+	}
+}
