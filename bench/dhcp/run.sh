@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # DHCP load benchmark of pxeproxy against dnsmasq in proxy mode (issue 2, "Performance").
 #
-# Runs as root. Everything happens in two network namespaces made here and joined by a veth pair
-# (10.99.0.0/24): nothing reaches a real interface. Each server runs in turn in the server namespace,
-# the generator (dhcpload) in the client namespace; the namespaces, servers and files go on exit.
+# Runs as root. Everything happens in network namespaces made here: one client namespace for the
+# generator (dhcpload) and one server namespace per peer, each joined to the client by its own veth
+# pair (10.99.N.0/24); nothing reaches a real interface. All peers run at once: the one-at-a-time
+# latency phase asks them in turn request by request, so their tails see the same machine noise; the
+# throughput phases (closed loop, burst) run one peer at a time. Namespaces, servers and files go on
+# exit.
 #
 # Usage: bench/dhcp/run.sh
 # Environment (all optional):
-#   PEERS        servers to run, in order             "pxeproxy-warn dnsmasq pxeproxy-info"
-#   PXEPROXY     pxeproxy binary to measure           built from this checkout
-#   PXE_TFTP     bundled TFTP server of pxeproxy      on (empty root)
-#   BURST        DISCOVERs in the burst                20000
-#   INFLIGHT     closed loop: requests in flight       32
-#   CLOSED       closed loop: duration                 5s
-#   SEQ          one-at-a-time requests                2000
-#   KEEP         keep the work folder (logs, JSON results)  unset
+#   PEERS        servers, each pxeproxy-LEVEL or dnsmasq  "pxeproxy-warn dnsmasq pxeproxy-info"
+#   PXEPROXY     pxeproxy binary to measure               built from this checkout
+#   PXE_TFTP     bundled TFTP server of pxeproxy          on (empty root)
+#   BURST        DISCOVERs in the burst                    20000
+#   INFLIGHT     closed loop: requests in flight           32
+#   CLOSED       closed loop: duration                     5s
+#   SEQ          one-at-a-time requests per peer           2000
+#   PROFILE      folder: measure a copy of the checkout with a net/http/pprof hook (127.0.0.1:6060 inside
+#                each server namespace) and save each pxeproxy peer's CPU profile (PROFILE_SECS, 40 s,
+#                from start) and allocation profile there. The figures of such a run include the
+#                profiler: use them for the profiles only.
+#   KEEP         keep the work folder (logs, JSON results)
 set -euo pipefail
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -31,82 +38,136 @@ SEQ=${SEQ:-2000}
 PXE_TFTP=${PXE_TFTP:-on}
 
 work=$(mktemp -d /tmp/dhcpbench.XXXXXX)
-ns_s=pxbench-$$-srv
 ns_c=pxbench-$$-cli
-srv_pid=
+namespaces=()
+pids=()
 
 cleanup() {
 	local rc=$?
-	if [ -n "$srv_pid" ]; then kill -KILL "$srv_pid" 2>/dev/null || true; fi
-	ip netns del "$ns_s" 2>/dev/null || true
-	ip netns del "$ns_c" 2>/dev/null || true
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
 	if [ -n "${KEEP:-}" ]; then echo "run.sh: results kept in $work" >&2; else rm -rf "$work"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The veth pair is created directly inside the namespaces: it never exists in the host namespace.
-ip netns add "$ns_s"
-ip netns add "$ns_c"
-ip link add pxb-s netns "$ns_s" type veth peer name pxb-c netns "$ns_c"
-ip -n "$ns_s" addr add 10.99.0.1/24 dev pxb-s
-ip -n "$ns_c" addr add 10.99.0.2/24 dev pxb-c
-for ns in "$ns_s" "$ns_c"; do ip -n "$ns" link set lo up; done
-ip -n "$ns_s" link set pxb-s up
-ip -n "$ns_c" link set pxb-c up
-
 echo "run.sh: building into $work" >&2
 (cd "$repo" && go build -o "$work/dhcpload" ./bench/dhcp/dhcpload)
-if [ -z "${PXEPROXY:-}" ]; then
+pprof_addr=
+if [ -n "${PROFILE:-}" ]; then
+	mkdir -p "$PROFILE"
+	PROFILE=$(cd "$PROFILE" && pwd)
+	mkdir "$work/src"
+	tar -C "$repo" --exclude=.git -cf - . | tar -C "$work/src" -xf -
+	cat >"$work/src/zz_bench_pprof.go" <<'EOF'
+package main
+
+// Added by bench/dhcp/run.sh to a temporary copy for a profile run; never part of pxeproxy.
+
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+)
+
+func init() {
+	if a := os.Getenv("PXE_BENCH_PPROF"); a != "" {
+		go func() { _ = http.ListenAndServe(a, nil) }()
+	}
+}
+EOF
+	(cd "$work/src" && go build -o "$work/pxeproxy" .)
+	PXEPROXY=$work/pxeproxy
+	pprof_addr=127.0.0.1:6060
+elif [ -z "${PXEPROXY:-}" ]; then
 	(cd "$repo" && go build -o "$work/pxeproxy" .)
 	PXEPROXY=$work/pxeproxy
 fi
 mkdir -p "$work/tftp"
 
-# start_server NAME: starts the server in the server namespace and sets srv_pid. `ip netns exec` and
-# `env` exec, so the PID is the server's own (its /proc/PID/stat is what dhcpload reads).
-start_server() {
-	case $1 in
+ip netns add "$ns_c"
+namespaces+=("$ns_c")
+ip -n "$ns_c" link set lo up
+
+# One namespace per peer; the veth pair is created directly inside the namespaces, so it never
+# exists in the host namespace. `ip netns exec` and `env` exec, so $! is the server's own PID (its
+# /proc/PID/stat is what dhcpload reads).
+targets=()
+i=0
+for peer in $PEERS; do
+	ns=pxbench-$$-s$i
+	ip netns add "$ns"
+	namespaces+=("$ns")
+	ip link add pxs$i netns "$ns" type veth peer name pxc$i netns "$ns_c"
+	ip -n "$ns" addr add 10.99.$i.1/24 dev pxs$i
+	ip -n "$ns_c" addr add 10.99.$i.2/24 dev pxc$i
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link set pxs$i up
+	ip -n "$ns_c" link set pxc$i up
+	case $peer in
 	pxeproxy-*)
-		ip netns exec "$ns_s" env PXE_INTERFACES=pxb-s PXE_LOG_LEVEL="${1#pxeproxy-}" \
-			PXE_TFTP="$PXE_TFTP" PXE_TFTP_ROOT="$work/tftp" PXE_HTTP_ADDR= \
-			"$PXEPROXY" >"$work/$1.log" 2>&1 &
+		ip netns exec "$ns" env PXE_INTERFACES=pxs$i PXE_LOG_LEVEL="${peer#pxeproxy-}" \
+			PXE_TFTP="$PXE_TFTP" PXE_TFTP_ROOT="$work/tftp" PXE_HTTP_ADDR= PXE_BENCH_PPROF="$pprof_addr" \
+			"$PXEPROXY" >"$work/$peer.log" 2>&1 &
 		;;
 	dnsmasq)
 		# Proxy mode, DHCP only (--port=0: no DNS), one boot service per client class as pxeproxy
-		# answers them. dnsmasq logs every proxy reply (like pxeproxy at info) into /dev/null.
-		ip netns exec "$ns_s" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --pid-file= \
-			--interface=pxb-s --dhcp-range=10.99.0.0,proxy \
+		# answers them. dnsmasq formats a log line per proxy reply (as pxeproxy does at info) and
+		# writes it to /dev/null (--no-daemon would also copy every line to stderr).
+		ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --pid-file= \
+			--interface=pxs$i --dhcp-range=10.99.$i.0,proxy \
 			--pxe-service=x86PC,"x",undionly --pxe-service=X86-64_EFI,"x",snponly.efi \
-			--log-facility=/dev/null >"$work/$1.log" 2>&1 &
+			--log-facility=/dev/null >"$work/$peer.log" 2>&1 &
 		;;
-	*) die "unknown peer $1" ;;
+	*) die "unknown peer $peer (want pxeproxy-LEVEL or dnsmasq)" ;;
 	esac
-	srv_pid=$!
-}
+	pids+=($!)
+	targets+=(-target "$peer,pxc$i,$!")
+	i=$((i + 1))
+done
 
-stop_server() {
-	kill -TERM "$srv_pid" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$srv_pid" 2>/dev/null || true
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid=
-}
+prof=()
+if [ -n "$pprof_addr" ]; then
+	sleep 0.5 # the hook's listener starts with the process
+	i=0
+	for peer in $PEERS; do
+		if [ "${peer%%-*}" = pxeproxy ]; then
+			ip netns exec "pxbench-$$-s$i" curl -sf -o "$PROFILE/$peer.cpu.pprof" \
+				"http://$pprof_addr/debug/pprof/profile?seconds=${PROFILE_SECS:-40}" &
+			prof+=($!)
+			pids+=($!)
+		fi
+		i=$((i + 1))
+	done
+fi
 
-show=-show
+# Bounded: the generator's own limits add up to well under this.
+timeout 600 ip netns exec "$ns_c" "$work/dhcpload" "${targets[@]}" -burst "$BURST" -inflight "$INFLIGHT" \
+	-closed "$CLOSED" -seq "$SEQ" -show -out "$work" || die "generator failed; logs in $work (KEEP=1 keeps them)"
+
+if [ -n "$pprof_addr" ]; then
+	for p in "${prof[@]}"; do wait "$p" || echo "run.sh: a cpu profile failed" >&2; done
+	i=0
+	for peer in $PEERS; do
+		if [ "${peer%%-*}" = pxeproxy ]; then
+			ip netns exec "pxbench-$$-s$i" curl -sf -o "$PROFILE/$peer.allocs.pprof" \
+				"http://$pprof_addr/debug/pprof/allocs" || echo "run.sh: allocation profile of $peer failed" >&2
+		fi
+		i=$((i + 1))
+	done
+	echo "run.sh: profiles in $PROFILE (go tool pprof -top FILE)" >&2
+fi
+
+# Stop the servers (SIGTERM, then SIGKILL after 5 s) and look at their logs.
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+for p in "${pids[@]}"; do
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+done
+pids=()
 for peer in $PEERS; do
-	echo "run.sh: === $peer" >&2
-	start_server "$peer"
-	# Bounded: the generator's own limits add up to well under this.
-	if ! timeout 300 ip netns exec "$ns_c" "$work/dhcpload" -name "$peer" -iface pxb-c -pid "$srv_pid" \
-		-burst "$BURST" -inflight "$INFLIGHT" -closed "$CLOSED" -seq "$SEQ" $show -out "$work/$peer.json"; then
-		echo "run.sh: $peer failed; its log:" >&2
-		tail -20 "$work/$peer.log" >&2
-		stop_server
-		continue
-	fi
-	stop_server
 	if grep -qiE 'level=(warn|error)|panic' "$work/$peer.log"; then
 		echo "run.sh: $peer logged warnings or errors:" >&2
 		grep -iE 'level=(warn|error)|panic' "$work/$peer.log" | head -5 >&2

@@ -117,6 +117,9 @@ type phase struct {
 	laneCh   []chan []byte
 	lat      []time.Duration
 	seqCheck bool
+	check    func([]byte)
+	start    time.Time
+	sent     atomic.Int64
 }
 
 // PhaseResult is what one phase measured.
@@ -243,71 +246,66 @@ wait:
 	return p.res, p.copies
 }
 
-// lanes runs a closed loop: each of k lanes sends a DISCOVER, waits for its
-// reply (or timeout) and sends the next, until count requests were sent or
-// dur passed. k = 1 is the one-at-a-time latency measurement.
-func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration, check func([]byte)) PhaseResult {
+// newLanes prepares a phase of k lanes; each lane has at most one request in
+// flight. check, when set, gets a copy of each reply (off the latency clock).
+func (c *client) newLanes(id uint8, k, count int, check func([]byte)) *phase {
 	p := &phase{id: id, laneCtr: make([]int64, k), laneSent: make([]time.Time, k),
-		laneCh: make([]chan []byte, k), lat: make([]time.Duration, 0, min(count, 1<<20)), seqCheck: check != nil}
+		laneCh: make([]chan []byte, k), lat: make([]time.Duration, 0, min(count, 1<<20)),
+		seqCheck: check != nil, check: check, start: time.Now()}
 	for i := range k {
 		p.laneCtr[i] = -1
 		p.laneCh[i] = make(chan []byte, 1)
 	}
 	c.cur.Store(p)
-	start := time.Now()
-	stop := start.Add(dur)
-	var sent, lost atomic.Int64
-	var wg sync.WaitGroup
-	for lane := range k {
-		wg.Go(func() {
-			b := make([]byte, len(c.ts[0].b))
-			t := time.NewTimer(time.Hour)
-			defer t.Stop()
-			for ctr := lane; ctr < count && ctr < 1<<24 && time.Now().Before(stop); ctr += k {
-				c.ts.pick(uint32(ctr)).fill(b, makeXid(id, uint32(ctr)))
-				p.mu.Lock()
-				p.laneCtr[lane] = int64(ctr)
-				p.laneSent[lane] = time.Now()
-				p.mu.Unlock()
-				if _, err := c.conn.WriteToUDP(b, c.dst); err != nil {
-					p.malformed(fmt.Errorf("send: %w", err))
-					p.mu.Lock()
-					p.laneCtr[lane] = -1
-					p.mu.Unlock()
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				sent.Add(1)
-				t.Reset(timeout)
-				select {
-				case r := <-p.laneCh[lane]:
-					if check != nil {
-						check(r)
-					}
-				case <-t.C:
-					p.mu.Lock()
-					if p.laneCtr[lane] == int64(ctr) {
-						p.laneCtr[lane] = -1
-						lost.Add(1)
-					}
-					p.mu.Unlock()
-					// The reply may have raced the timer: drop its token so
-					// it is not taken for the next request's reply.
-					select {
-					case <-p.laneCh[lane]:
-					default:
-					}
-				}
-			}
-		})
+	return p
+}
+
+// roundTrip sends request ctr on lane and waits for its reply or the timeout.
+// b is the lane's packet buffer, t its timer.
+func (c *client) roundTrip(p *phase, lane, ctr int, b []byte, t *time.Timer, timeout time.Duration) {
+	c.ts.pick(uint32(ctr)).fill(b, makeXid(p.id, uint32(ctr)))
+	p.mu.Lock()
+	p.laneCtr[lane] = int64(ctr)
+	p.laneSent[lane] = time.Now()
+	p.mu.Unlock()
+	if _, err := c.conn.WriteToUDP(b, c.dst); err != nil {
+		p.malformed(fmt.Errorf("send: %w", err))
+		p.mu.Lock()
+		p.laneCtr[lane] = -1
+		p.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		return
 	}
-	wg.Wait()
+	p.sent.Add(1)
+	t.Reset(timeout)
+	select {
+	case r := <-p.laneCh[lane]:
+		if p.check != nil {
+			p.check(r)
+		}
+	case <-t.C:
+		p.mu.Lock()
+		if p.laneCtr[lane] == int64(ctr) {
+			p.laneCtr[lane] = -1
+			p.res.Lost++
+		}
+		p.mu.Unlock()
+		// The reply may have raced the timer: drop its token so it is not
+		// taken for the next request's reply.
+		select {
+		case <-p.laneCh[lane]:
+		default:
+		}
+	}
+}
+
+// finish ends a lanes phase and computes its latency percentiles.
+func (c *client) finish(p *phase) PhaseResult {
 	c.cur.Store(nil)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.res.Elapsed = time.Since(start)
-	p.res.Sent = int(sent.Load())
-	p.res.Lost = int(lost.Load())
+	p.res.Elapsed = time.Since(p.start)
+	p.res.Sent = int(p.sent.Load())
 	slices.Sort(p.lat)
 	if len(p.lat) > 0 {
 		p.res.P50 = p.lat[len(p.lat)/2]
@@ -317,12 +315,58 @@ func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration, check
 	return p.res
 }
 
+// lanes runs a closed loop: each of k lanes sends a DISCOVER, waits for its
+// reply (or timeout) and sends the next, until count requests were sent or
+// dur passed.
+func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration) PhaseResult {
+	p := c.newLanes(id, k, count, nil)
+	stop := p.start.Add(dur)
+	var wg sync.WaitGroup
+	for lane := range k {
+		wg.Go(func() {
+			b := make([]byte, len(c.ts[0].b))
+			t := time.NewTimer(time.Hour)
+			defer t.Stop()
+			for ctr := lane; ctr < count && ctr < 1<<24 && time.Now().Before(stop); ctr += k {
+				c.roundTrip(p, lane, ctr, b, t, timeout)
+			}
+		})
+	}
+	wg.Wait()
+	return c.finish(p)
+}
+
+// oneAtATime measures latency with one request in flight in the whole run:
+// request i goes to each client in turn, so that every server sees the same
+// machine noise (the machine is shared; a tail measured minutes apart is not
+// comparable).
+func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration, checks []func([]byte)) []PhaseResult {
+	ps := make([]*phase, len(cs))
+	for i, c := range cs {
+		ps[i] = c.newLanes(id, 1, count, checks[i])
+	}
+	b := make([]byte, len(cs[0].ts[0].b))
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	stop := time.Now().Add(limit)
+	for ctr := 0; ctr < count && time.Now().Before(stop); ctr++ {
+		for i, c := range cs {
+			c.roundTrip(ps[i], 0, ctr, b, t, timeout)
+		}
+	}
+	out := make([]PhaseResult, len(cs))
+	for i, c := range cs {
+		out[i] = c.finish(ps[i])
+	}
+	return out
+}
+
 // waitReady sends DISCOVERs every interval until one is answered or limit
 // passes, so that start-up cost is not part of any phase.
 func (c *client) waitReady(id uint8, interval, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		r := c.lanes(id, 1, 1, interval, interval, nil)
+		r := c.lanes(id, 1, 1, interval, interval)
 		if r.Answered > 0 {
 			return nil
 		}

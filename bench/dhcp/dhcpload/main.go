@@ -1,9 +1,11 @@
 // Command dhcpload is the ProxyDHCP load generator of the pxeproxy benchmark
 // (bench/dhcp/run.sh). It sends PXE DISCOVERs (distinct MACs and xids, option
-// 93 alternating 0 and 7) to a ProxyDHCP server and measures, in order:
-// one-at-a-time latency, closed-loop throughput with N requests in flight, and
-// the share of a back-to-back burst that is answered. With -pid it also reads
-// the server's CPU time and peak RSS from /proc.
+// 93 alternating 0 and 7) to one or more ProxyDHCP servers (-target, each on
+// its own link) and measures, in order: one-at-a-time latency (the targets in
+// turn, request by request, so they share the same machine noise),
+// closed-loop throughput with N requests in flight, and the share of a
+// back-to-back burst that is answered (these two one target at a time). Given
+// a server's PID it reads its CPU time and peak RSS from /proc.
 //
 // It opens a broadcast DHCP socket: run it only inside a network namespace
 // made for the test (run.sh does), never on a real network.
@@ -18,6 +20,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,24 +52,64 @@ func main() {
 	}
 }
 
+// target is one server under test: -target NAME,IFACE[,PID].
+type target struct {
+	name, iface string
+	pid         int
+	c           *client
+	res         Result
+}
+
+type targetList []*target
+
+func (l *targetList) String() string { return fmt.Sprint(len(*l), " targets") }
+
+func (l *targetList) Set(v string) error {
+	f := strings.Split(v, ",")
+	if len(f) < 2 || len(f) > 3 || f[0] == "" {
+		return fmt.Errorf("want NAME,IFACE[,PID], got %q", v)
+	}
+	t := &target{name: f[0], iface: f[1]}
+	if len(f) == 3 {
+		pid, err := strconv.Atoi(f[2])
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("want a PID, got %q", f[2])
+		}
+		t.pid = pid
+	}
+	*l = append(*l, t)
+	return nil
+}
+
+// cpu returns the server's CPU time so far (0 when no PID was given).
+func (t *target) cpu() time.Duration {
+	if t.pid == 0 {
+		return 0
+	}
+	d, err := cpuTime(t.pid)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dhcpload:", err)
+	}
+	return d
+}
+
 func run() error {
 	var (
-		name     = flag.String("name", "server", "label of the server in the output")
-		iface    = flag.String("iface", "", "interface to send and receive on (SO_BINDTODEVICE)")
+		targets  targetList
 		server   = flag.String("server", "255.255.255.255:67", "where DISCOVERs go")
-		pid      = flag.Int("pid", 0, "server PID for CPU time and peak RSS (0: not measured)")
-		out      = flag.String("out", "", "write the result as JSON to this file")
+		out      = flag.String("out", "", "write each target's result as JSON to DIR/NAME.json")
 		rcvbuf   = flag.Int("rcvbuf", 64<<20, "generator receive buffer in bytes (SO_RCVBUFFORCE)")
-		burstN   = flag.Int("burst", 20000, "DISCOVERs in the burst")
+		burstN   = flag.Int("burst", 20000, "DISCOVERs in the burst (0: skip)")
 		inflight = flag.Int("inflight", 32, "requests in flight in the closed loop")
-		closed   = flag.Duration("closed", 5*time.Second, "closed-loop duration")
-		seqN     = flag.Int("seq", 2000, "one-at-a-time requests")
+		closed   = flag.Duration("closed", 5*time.Second, "closed-loop duration (0: skip)")
+		seqN     = flag.Int("seq", 2000, "one-at-a-time requests per target (0: skip)")
 		seqMax   = flag.Duration("seq-max", 60*time.Second, "upper bound on the one-at-a-time phase")
 		timeout  = flag.Duration("timeout", time.Second, "a request without reply after this is lost")
 		quiet    = flag.Duration("quiet", time.Second, "the burst ends when no reply came for this long")
-		show     = flag.Bool("show", false, "print the first BIOS and UEFI reply decoded")
+		show     = flag.Bool("show", false, "print the first BIOS and UEFI reply of each target decoded")
 		table    = flag.Bool("table", false, "print the table comparing two JSON results given as arguments (candidate, reference)")
 	)
+	flag.Var(&targets, "target", "server under test as NAME,IFACE[,PID]: DISCOVERs leave by IFACE (SO_BINDTODEVICE), PID is read for CPU time and peak RSS; repeat for several servers")
 	flag.Parse()
 	if *table {
 		if flag.NArg() != 2 {
@@ -72,100 +117,129 @@ func run() error {
 		}
 		return printTable(os.Stdout, flag.Arg(0), flag.Arg(1))
 	}
+	if len(targets) == 0 {
+		return fmt.Errorf("no -target given")
+	}
 	dst, err := net.ResolveUDPAddr("udp4", *server)
 	if err != nil {
 		return fmt.Errorf("flag -server %q: %w", *server, err)
 	}
-	c, err := dialClient(*iface, *rcvbuf, dst)
-	if err != nil {
-		return err
-	}
-	defer c.conn.Close()
-	go c.receive()
-
-	if err := c.waitReady(1, 200*time.Millisecond, 10*time.Second); err != nil {
-		return fmt.Errorf("server %s: %w", *name, err)
-	}
-	settle()
-	res := Result{Name: *name, PID: *pid, InFlight: *inflight}
-	cpu := func() time.Duration {
-		if *pid == 0 {
-			return 0
-		}
-		d, err := cpuTime(*pid)
+	var cs []*client
+	for _, t := range targets {
+		c, err := dialClient(t.iface, *rcvbuf, dst)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "dhcpload:", err)
+			return fmt.Errorf("target %s: %w", t.name, err)
 		}
-		return d
+		defer c.conn.Close()
+		go c.receive()
+		t.c = c
+		t.res = Result{Name: t.name, PID: t.pid, InFlight: *inflight}
+		cs = append(cs, c)
 	}
-	cpu0 := cpu()
-
-	chk := &checker{show: *show}
-	t0 := cpu()
-	res.Seq = c.lanes(2, 1, *seqN, *seqMax, *timeout, chk.check)
+	for _, t := range targets {
+		if err := t.c.waitReady(1, 200*time.Millisecond, 10*time.Second); err != nil {
+			return fmt.Errorf("target %s: %w", t.name, err)
+		}
+	}
 	settle()
-	res.Seq.CPU = cpu() - t0
-	res.Seq.Malformed += chk.bad
-	res.Seq.Answered -= chk.bad
-	res.Seq.NoFile = chk.noFile
-	res.Seq.Errors = append(res.Seq.Errors, chk.errs...)
-	report(*name, "one at a time", res.Seq)
 
-	t0 = cpu()
-	res.Closed = c.lanes(3, *inflight, 1<<24, *closed, *timeout, nil)
-	settle()
-	res.Closed.CPU = cpu() - t0
-	report(*name, fmt.Sprintf("closed loop, %d in flight", *inflight), res.Closed)
+	// A phase set to 0 is skipped (quick experiments, profiles of one phase).
+	if *seqN > 0 {
+		chks := make([]*checker, len(targets))
+		fns := make([]func([]byte), len(targets))
+		t0 := make([]time.Duration, len(targets))
+		for i, t := range targets {
+			chks[i] = &checker{show: *show, name: t.name}
+			fns[i] = chks[i].check
+			t0[i] = t.cpu()
+		}
+		rs := oneAtATime(cs, 2, *seqN, *seqMax, *timeout, fns)
+		settle()
+		for i, t := range targets {
+			r := rs[i]
+			r.CPU = t.cpu() - t0[i]
+			r.Malformed += chks[i].bad
+			r.Answered -= chks[i].bad
+			r.NoFile = chks[i].noFile
+			r.Errors = append(r.Errors, chks[i].errs...)
+			t.res.Seq = r
+			report(t.name, "one at a time (targets in turn)", r)
+		}
+	}
+	// Throughput phases run one target at a time: servers must not compete.
+	for _, t := range targets {
+		if *closed <= 0 {
+			break
+		}
+		t0 := t.cpu()
+		r := t.c.lanes(3, *inflight, 1<<24, *closed, *timeout)
+		settle()
+		r.CPU = t.cpu() - t0
+		t.res.Closed = r
+		report(t.name, fmt.Sprintf("closed loop, %d in flight", *inflight), r)
+	}
+	for _, t := range targets {
+		if *burstN <= 0 {
+			break
+		}
+		t0 := t.cpu()
+		r, copies := t.c.burst(4, *burstN, *quiet, 30*time.Second)
+		settle()
+		r.CPU = t.cpu() - t0
+		r.check(copies)
+		t.res.Burst = r
+		report(t.name, fmt.Sprintf("burst of %d", *burstN), r)
+	}
 
-	t0 = cpu()
-	var copies [][]byte
-	res.Burst, copies = c.burst(4, *burstN, *quiet, 30*time.Second)
-	settle()
-	res.Burst.CPU = cpu() - t0
-	// The full decode runs after the burst so that it does not slow the
-	// receive loop while the server is being measured.
+	for _, t := range targets {
+		res := &t.res
+		if t.pid != 0 {
+			res.CPU = res.Seq.CPU + res.Closed.CPU + res.Burst.CPU
+			res.Replies = res.Seq.Answered + res.Closed.Answered + res.Burst.Answered
+			if res.Replies > 0 {
+				res.CPUPerReply = res.CPU / time.Duration(res.Replies)
+			}
+			if res.PeakRSS, err = peakRSS(t.pid); err != nil {
+				return fmt.Errorf("target %s: %w", t.name, err)
+			}
+		}
+		res.Stray = t.c.stray.Load()
+		fmt.Fprintf(os.Stderr, "%s: server cpu %s for %d replies = %s/reply, peak rss %.1f MiB, %d late replies\n",
+			t.name, res.CPU, res.Replies, res.CPUPerReply, float64(res.PeakRSS)/(1<<20), res.Stray)
+		if *out == "" {
+			continue
+		}
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(*out, t.name+".json"), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	}
+	return nil
+}
+
+// check fully decodes the burst's replies. It runs after the burst so that it
+// does not slow the receive loop while the server is being measured.
+func (r *PhaseResult) check(copies [][]byte) {
 	for _, b := range copies {
 		if b == nil {
 			continue
 		}
 		d, err := fullCheck(b)
 		if err != nil {
-			res.Burst.Malformed++
-			res.Burst.Answered--
-			if len(res.Burst.Errors) < 5 {
-				res.Burst.Errors = append(res.Burst.Errors, err.Error())
+			r.Malformed++
+			r.Answered--
+			if len(r.Errors) < 5 {
+				r.Errors = append(r.Errors, err.Error())
 			}
 			continue
 		}
 		if !hasBootFile(d) {
-			res.Burst.NoFile++
+			r.NoFile++
 		}
 	}
-	report(*name, fmt.Sprintf("burst of %d", *burstN), res.Burst)
-
-	if *pid != 0 {
-		res.CPU = cpu() - cpu0
-		res.Replies = res.Seq.Answered + res.Closed.Answered + res.Burst.Answered
-		if res.Replies > 0 {
-			res.CPUPerReply = res.CPU / time.Duration(res.Replies)
-		}
-		if res.PeakRSS, err = peakRSS(*pid); err != nil {
-			return err
-		}
-	}
-	res.Stray = c.stray.Load()
-	fmt.Fprintf(os.Stderr, "%s: server cpu %s for %d replies = %s/reply, peak rss %.1f MiB, %d late replies\n",
-		*name, res.CPU, res.Replies, res.CPUPerReply, float64(res.PeakRSS)/(1<<20), res.Stray)
-	if *out != "" {
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
-		}
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write result: %w", err)
-		}
-	}
-	return nil
 }
 
 // settle lets replies still in flight arrive before the CPU clock is read and
@@ -194,6 +268,7 @@ func report(name, what string, r PhaseResult) {
 type checker struct {
 	mu     sync.Mutex
 	show   bool
+	name   string
 	shown  map[iana.Arch]bool
 	bad    int
 	noFile int
@@ -223,7 +298,7 @@ func (k *checker) check(b []byte) {
 	}
 	if !k.shown[arch] {
 		k.shown[arch] = true
-		fmt.Fprintf(os.Stderr, "reply to a DISCOVER with option 93 = %d:\n%s\n", arch, d.Summary())
+		fmt.Fprintf(os.Stderr, "%s: reply to a DISCOVER with option 93 = %d:\n%s\n", k.name, arch, d.Summary())
 	}
 }
 
