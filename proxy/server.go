@@ -86,20 +86,80 @@ func Listen(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, 
 	return conn, granted, nil
 }
 
+// Transport is a socket that says where each datagram came in. UDPTransport
+// is the ordinary one; a raw AF_PACKET listener (for hosts where another
+// program holds port 67) is the other.
+type Transport interface {
+	// ReadPacket reads one datagram into b.
+	ReadPacket(b []byte) (n int, in Received, err error)
+	// WritePacket sends b to dst from src; a non-zero ifIndex makes it leave
+	// through that interface (broadcasts).
+	WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error
+	// Close ends the transport and any ReadPacket blocked on it.
+	Close() error
+}
+
+// Received is what a transport knows about one datagram.
+type Received struct {
+	IfIndex int          // ingress interface; 0 if unknown
+	Dst     net.IP       // destination address of the datagram
+	Src     *net.UDPAddr // source address and port
+}
+
+// UDPTransport wraps a UDP socket with IP_PKTINFO control messages.
+type UDPTransport struct {
+	conn net.PacketConn
+	pc   *ipv4.PacketConn
+}
+
+// NewUDPTransport enables IP_PKTINFO on conn and wraps it.
+func NewUDPTransport(conn net.PacketConn) (*UDPTransport, error) {
+	pc := ipv4.NewPacketConn(conn)
+	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		return nil, fmt.Errorf("enable IP_PKTINFO: %w", err)
+	}
+	return &UDPTransport{conn: conn, pc: pc}, nil
+}
+
+// ReadPacket implements Transport.
+func (u *UDPTransport) ReadPacket(b []byte) (int, Received, error) {
+	n, cm, src, err := u.pc.ReadFrom(b)
+	var r Received
+	if cm != nil {
+		r.IfIndex, r.Dst = cm.IfIndex, cm.Dst
+	}
+	r.Src, _ = src.(*net.UDPAddr)
+	return n, r, err
+}
+
+// WritePacket implements Transport.
+func (u *UDPTransport) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
+	_, err := u.pc.WriteTo(b, &ipv4.ControlMessage{Src: src, IfIndex: ifIndex}, dst)
+	return err
+}
+
+// Close implements Transport.
+func (u *UDPTransport) Close() error { return u.conn.Close() }
+
 // Serve answers requests arriving on conn, which listens on port (PortDHCP
 // or PortPXE), until ctx ends. A conn closed because ctx ended is a clean
 // exit.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn, port int) error {
-	pc := ipv4.NewPacketConn(conn)
-	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
-		return fmt.Errorf("enable IP_PKTINFO on port %d: %w", port, err)
+	t, err := NewUDPTransport(conn)
+	if err != nil {
+		return fmt.Errorf("port %d: %w", port, err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	return s.ServeTransport(ctx, t, port)
+}
+
+// ServeTransport is Serve on any Transport.
+func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) error {
+	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
 
 	buf := make([]byte, 65536)
 	for {
-		n, cm, src, err := pc.ReadFrom(buf)
+		n, rcv, err := t.ReadPacket(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -110,21 +170,21 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn, port int) error
 			}
 			return fmt.Errorf("read on port %d: %w", port, err)
 		}
-		s.handle(ctx, pc, port, buf[:n], cm, src)
+		s.handle(ctx, t, port, buf[:n], rcv)
 	}
 }
 
 // handle processes one datagram. It never panics on bad input: the codec
 // returns errors for truncated packets and bad option lengths.
-func (s *Server) handle(ctx context.Context, pc *ipv4.PacketConn, port int, pkt []byte, cm *ipv4.ControlMessage, src net.Addr) {
-	usrc, _ := src.(*net.UDPAddr)
-	if cm == nil || cm.IfIndex == 0 || usrc == nil {
+func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, rcv Received) {
+	usrc := rcv.Src
+	if rcv.IfIndex == 0 || usrc == nil {
 		s.ignore(ctx, port, "no-pktinfo", nil)
 		return
 	}
-	info := s.ifaces.get(cm.IfIndex)
+	info := s.ifaces.get(rcv.IfIndex)
 	if info == nil {
-		s.ignore(ctx, port, "interface-not-served", nil, slog.Int("ifindex", cm.IfIndex), slog.String("peer", usrc.String()))
+		s.ignore(ctx, port, "interface-not-served", nil, slog.Int("ifindex", rcv.IfIndex), slog.String("peer", usrc.String()))
 		return
 	}
 	req, err := dhcpv4.FromBytes(pkt)
@@ -134,7 +194,7 @@ func (s *Server) handle(ctx context.Context, pc *ipv4.PacketConn, port int, pkt 
 	}
 	in := Ingress{
 		Port:    port,
-		IfIndex: cm.IfIndex,
+		IfIndex: rcv.IfIndex,
 		IfName:  info.name,
 		Addr:    info.addrFor(req.GatewayIPAddr, usrc.IP),
 		Src:     usrc,
@@ -145,14 +205,14 @@ func (s *Server) handle(ctx context.Context, pc *ipv4.PacketConn, port int, pkt 
 		return
 	}
 	dst, bcast := Destination(req, in)
-	wcm := &ipv4.ControlMessage{Src: in.Addr}
+	from, ifIndex := in.Addr, 0
 	if bcast {
 		// Out of the interface the request came in on, not wherever the
 		// routing table sends 255.255.255.255.
-		wcm.IfIndex = in.IfIndex
-	} else if d := cm.Dst.To4(); d != nil && !d.IsMulticast() && !d.Equal(net.IPv4bcast) && !isBroadcastOn(info, d) {
+		ifIndex = in.IfIndex
+	} else if d := rcv.Dst.To4(); d != nil && !d.IsMulticast() && !d.Equal(net.IPv4bcast) && !isBroadcastOn(info, d) {
 		// Unicast request: answer from the address it was sent to.
-		wcm.Src = d
+		from = d
 	}
 	if s.ReplyDelay > 0 {
 		select {
@@ -161,7 +221,7 @@ func (s *Server) handle(ctx context.Context, pc *ipv4.PacketConn, port int, pkt 
 			return
 		}
 	}
-	if _, err := pc.WriteTo(ans.Packet.ToBytes(), wcm, dst); err != nil {
+	if err := t.WritePacket(ans.Packet.ToBytes(), from, ifIndex, dst); err != nil {
 		s.log.Warn("send failed", "svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
 		return
 	}
