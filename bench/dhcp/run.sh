@@ -10,8 +10,9 @@
 #
 # Usage: bench/dhcp/run.sh
 # Environment (all optional):
-#   PEERS        servers, each pxeproxy-LEVEL or dnsmasq  "pxeproxy-warn dnsmasq pxeproxy-info"
+#   PEERS        servers, each pxeproxy-LEVEL, alt-LEVEL or dnsmasq  "pxeproxy-warn dnsmasq pxeproxy-info"
 #   PXEPROXY     pxeproxy binary to measure               built from this checkout
+#   PXEPROXY_ALT second pxeproxy binary for alt-LEVEL peers (a candidate change, side by side)
 #   PXE_TFTP     bundled TFTP server of pxeproxy          on (empty root)
 #   BURST        DISCOVERs in the burst                    20000
 #   INFLIGHT     closed loop: requests in flight           32
@@ -106,10 +107,12 @@ for peer in $PEERS; do
 	ip -n "$ns" link set pxs$i up
 	ip -n "$ns_c" link set pxc$i up
 	case $peer in
-	pxeproxy-*)
-		ip netns exec "$ns" env PXE_INTERFACES=pxs$i PXE_LOG_LEVEL="${peer#pxeproxy-}" \
+	pxeproxy-* | alt-*)
+		bin=$PXEPROXY
+		if [ "${peer%%-*}" = alt ]; then bin=${PXEPROXY_ALT:?alt peers need PXEPROXY_ALT}; fi
+		ip netns exec "$ns" env PXE_INTERFACES=pxs$i PXE_LOG_LEVEL="${peer#*-}" \
 			PXE_TFTP="$PXE_TFTP" PXE_TFTP_ROOT="$work/tftp" PXE_HTTP_ADDR= PXE_BENCH_PPROF="$pprof_addr" \
-			"$PXEPROXY" >"$work/$peer.log" 2>&1 &
+			"$bin" >"$work/$peer.log" 2>&1 &
 		;;
 	dnsmasq)
 		# Proxy mode, DHCP only (--port=0: no DNS), one boot service per client class as pxeproxy
