@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/pxeproxy/pxeproxy/proxy"
 )
 
 // Config is every setting of pxeproxy. Only main reads the environment: the
@@ -26,7 +27,7 @@ type Config struct {
 	BootfileUEFI   string    `envconfig:"PXE_BOOTFILE_UEFI" default:"snponly.efi" desc:"boot file for x86-64 UEFI (93 = 7 and 9); snponly.efi drives the NIC through the firmware's own driver, which FOG found the most reliable"`
 	BootfileUEFI32 string    `envconfig:"PXE_BOOTFILE_UEFI32" default:"ipxe-i386.efi" desc:"boot file for 32-bit x86 UEFI (93 = 6)"`
 	BootfileARM64  string    `envconfig:"PXE_BOOTFILE_ARM64" default:"ipxe-arm64.efi" desc:"boot file for ARM64 UEFI (93 = 11)"`
-	Bootfiles      archFiles `envconfig:"PXE_BOOTFILES" desc:"extra arch=file pairs for any option 93 value, comma separated, overriding the above (e.g. 10=ipxe-arm32.efi,16=http://10.0.0.5/ipxe.efi)"`
+	Bootfiles      archFiles `envconfig:"PXE_BOOTFILES" desc:"extra arch=file pairs for any option 93 value, comma separated, overriding the above (e.g. 10=ipxe-arm32.efi,16=http://10.0.0.5/ipxe.efi); arch= with no file switches that architecture off"`
 	IPXEScript     string    `envconfig:"PXE_IPXE_SCRIPT" default:"boot.ipxe" desc:"what clients already running iPXE get instead of iPXE again (a file name on the boot server or a URL)"`
 
 	TFTP              onOff    `envconfig:"PXE_TFTP" default:"on" desc:"run the bundled read-only TFTP server (on/off); off when PXE_BOOT_SERVER points elsewhere"`
@@ -39,6 +40,12 @@ type Config struct {
 
 	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics and boot files over HTTP (e.g. :8080); empty: off"`
 	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL)"`
+
+	AllowMACs       macList  `envconfig:"PXE_ALLOW_MACS" desc:"answer only these clients: comma list of MACs or prefixes (52:54:00 matches a whole OUI); empty: everyone"`
+	DenyMACs        macList  `envconfig:"PXE_DENY_MACS" desc:"never answer these clients (MACs or prefixes); deny wins over allow"`
+	MACBootFiles    macFiles `envconfig:"PXE_MAC_BOOTFILES" desc:"per-client boot files: comma list of mac-or-prefix=file, overriding the architecture's file (longest prefix wins; iPXE clients still get PXE_IPXE_SCRIPT)"`
+	ReplyDelay      duration `envconfig:"PXE_REPLY_DELAY" default:"0s" desc:"quirk: hold every reply back this long, for ROMs that miss an instant answer (as dnsmasq's dhcp-reply-delay)"`
+	AnswerRequest67 onOff    `envconfig:"PXE_ANSWER_REQUEST_67" default:"off" desc:"quirk: answer a DHCPREQUEST on port 67 that names this server in option 54, needed by some old Intel PXE ROMs (pixiecore issue 21); never a REQUEST for another server"`
 
 	RecvBuffer int      `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011, so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
 	LogLevel   logLevel `envconfig:"PXE_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
@@ -166,12 +173,73 @@ func (m *archFiles) Decode(v string) error {
 			return fmt.Errorf("%q: expected arch=file pairs with arch an option 93 number, such as 7=snponly.efi,11=ipxe-arm64.efi", pair)
 		}
 		file = strings.TrimSpace(file)
-		if file == "" || len(file) > 255 || strings.ContainsRune(file, 0) {
-			return fmt.Errorf("%q: expected a file name of 1 to 255 bytes after '='", pair)
+		if len(file) > 255 || strings.ContainsRune(file, 0) {
+			return fmt.Errorf("%q: expected a file name of at most 255 bytes after '='", pair)
 		}
 		out[uint16(arch)] = file
 	}
 	*m = out
+	return nil
+}
+
+// macList is a comma list of MAC addresses or prefixes. envconfig would read
+// a net.HardwareAddr as raw ASCII bytes, hence this decoder.
+type macList []proxy.MACPrefix
+
+func (l *macList) Decode(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := parseMACPrefix(f)
+		if err != nil {
+			return err
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+// parseMACPrefix reads 1 to 6 hex bytes separated by ':' or '-'.
+func parseMACPrefix(s string) (proxy.MACPrefix, error) {
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '-' })
+	if len(parts) == 0 || len(parts) > 6 {
+		return nil, fmt.Errorf("%q: expected a MAC address or prefix such as 52:54:00 or 52:54:00:12:34:56", s)
+	}
+	p := make(proxy.MACPrefix, len(parts))
+	for i, h := range parts {
+		b, err := strconv.ParseUint(h, 16, 8)
+		if err != nil || len(h) > 2 {
+			return nil, fmt.Errorf("%q: expected a MAC address or prefix such as 52:54:00 or 52:54:00:12:34:56", s)
+		}
+		p[i] = byte(b)
+	}
+	return p, nil
+}
+
+// macFiles is a comma list of mac-or-prefix=file pairs.
+type macFiles []proxy.MACBootFile
+
+func (m *macFiles) Decode(v string) error {
+	*m = nil
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, file, ok := strings.Cut(pair, "=")
+		file = strings.TrimSpace(file)
+		if !ok || file == "" || len(file) > 255 {
+			return fmt.Errorf("%q: expected mac-or-prefix=file pairs such as 52:54:00:12:34:56=special.efi", pair)
+		}
+		p, err := parseMACPrefix(strings.TrimSpace(k))
+		if err != nil {
+			return err
+		}
+		*m = append(*m, proxy.MACBootFile{Prefix: p, File: file})
+	}
 	return nil
 }
 
@@ -262,6 +330,10 @@ func typeName(t reflect.Type) string {
 		return "IPv4"
 	case reflect.TypeOf(archFiles{}):
 		return "arch=file list"
+	case reflect.TypeOf(macList{}):
+		return "MAC list"
+	case reflect.TypeOf(macFiles{}):
+		return "mac=file list"
 	case reflect.TypeOf(onOff(false)):
 		return "on/off"
 	case reflect.TypeOf(duration(0)):

@@ -83,12 +83,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		ServerIP:   cfg.ServerIP.IP,
 		BootServer: cfg.BootServer.IP,
 		HTTPURL:    cfg.HTTPURL,
+
+		Allow:           cfg.AllowMACs,
+		Deny:            cfg.DenyMACs,
+		MACBootFiles:    cfg.MACBootFiles,
+		AnswerRequest67: bool(cfg.AnswerRequest67),
 	}
 	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
 		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
 		pcfg.HTTPPort, _ = strconv.Atoi(port)
 	}
 	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
+	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
 
 	type service struct {
 		name string

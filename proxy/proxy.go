@@ -38,13 +38,16 @@ var (
 	ErrNoBootFile   = errors.New("no-bootfile")
 	ErrNoHTTP       = errors.New("http-not-configured")
 	ErrNoServerAddr = errors.New("no-server-address")
+	ErrDenied       = errors.New("mac-denied")
+	ErrNotAllowed   = errors.New("mac-not-allowed")
+	ErrNotForUs     = errors.New("request-for-other-server")
 )
 
 // Reason returns the short reason label of an error returned by Reply or
 // Parse, or "other".
 func Reason(err error) string {
 	for _, e := range []error{ErrMalformed, ErrNotRequest, ErrNotPXE, ErrMessageType,
-		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr} {
+		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr, ErrDenied, ErrNotAllowed, ErrNotForUs} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
@@ -84,6 +87,56 @@ type Config struct {
 	// HTTPURL, when set, is the base URL HTTPClient requests get instead
 	// (for an external web server); the boot file name is appended.
 	HTTPURL string
+
+	// Allow, when not empty, limits answers to clients whose MAC matches one
+	// of these prefixes (WDS "respond only to known clients").
+	Allow []MACPrefix
+	// Deny lists MAC prefixes never answered; deny wins over allow.
+	Deny []MACPrefix
+	// MACBootFiles gives chosen machines their own boot file instead of the
+	// architecture's; the longest matching prefix wins. Clients already
+	// running iPXE still get IPXEScript, so they cannot loop.
+	MACBootFiles []MACBootFile
+	// AnswerRequest67 answers a DHCPREQUEST on port 67 that names us in
+	// option 54 with a DHCPACK. Off by default: only some old Intel PXE ROMs
+	// need it (pixiecore issue 21), and a REQUEST for the site's server is
+	// never ours.
+	AnswerRequest67 bool
+}
+
+// MACPrefix is a whole MAC address or its first bytes (52:54:00 is an OUI).
+type MACPrefix []byte
+
+// Match reports whether mac starts with the prefix.
+func (p MACPrefix) Match(mac net.HardwareAddr) bool {
+	return len(p) > 0 && len(mac) >= len(p) && bytes.Equal(mac[:len(p)], p)
+}
+
+// String prints the prefix as colon-separated hex.
+func (p MACPrefix) String() string { return net.HardwareAddr(p).String() }
+
+// MACBootFile is one PXE_MAC_BOOTFILES entry.
+type MACBootFile struct {
+	Prefix MACPrefix
+	File   string
+}
+
+// checkMAC applies the allow and deny lists.
+func checkMAC(mac net.HardwareAddr, cfg *Config) error {
+	for _, p := range cfg.Deny {
+		if p.Match(mac) {
+			return fmt.Errorf("%w: %s matches deny entry %s", ErrDenied, mac, p)
+		}
+	}
+	if len(cfg.Allow) == 0 {
+		return nil
+	}
+	for _, p := range cfg.Allow {
+		if p.Match(mac) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is not in the allow list", ErrNotAllowed, mac)
 }
 
 // Ingress says where a request came in: everything about our side of the
@@ -128,8 +181,9 @@ var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23:
 func knownArch(a uint16) bool { return a <= 41 }
 
 // Parse checks that req is a PXE request we may answer on port and says who
-// sent it. It does not look at configuration.
-func Parse(req *dhcpv4.DHCPv4, port int) (*Request, error) {
+// sent it. requestOn67 also accepts a DHCPREQUEST on port 67 (the
+// AnswerRequest67 quirk).
+func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	if req.OpCode != dhcpv4.OpcodeBootRequest {
 		return nil, ErrNotRequest
 	}
@@ -144,7 +198,7 @@ func Parse(req *dhcpv4.DHCPv4, port int) (*Request, error) {
 	case PortDHCP:
 		// Only DISCOVER: a REQUEST on 67 belongs to the site's DHCP server
 		// and answering it races that server's ACK (PXE-NOTES 1).
-		if mt != dhcpv4.MessageTypeDiscover {
+		if mt != dhcpv4.MessageTypeDiscover && (mt != dhcpv4.MessageTypeRequest || !requestOn67) {
 			return nil, fmt.Errorf("%w: %s on port 67", ErrMessageType, mt)
 		}
 	case PortPXE:
@@ -174,7 +228,7 @@ func Parse(req *dhcpv4.DHCPv4, port int) (*Request, error) {
 				break
 			}
 		}
-	case port == PortDHCP || !has93 && httpClient:
+	case port == PortDHCP && mt == dhcpv4.MessageTypeDiscover || !has93 && httpClient:
 		// PXE 2.1 and RFC 4578 make option 93 mandatory in the DISCOVER;
 		// without it we cannot pick a boot file (dnsmasq, smee do the same).
 		return nil, ErrNoArch
@@ -208,8 +262,11 @@ func isIPXE(req *dhcpv4.DHCPv4) bool {
 // Reply builds the answer to req, which arrived as described by in, or says
 // with a wrapped sentinel error why it is not ours to answer.
 func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
-	r, err := Parse(req, in.Port)
+	r, err := Parse(req, in.Port, cfg.AnswerRequest67)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMAC(req.ClientHWAddr, cfg); err != nil {
 		return nil, err
 	}
 	serverID := cfg.ServerIP
@@ -220,11 +277,17 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 	if serverID == nil || serverID.IsUnspecified() {
 		return nil, fmt.Errorf("%w on interface %q", ErrNoServerAddr, in.IfName)
 	}
+	ackOn67 := in.Port == PortDHCP && req.MessageType() == dhcpv4.MessageTypeRequest
+	if ackOn67 && !req.ServerIdentifier().Equal(serverID) {
+		// A REQUEST naming another server (or none) is a lease request for
+		// the site's DHCP server: answering it would race that server.
+		return nil, fmt.Errorf("%w: option 54 is %v", ErrNotForUs, req.ServerIdentifier())
+	}
 	bootServer := serverID
 	if cfg.BootServer != nil {
 		bootServer = cfg.BootServer.To4()
 	}
-	file, err := bootFile(r, serverID, cfg)
+	file, err := bootFile(r, req.ClientHWAddr, serverID, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +310,10 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 		p.GatewayIPAddr = net.IPv4zero
 	}
 	mt := dhcpv4.MessageTypeOffer
-	if in.Port == PortPXE {
+	if ackOn67 {
+		mt = dhcpv4.MessageTypeAck
+		p.SetBroadcast()
+	} else if in.Port == PortPXE {
 		mt = dhcpv4.MessageTypeAck
 		if req.ClientIPAddr != nil {
 			p.ClientIPAddr = req.ClientIPAddr
@@ -288,13 +354,19 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 }
 
 // bootFile picks the file (or URL) for the client.
-func bootFile(r *Request, server net.IP, cfg *Config) (string, error) {
+func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (string, error) {
 	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
 		return cfg.IPXEScript, nil
 	}
 	file, ok := cfg.BootFiles[r.Arch]
 	if !ok && r.HTTP {
 		file, ok = cfg.BootFiles[httpBase[r.Arch]]
+	}
+	best := 0
+	for _, m := range cfg.MACBootFiles {
+		if m.Prefix.Match(mac) && len(m.Prefix) > best {
+			file, ok, best = m.File, true, len(m.Prefix)
+		}
 	}
 	if !ok || file == "" {
 		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, ArchName(r.Arch))

@@ -159,4 +159,54 @@ var replyCases = map[string]replyCase{
 		in:  Ingress{Port: PortDHCP, IfName: "eth1"},
 		err: ErrNoServerAddr,
 	},
+	"denied mac prefix gets nothing": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}),
+		in:  ingress67,
+		cfg: func(c *Config) { c.Deny = []MACPrefix{{0x52, 0x54, 0x00}} },
+		err: ErrDenied,
+	},
+	"deny wins over allow": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}),
+		in:  ingress67,
+		cfg: func(c *Config) {
+			c.Allow = []MACPrefix{{0x52, 0x54, 0x00}}
+			c.Deny = []MACPrefix{MACPrefix(testMAC)}
+		},
+		err: ErrDenied,
+	},
+	"mac outside the allow list gets nothing": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}),
+		in:  ingress67,
+		cfg: func(c *Config) { c.Allow = []MACPrefix{{0x00, 0x1b, 0x21}} },
+		err: ErrNotAllowed,
+	},
+	"allowed oui is answered with its per-mac boot file, longest prefix wins": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorUEFI, []uint16{7}),
+		in:  ingress67,
+		cfg: func(c *Config) {
+			c.Allow = []MACPrefix{{0x52, 0x54, 0x00}}
+			c.MACBootFiles = []MACBootFile{{MACPrefix{0x52, 0x54, 0x00}, "oui.efi"}, {MACPrefix(testMAC), "this-machine.efi"}, {MACPrefix{0x52}, "short.efi"}}
+		},
+	},
+	"per-mac boot file does not apply to ipxe": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorUEFI, []uint16{7}, withOpt(opt77, []byte("iPXE"))),
+		in:  ingress67,
+		cfg: func(c *Config) { c.MACBootFiles = []MACBootFile{{MACPrefix(testMAC), "this-machine.efi"}} },
+	},
+	"request on 67 is ignored by default even when it names us": {
+		req: pkt(dhcpv4.MessageTypeRequest, vendorBIOS, []uint16{0}, withOpt(54, testServer)),
+		in:  ingress67,
+		err: ErrMessageType,
+	},
+	"quirk: request on 67 naming us gets an ack": {
+		req: pkt(dhcpv4.MessageTypeRequest, vendorBIOS, []uint16{0}, withOpt(54, testServer)),
+		in:  ingress67,
+		cfg: func(c *Config) { c.AnswerRequest67 = true },
+	},
+	"quirk: request on 67 naming the site server is not ours": {
+		req: pkt(dhcpv4.MessageTypeRequest, vendorBIOS, []uint16{0}, withOpt(54, []byte{10, 0, 0, 254})),
+		in:  ingress67,
+		cfg: func(c *Config) { c.AnswerRequest67 = true },
+		err: ErrNotForUs,
+	},
 }

@@ -201,7 +201,16 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 	}
 	ans, err := Reply(req, in, s.cfg)
 	if err != nil {
-		s.ignore(ctx, port, Reason(err), err, slog.String("iface", info.name), slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String()))
+		attrs := []slog.Attr{slog.String("iface", info.name), slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String())}
+		if errors.Is(err, ErrDenied) || errors.Is(err, ErrNotAllowed) {
+			// An admin who set up access control wants to see it work.
+			s.log.LogAttrs(ctx, slog.LevelInfo, "refused", append(attrs, slog.String("svc", svcName(port)), slog.String("reason", Reason(err)), slog.String("err", err.Error()))...)
+			if s.OnIgnore != nil {
+				s.OnIgnore(port, Reason(err))
+			}
+			return
+		}
+		s.ignore(ctx, port, Reason(err), err, attrs...)
 		return
 	}
 	dst, bcast := Destination(req, in)
@@ -214,17 +223,23 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 		// Unicast request: answer from the address it was sent to.
 		from = d
 	}
-	if s.ReplyDelay > 0 {
-		select {
-		case <-time.After(s.ReplyDelay):
-		case <-ctx.Done():
+	send := func() {
+		if err := t.WritePacket(ans.Packet.ToBytes(), from, ifIndex, dst); err != nil {
+			s.log.Warn("send failed", "svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
 			return
 		}
+		s.sent(ans, in, req, dst, port)
 	}
-	if err := t.WritePacket(ans.Packet.ToBytes(), from, ifIndex, dst); err != nil {
-		s.log.Warn("send failed", "svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
+	if s.ReplyDelay > 0 {
+		// Delayed on a timer, not in the loop: the next request must not
+		// wait for this one's delay.
+		time.AfterFunc(s.ReplyDelay, send)
 		return
 	}
+	send()
+}
+
+func (s *Server) sent(ans *Answer, in Ingress, req *dhcpv4.DHCPv4, dst *net.UDPAddr, port int) {
 	s.log.Info("pxe reply",
 		"svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(),
 		"arch", ans.Arch, "class", string(ans.Class), "iface", in.IfName, "port", port,

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the environment table in README.md")
+
+// clearEnv unsets every PXE_ variable for the test.
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PXE_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	clearEnv(t)
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf := c.bootFiles()
+	if bf[0] != "undionly.kpxe" || bf[7] != "snponly.efi" || bf[9] != "snponly.efi" || bf[6] != "ipxe-i386.efi" || bf[11] != "ipxe-arm64.efi" {
+		t.Fatalf("boot files %v", bf)
+	}
+	if !bool(c.TFTP) || c.TFTPRoot != "/srv/tftp" || c.TFTPAddr != ":69" || c.IPXEScript != "boot.ipxe" ||
+		c.TFTPWindowSizeMax != 64 || c.TFTPMaxTransfers != 256 || time.Duration(c.ShutdownGrace) != 20*time.Second ||
+		c.LogFormat != "text" || c.ServerIP.IP != nil || len(c.Interfaces) != 0 || bool(c.AnswerRequest67) {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestConfigValues(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("PXE_INTERFACES", "lo, lo")
+	t.Setenv("PXE_SERVER_IP", "192.0.2.1")
+	t.Setenv("PXE_BOOTFILES", "7=http://10.0.0.5:8080/ipxe.efi, 10=arm32.efi,0=")
+	t.Setenv("PXE_BOOTFILE_ARM64", "")
+	t.Setenv("PXE_ALLOW_MACS", "52:54:00,00-1b-21-aa-bb-cc")
+	t.Setenv("PXE_MAC_BOOTFILES", "52:54:00:12:34:56=memtest.kpxe")
+	t.Setenv("PXE_TFTP", "off")
+	t.Setenv("PXE_LOG_LEVEL", "DEBUG")
+	t.Setenv("PXE_REPLY_DELAY", "250ms")
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf := c.bootFiles()
+	if bf[7] != "http://10.0.0.5:8080/ipxe.efi" || bf[10] != "arm32.efi" || bf[9] != "snponly.efi" {
+		t.Fatalf("boot files %v", bf)
+	}
+	if _, ok := bf[11]; ok {
+		t.Fatal("an empty PXE_BOOTFILE_ARM64 must switch ARM64 off")
+	}
+	if _, ok := bf[0]; ok {
+		t.Fatal("0= in PXE_BOOTFILES must switch BIOS off")
+	}
+	if len(c.Interfaces) != 1 || c.ServerIP.String() != "192.0.2.1" || bool(c.TFTP) ||
+		len(c.AllowMACs) != 2 || c.AllowMACs[1].String() != "00:1b:21:aa:bb:cc" ||
+		len(c.MACBootFiles) != 1 || c.MACBootFiles[0].File != "memtest.kpxe" ||
+		time.Duration(c.ReplyDelay) != 250*time.Millisecond {
+		t.Fatalf("parsed: %+v", c)
+	}
+}
+
+// TestConfigErrors: every bad value stops the start with one line naming
+// the variable, the value and what is expected.
+func TestConfigErrors(t *testing.T) {
+	cases := map[string]struct{ key, val, want string }{
+		"unknown interface":   {"PXE_INTERFACES", "nosuch0", `PXE_INTERFACES="nosuch0": no interface named "nosuch0"`},
+		"bad interface name":  {"PXE_INTERFACES", "eth0/1", `PXE_INTERFACES="eth0/1"`},
+		"malformed ip":        {"PXE_SERVER_IP", "10.0.0.300", `PXE_SERVER_IP="10.0.0.300": expected a unicast IPv4 address`},
+		"ipv6 boot server":    {"PXE_BOOT_SERVER", "fe80::1", `PXE_BOOT_SERVER="fe80::1": expected a unicast IPv4 address`},
+		"pair without =":      {"PXE_BOOTFILES", "7:snponly.efi", `PXE_BOOTFILES="7:snponly.efi": "7:snponly.efi": expected arch=file pairs`},
+		"pair with bad arch":  {"PXE_BOOTFILES", "x64=snponly.efi", `PXE_BOOTFILES="x64=snponly.efi"`},
+		"arch out of range":   {"PXE_BOOTFILES", "70000=a.efi", `expected arch=file pairs`},
+		"level":               {"PXE_LOG_LEVEL", "verbose", `PXE_LOG_LEVEL="verbose": expected debug, info, warn or error`},
+		"format":              {"PXE_LOG_FORMAT", "xml", `PXE_LOG_FORMAT="xml": expected text or json`},
+		"switch":              {"PXE_TFTP", "maybe", `PXE_TFTP="maybe": expected on or off`},
+		"window too large":    {"PXE_TFTP_WINDOWSIZE_MAX", "65", `PXE_TFTP_WINDOWSIZE_MAX=65: expected 1 to 64`},
+		"window not a number": {"PXE_TFTP_WINDOWSIZE_MAX", "lots", `PXE_TFTP_WINDOWSIZE_MAX="lots"`},
+		"mac":                 {"PXE_ALLOW_MACS", "52:54:zz", `PXE_ALLOW_MACS="52:54:zz": "52:54:zz": expected a MAC address or prefix`},
+		"mac too long":        {"PXE_DENY_MACS", "1:2:3:4:5:6:7", `expected a MAC address or prefix`},
+		"mac file pair":       {"PXE_MAC_BOOTFILES", "52:54:00", `PXE_MAC_BOOTFILES="52:54:00": "52:54:00": expected mac-or-prefix=file pairs`},
+		"delay":               {"PXE_REPLY_DELAY", "soon", `PXE_REPLY_DELAY="soon": expected a duration`},
+		"tftp addr":           {"PXE_TFTP_ADDR", "69", `PXE_TFTP_ADDR="69": expected host:port`},
+		"http url":            {"PXE_HTTP_URL", "ftp://x", `PXE_HTTP_URL="ftp://x": expected an http:// URL`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(c.key, c.val)
+			_, err := loadConfig()
+			if err == nil {
+				t.Fatalf("%s=%q accepted", c.key, c.val)
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q, want it to contain %q on one line", msg, c.want)
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"--help"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range envVars() {
+		if v.Name == "" || v.Desc == "" {
+			t.Fatalf("config field without envconfig name or desc: %+v", v)
+		}
+		if !strings.Contains(out.String(), v.Name) {
+			t.Errorf("--help does not mention %s", v.Name)
+		}
+	}
+	if err := run([]string{"--bogus"}, &out, &out); err == nil || !strings.Contains(err.Error(), "--help") {
+		t.Fatalf("unknown argument: %v", err)
+	}
+}
+
+// TestREADMEEnvTable keeps the README's environment table generated from
+// the Config struct (go test -run TestREADMEEnvTable -update rewrites it).
+func TestREADMEEnvTable(t *testing.T) {
+	const begin, end = "<!-- env:begin -->\n", "<!-- env:end -->"
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
+	}
+	want := markdownEnv()
+	if got := readme[i+len(begin) : j]; got != want {
+		if !*update {
+			t.Fatalf("README.md environment table is stale: run go test -run TestREADMEEnvTable -update .")
+		}
+		readme = readme[:i+len(begin)] + want + readme[j:]
+		if err := os.WriteFile("README.md", []byte(readme), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# run.sh builds and runs pxeproxy on this host without Docker (as root, or
+# with CAP_NET_BIND_SERVICE): it installs Debian's iPXE builds if missing,
+# builds the binary, and serves iPXE plus the default menu (boot/boot.ipxe)
+# as built-in defaults behind PXE_TFTP_ROOT. Every PXE_* variable set in the
+# environment is passed through, e.g.:
+#   sudo PXE_INTERFACES=eth1 scripts/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin
+if [ ! -f /usr/lib/ipxe/undionly.kpxe ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ipxe >/dev/null
+fi
+mkdir -p bin
+CGO_ENABLED=0 go build -trimpath -o bin/pxeproxy .
+defaults=$(pwd)/bin/tftp-defaults
+mkdir -p "$defaults"
+cp /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/snponly.efi "$defaults/"
+cp boot/boot.ipxe "$defaults/boot.ipxe"
+export PXE_TFTP_DEFAULTS=${PXE_TFTP_DEFAULTS:-$defaults}
+exec bin/pxeproxy "$@"
