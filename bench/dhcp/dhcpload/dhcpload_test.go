@@ -100,8 +100,8 @@ func TestParseStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 325 * clockTick; got != want {
-		t.Errorf("cpu %s, want %s", got, want)
+	if want := (cpuUse{250 * clockTick, 75 * clockTick}); got != want {
+		t.Errorf("cpu %+v, want %+v", got, want)
 	}
 	if _, err := parseStat([]byte("4242 (x) S 1 2")); err == nil {
 		t.Error("truncated stat line accepted")

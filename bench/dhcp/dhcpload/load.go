@@ -136,7 +136,8 @@ type PhaseResult struct {
 	P50       time.Duration `json:"p50_ns,omitempty"`
 	P99       time.Duration `json:"p99_ns,omitempty"`
 	Max       time.Duration `json:"max_ns,omitempty"`
-	CPU       time.Duration `json:"cpu_ns"` // server utime+stime during the phase
+	CPU       time.Duration `json:"cpu_ns"`     // server utime+stime during the phase
+	SysCPU    time.Duration `json:"sys_cpu_ns"` // of which stime (kernel)
 }
 
 func (p *phase) malformed(err error) {

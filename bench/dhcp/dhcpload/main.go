@@ -41,6 +41,7 @@ type Result struct {
 	Stray       int64         `json:"stray"`
 	Replies     int           `json:"replies"`
 	CPU         time.Duration `json:"cpu_ns"`
+	SysCPU      time.Duration `json:"sys_cpu_ns"` // the kernel's part of CPU
 	CPUPerReply time.Duration `json:"cpu_per_reply_ns"`
 	PeakRSS     int64         `json:"peak_rss_bytes"`
 }
@@ -82,9 +83,9 @@ func (l *targetList) Set(v string) error {
 }
 
 // cpu returns the server's CPU time so far (0 when no PID was given).
-func (t *target) cpu() time.Duration {
+func (t *target) cpu() cpuUse {
 	if t.pid == 0 {
-		return 0
+		return cpuUse{}
 	}
 	d, err := cpuTime(t.pid)
 	if err != nil {
@@ -147,7 +148,7 @@ func run() error {
 	if *seqN > 0 {
 		chks := make([]*checker, len(targets))
 		fns := make([]func([]byte), len(targets))
-		t0 := make([]time.Duration, len(targets))
+		t0 := make([]cpuUse, len(targets))
 		for i, t := range targets {
 			chks[i] = &checker{show: *show, name: t.name}
 			fns[i] = chks[i].check
@@ -157,7 +158,7 @@ func run() error {
 		settle()
 		for i, t := range targets {
 			r := rs[i]
-			r.CPU = t.cpu() - t0[i]
+			r.setCPU(t.cpu().sub(t0[i]))
 			r.Malformed += chks[i].bad
 			r.Answered -= chks[i].bad
 			r.NoFile = chks[i].noFile
@@ -174,7 +175,7 @@ func run() error {
 		t0 := t.cpu()
 		r := t.c.lanes(3, *inflight, 1<<24, *closed, *timeout)
 		settle()
-		r.CPU = t.cpu() - t0
+		r.setCPU(t.cpu().sub(t0))
 		t.res.Closed = r
 		report(t.name, fmt.Sprintf("closed loop, %d in flight", *inflight), r)
 	}
@@ -185,7 +186,7 @@ func run() error {
 		t0 := t.cpu()
 		r, copies := t.c.burst(4, *burstN, *quiet, 30*time.Second)
 		settle()
-		r.CPU = t.cpu() - t0
+		r.setCPU(t.cpu().sub(t0))
 		r.check(copies)
 		t.res.Burst = r
 		report(t.name, fmt.Sprintf("burst of %d", *burstN), r)
@@ -195,6 +196,7 @@ func run() error {
 		res := &t.res
 		if t.pid != 0 {
 			res.CPU = res.Seq.CPU + res.Closed.CPU + res.Burst.CPU
+			res.SysCPU = res.Seq.SysCPU + res.Closed.SysCPU + res.Burst.SysCPU
 			res.Replies = res.Seq.Answered + res.Closed.Answered + res.Burst.Answered
 			if res.Replies > 0 {
 				res.CPUPerReply = res.CPU / time.Duration(res.Replies)
@@ -204,8 +206,8 @@ func run() error {
 			}
 		}
 		res.Stray = t.c.stray.Load()
-		fmt.Fprintf(os.Stderr, "%s: server cpu %s for %d replies = %s/reply, peak rss %.1f MiB, %d late replies\n",
-			t.name, res.CPU, res.Replies, res.CPUPerReply, float64(res.PeakRSS)/(1<<20), res.Stray)
+		fmt.Fprintf(os.Stderr, "%s: server cpu %s (sys %s) for %d replies = %s/reply, peak rss %.1f MiB, %d late replies\n",
+			t.name, res.CPU, res.SysCPU, res.Replies, res.CPUPerReply, float64(res.PeakRSS)/(1<<20), res.Stray)
 		if *out == "" {
 			continue
 		}
@@ -242,6 +244,8 @@ func (r *PhaseResult) check(copies [][]byte) {
 	}
 }
 
+func (r *PhaseResult) setCPU(u cpuUse) { r.CPU, r.SysCPU = u.User+u.Sys, u.Sys }
+
 // settle lets replies still in flight arrive before the CPU clock is read and
 // the next phase starts (they count as late, not for the next phase).
 func settle() { time.Sleep(300 * time.Millisecond) }
@@ -256,7 +260,7 @@ func report(name, what string, r PhaseResult) {
 		fmt.Fprintf(os.Stderr, " p50 %s p99 %s max %s", r.P50, r.P99, r.Max)
 	}
 	if r.Answered > 0 && r.CPU > 0 {
-		fmt.Fprintf(os.Stderr, " cpu %s/reply", r.CPU/time.Duration(r.Answered))
+		fmt.Fprintf(os.Stderr, " cpu %s/reply (%.0f%% in the kernel)", r.CPU/time.Duration(r.Answered), 100*float64(r.SysCPU)/float64(r.CPU))
 	}
 	fmt.Fprintln(os.Stderr)
 	for _, e := range r.Errors {

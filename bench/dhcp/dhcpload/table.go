@@ -67,6 +67,13 @@ func printTable(w io.Writer, pathA, pathB string) error {
 	}
 	ca, cb := us(a.CPUPerReply), us(b.CPUPerReply)
 	row("CPU per reply (µs)", "%.1f", ca, cb, "<= 0.5x", cb > 0 && ca <= cb/2)
+	share := func(r Result) float64 {
+		if r.CPU == 0 {
+			return 0
+		}
+		return 100 * float64(r.SysCPU) / float64(r.CPU)
+	}
+	row("  of which in the kernel (%)", "%.0f", share(a), share(b), "", true)
 	pa, pb := pct(a.Burst), pct(b.Burst)
 	row(fmt.Sprintf("burst of %d answered (%%)", a.Burst.Sent), "%.1f", pa, pb, "100 %", a.Burst.Sent > 0 && a.Burst.Answered == a.Burst.Sent)
 	row(fmt.Sprintf("closed loop, %d in flight (replies/s)", a.InFlight), "%.0f", rate(a.Closed), rate(b.Closed), "", true)
