@@ -1,0 +1,268 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/tftpd"
+)
+
+// scrape fetches the handler's text output and parses it.
+func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("scrape: status %d: %s", rec.Code, rec.Body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("parse scrape: %v", err)
+	}
+	return fams
+}
+
+// series flattens the pxeproxy_ families into "name{k=v,...}" -> value, with
+// histograms as name_count, name_sum and name_bucket{le=...}.
+func series(fams map[string]*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "pxeproxy_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			sort.Strings(ls)
+			key := func(n string, extra ...string) string {
+				all := append(append([]string{}, ls...), extra...)
+				if len(all) == 0 {
+					return n
+				}
+				return n + "{" + strings.Join(all, ",") + "}"
+			}
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				out[key(name)] = m.GetCounter().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				out[key(name+"_count")] = float64(h.GetSampleCount())
+				out[key(name+"_sum")] = h.GetSampleSum()
+				for _, b := range h.GetBucket() {
+					out[key(name+"_bucket", fmt.Sprintf("le=%g", b.GetUpperBound()))] = float64(b.GetCumulativeCount())
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestKnownLoad(t *testing.T) {
+	m := New()
+	in67 := proxy.Ingress{Port: proxy.PortDHCP}
+	in4011 := proxy.Ingress{Port: proxy.PortPXE}
+	for range 3 {
+		m.ProxyReply(&proxy.Answer{Arch: 0, Class: proxy.ClassBIOS}, in67)
+	}
+	m.ProxyReply(&proxy.Answer{Arch: 7, Class: proxy.ClassUEFI}, in67)
+	m.ProxyReply(&proxy.Answer{Arch: 7, Class: proxy.ClassUEFI}, in4011)
+	m.ProxyReply(&proxy.Answer{Arch: 16, Class: proxy.ClassHTTP}, in67)
+	for range 5 {
+		m.ProxyIgnored(67, proxy.Reason(proxy.ErrNotPXE))
+	}
+	m.ProxyIgnored(4011, proxy.Reason(fmt.Errorf("x: %w", proxy.ErrNoBootFile)))
+
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2000}
+	m.TFTPDone(tftpd.Stats{Peer: peer, File: "undionly.kpxe", Bytes: 70000, Dur: 300 * time.Millisecond, BlockSize: 1468, WindowSize: 1})
+	m.TFTPDone(tftpd.Stats{Peer: peer, File: "snponly.efi", Bytes: 200000, Dur: 2 * time.Second, BlockSize: 1468, WindowSize: 16, Retransmits: 3})
+	m.TFTPDone(tftpd.Stats{Peer: peer, File: "snponly.efi", Probe: true, BlockSize: 1468})
+	m.TFTPDone(tftpd.Stats{Peer: peer, File: "nope", Err: fmt.Errorf("open %q: %w", "nope", tftpd.ErrNotFound)})
+	m.TFTPDone(tftpd.Stats{Peer: peer, File: "../x", Err: fmt.Errorf("clean: %w", tftpd.ErrAccess)})
+	m.TFTPDone(tftpd.Stats{Peer: peer, File: "big", Bytes: 1000, Retransmits: 5, Err: errors.New("timed out waiting for ack")})
+	m.HTTPServed(1 << 20)
+	m.HTTPServed(100)
+	m.HTTPServed(0) // HEAD
+	m.Conflict("10.0.0.1", "pxeclient-option60")
+	m.Conflict("10.0.0.1", "pxeclient-option60")
+	m.Conflict("10.0.0.2", "second-proxydhcp")
+
+	got := series(scrape(t, m.Handler()))
+	want := map[string]float64{
+		`pxeproxy_proxy_replies_total{arch=0,class=bios,port=67}`:    3,
+		`pxeproxy_proxy_replies_total{arch=7,class=uefi,port=67}`:    1,
+		`pxeproxy_proxy_replies_total{arch=7,class=uefi,port=4011}`:  1,
+		`pxeproxy_proxy_replies_total{arch=16,class=http,port=67}`:   1,
+		`pxeproxy_proxy_ignored_total{port=67,reason=not-pxe}`:       5,
+		`pxeproxy_proxy_ignored_total{port=4011,reason=no-bootfile}`: 1,
+
+		`pxeproxy_tftp_transfers_total{result=ok}`:                2,
+		`pxeproxy_tftp_transfers_total{result=probe}`:             1,
+		`pxeproxy_tftp_transfers_total{result=failed}`:            3,
+		`pxeproxy_tftp_failures_total{reason=not-found}`:          1,
+		`pxeproxy_tftp_failures_total{reason=access-denied}`:      1,
+		`pxeproxy_tftp_failures_total{reason=other}`:              1,
+		`pxeproxy_tftp_bytes_total`:                               271000,
+		`pxeproxy_tftp_retransmits_total`:                         8,
+		`pxeproxy_tftp_transfer_duration_seconds_count`:           2,
+		`pxeproxy_tftp_transfer_duration_seconds_sum`:             2.3,
+		`pxeproxy_tftp_transfer_duration_seconds_bucket{le=0.25}`: 0,
+		`pxeproxy_tftp_transfer_duration_seconds_bucket{le=0.5}`:  1,
+		`pxeproxy_tftp_transfer_duration_seconds_bucket{le=2.5}`:  2,
+		`pxeproxy_tftp_blksize_bytes_count`:                       2,
+		`pxeproxy_tftp_blksize_bytes_bucket{le=1456}`:             0,
+		`pxeproxy_tftp_blksize_bytes_bucket{le=1468}`:             2,
+		`pxeproxy_tftp_windowsize_count`:                          2,
+		`pxeproxy_tftp_windowsize_sum`:                            17,
+		`pxeproxy_tftp_windowsize_bucket{le=1}`:                   1,
+		`pxeproxy_tftp_windowsize_bucket{le=8}`:                   1,
+		`pxeproxy_tftp_windowsize_bucket{le=16}`:                  2,
+
+		`pxeproxy_http_bytes_total`: 1<<20 + 100,
+		`pxeproxy_http_files_total`: 3,
+
+		`pxeproxy_conflicts_total{kind=pxeclient-option60,server=10.0.0.1}`: 2,
+		`pxeproxy_conflicts_total{kind=second-proxydhcp,server=10.0.0.2}`:   1,
+	}
+	for k, w := range want {
+		v, ok := got[k]
+		if !ok {
+			t.Errorf("%s: missing from scrape", k)
+			continue
+		}
+		if v != w {
+			t.Errorf("%s = %v, want %v", k, v, w)
+		}
+	}
+	// No series beyond the expected label sets: counters were not
+	// created for combinations that never happened.
+	for k := range got {
+		if strings.Contains(k, "_total") {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected series %s = %v", k, got[k])
+			}
+		}
+	}
+}
+
+func TestHelpAndPrefix(t *testing.T) {
+	fams := scrape(t, New().Handler())
+	var names []string
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "pxeproxy_") {
+			continue
+		}
+		names = append(names, name)
+		if f.GetHelp() == "" {
+			t.Errorf("%s has no HELP text", name)
+		}
+	}
+	// Before any event: the unlabelled series at 0 and the pre-created
+	// transfer results; labelled families appear with their first event.
+	sort.Strings(names)
+	want := "pxeproxy_http_bytes_total pxeproxy_http_files_total pxeproxy_tftp_blksize_bytes " +
+		"pxeproxy_tftp_bytes_total pxeproxy_tftp_retransmits_total pxeproxy_tftp_transfer_duration_seconds " +
+		"pxeproxy_tftp_transfers_total pxeproxy_tftp_windowsize"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("families before any event:\n got %s\nwant %s", got, want)
+	}
+	// The runtime collectors are in the private registry too.
+	if _, ok := fams["go_goroutines"]; !ok {
+		t.Error("go_goroutines missing: Go collector not registered")
+	}
+}
+
+func TestConflictServerCap(t *testing.T) {
+	m := New()
+	for i := range maxConflictServers + 10 {
+		m.Conflict(fmt.Sprintf("10.1.%d.%d", i/256, i%256), "k")
+	}
+	m.Conflict("10.1.0.0", "k") // a known server keeps its label after the cap
+	got := series(scrape(t, m.Handler()))
+	servers := 0
+	for k := range got {
+		if strings.HasPrefix(k, "pxeproxy_conflicts_total{") {
+			servers++
+		}
+	}
+	if servers != maxConflictServers+1 {
+		t.Errorf("conflict series = %d, want %d (cap plus other)", servers, maxConflictServers+1)
+	}
+	if v := got[`pxeproxy_conflicts_total{kind=k,server=other}`]; v != 10 {
+		t.Errorf("other = %v, want 10", v)
+	}
+	if v := got[`pxeproxy_conflicts_total{kind=k,server=10.1.0.0}`]; v != 2 {
+		t.Errorf("10.1.0.0 = %v, want 2", v)
+	}
+}
+
+func TestNilMetrics(t *testing.T) {
+	var m *Metrics
+	m.ProxyReply(&proxy.Answer{}, proxy.Ingress{})
+	m.ProxyIgnored(67, "not-pxe")
+	m.TFTPDone(tftpd.Stats{})
+	m.HTTPServed(1)
+	m.Conflict("a", "b")
+}
+
+// TestConcurrent runs the hooks from many goroutines (go test -race) and
+// checks that no increment is lost.
+func TestConcurrent(t *testing.T) {
+	m := New()
+	const workers, each = 8, 500
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m.ProxyReply(&proxy.Answer{Arch: 0, Class: proxy.ClassBIOS}, proxy.Ingress{Port: 67})
+				m.ProxyIgnored(67, "not-pxe")
+				m.TFTPDone(tftpd.Stats{Bytes: 10, BlockSize: 512, WindowSize: 1})
+				m.HTTPServed(1)
+				m.Conflict(fmt.Sprintf("10.2.%d.%d", w, i%100), "k")
+			}
+		})
+	}
+	// Scrapes race with the writers.
+	for range 5 {
+		scrape(t, m.Handler())
+	}
+	wg.Wait()
+	got := series(scrape(t, m.Handler()))
+	for k, w := range map[string]float64{
+		`pxeproxy_proxy_replies_total{arch=0,class=bios,port=67}`: workers * each,
+		`pxeproxy_proxy_ignored_total{port=67,reason=not-pxe}`:    workers * each,
+		`pxeproxy_tftp_transfers_total{result=ok}`:                workers * each,
+		`pxeproxy_tftp_bytes_total`:                               workers * each * 10,
+		`pxeproxy_http_bytes_total`:                               workers * each,
+	} {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
+	}
+	var conflicts float64
+	servers := 0
+	for k, v := range got {
+		if strings.HasPrefix(k, "pxeproxy_conflicts_total{") {
+			conflicts += v
+			servers++
+		}
+	}
+	if conflicts != workers*each || servers > maxConflictServers+1 {
+		t.Errorf("conflicts = %v over %d series, want %d over at most %d", conflicts, servers, workers*each, maxConflictServers+1)
+	}
+}
