@@ -1,0 +1,283 @@
+// Package conflict finds other DHCP servers whose answers to PXE clients
+// defeat ours, by listening to the replies they broadcast. It never sends.
+//
+// What is detected (Classify), and why it matters:
+//   - KindPXEClientLease: a lease offer (yiaddr set) carrying option 60
+//     "PXEClient". PXE firmware then takes its boot instructions from that
+//     server: EDK2 ranks such an offer first ("DhcpPxe10"/"DhcpBinl",
+//     PxeBcSelectDhcp4Offer, above any DHCP-only + ProxyDHCP pair) and asks
+//     that server's port 4011, which fails with PXE-E55 when it runs no boot
+//     service (Microsoft KB 259670). Ours is ignored.
+//   - KindBootOptions: a lease offer without "PXEClient" carrying a boot
+//     file (option 67 or the header's file field) or option 66. EDK2 uses
+//     it when no ProxyDHCP offer came in time (rank 7, "DhcpOnly offer with
+//     bootfilename"), U-Boot and some legacy ROMs boot it straight away: a
+//     client boots the other server's file instead of ours.
+//   - KindProxy: a second ProxyDHCP (yiaddr 0 with "PXEClient"). Which one
+//     a client follows depends on arrival order and firmware: machines boot
+//     from one or the other at random.
+//
+// A lone siaddr is not reported: firmware takes the boot server from the
+// offer whose boot file it uses, and many servers fill siaddr routinely.
+// Our own replies, which we broadcast too, are recognised by their server
+// identifier (option 54) and skipped.
+//
+// What is reliable: offers are seen when they are broadcast to
+// 255.255.255.255:68, which is what servers do for PXE firmware (it sets
+// the broadcast flag: EDK2 PxeBcDhcp4Discover, iPXE dhcp.c) and what relay
+// agents do on the client's segment. Offers unicast to a client's MAC are
+// not seen (a switch does not flood them to us), so detection covers
+// clients that ask for broadcast replies, and a quiet LAN yields no
+// findings until a PXE client boots. The listener binds 255.255.255.255:68
+// with SO_REUSEADDR and SO_REUSEPORT: it shares the port with a DHCP
+// client on this host and never takes that client's unicast replies.
+package conflict
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/sys/unix"
+)
+
+// Kind names a kind of conflict; the texts are stable metric labels.
+type Kind string
+
+// Conflict kinds.
+const (
+	KindPXEClientLease Kind = "pxeclient-on-lease"
+	KindBootOptions    Kind = "boot-options-on-lease"
+	KindProxy          Kind = "second-proxydhcp"
+)
+
+// Finding is one conflicting reply.
+type Finding struct {
+	Server net.IP           // option 54; nil when the reply has none
+	Kind   Kind             // what is wrong
+	Sends  string           // what the server sends, for the log
+	Effect string           // the consequence for clients, for the log
+	MAC    net.HardwareAddr // the client the reply was for
+	XID    dhcpv4.TransactionID
+}
+
+var effects = map[Kind]string{
+	KindPXEClientLease: "PXE clients take boot instructions from this server instead of pxeproxy and ask its port 4011; without a PXE boot service there they fail with PXE-E55 (Microsoft KB 259670); remove option 60 from its scope",
+	KindBootOptions:    "clients that take the boot file from the lease offer (U-Boot, some legacy ROMs, EDK2 when the ProxyDHCP offer is late) boot this server's file instead of pxeproxy's; remove options 66/67 and the file name from its scope",
+	KindProxy:          "two ProxyDHCP servers answer PXE clients: each machine boots from whichever answer it takes first; stop one of them or split them by interface",
+}
+
+const vendorPXE = "PXEClient"
+
+// Classify says what is wrong with a DHCP reply from another server, or
+// nil. ours reports whether a server identifier is one of our addresses;
+// replies from us are never findings.
+func Classify(offer *dhcpv4.DHCPv4, ours func(net.IP) bool) []Finding {
+	if offer == nil || offer.OpCode != dhcpv4.OpcodeBootReply {
+		return nil
+	}
+	if mt := offer.MessageType(); mt != dhcpv4.MessageTypeOffer && mt != dhcpv4.MessageTypeAck {
+		return nil
+	}
+	server := offer.ServerIdentifier()
+	if server != nil && ours != nil && ours(server) {
+		return nil
+	}
+	// EDK2 and iPXE compare the first 9 bytes of option 60.
+	pxe := bytes.HasPrefix(offer.Options.Get(dhcpv4.OptionClassIdentifier), []byte(vendorPXE))
+	lease := offer.YourIPAddr != nil && !offer.YourIPAddr.IsUnspecified()
+	hasBoot := offer.BootFileName != "" || offer.Options.Has(dhcpv4.OptionBootfileName) ||
+		offer.Options.Has(dhcpv4.OptionTFTPServerName)
+	var kind Kind
+	switch {
+	case lease && pxe:
+		kind = KindPXEClientLease
+	case lease && hasBoot:
+		kind = KindBootOptions
+	case !lease && pxe:
+		kind = KindProxy
+	default:
+		return nil
+	}
+	return []Finding{{
+		Server: server,
+		Kind:   kind,
+		Sends:  Describe(offer),
+		Effect: effects[kind],
+		MAC:    offer.ClientHWAddr,
+		XID:    offer.TransactionID,
+	}}
+}
+
+// Describe renders the PXE-relevant fields of a reply in one line.
+func Describe(p *dhcpv4.DHCPv4) string {
+	var parts []string
+	add := func(f string, a ...any) { parts = append(parts, fmt.Sprintf(f, a...)) }
+	add("%s", p.MessageType())
+	if p.YourIPAddr != nil && !p.YourIPAddr.IsUnspecified() {
+		add("yiaddr %s", p.YourIPAddr)
+	} else {
+		add("yiaddr 0.0.0.0")
+	}
+	if v := p.Options.Get(dhcpv4.OptionClassIdentifier); v != nil {
+		add("option 60 %q", v)
+	}
+	if v := p.Options.Get(dhcpv4.OptionVendorSpecificInformation); v != nil {
+		add("option 43 %x", v)
+	}
+	if v := p.Options.Get(dhcpv4.OptionTFTPServerName); v != nil {
+		add("option 66 %q", bytes.TrimRight(v, "\x00"))
+	}
+	if v := p.Options.Get(dhcpv4.OptionBootfileName); v != nil {
+		add("option 67 %q", bytes.TrimRight(v, "\x00"))
+	}
+	if p.ServerIPAddr != nil && !p.ServerIPAddr.IsUnspecified() {
+		add("siaddr %s", p.ServerIPAddr)
+	}
+	if p.BootFileName != "" {
+		add("file %q", p.BootFileName)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Detector logs findings, one Warn per server and kind per Every, and
+// passes every finding to OnFinding (metrics count them all).
+type Detector struct {
+	Log       *slog.Logger
+	Ours      func(net.IP) bool
+	OnFinding func(Finding)
+	// Every is the quiet period per server and kind; zero means 10 minutes.
+	Every time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// Handle classifies one datagram received from src and reports what is
+// wrong with it. It returns the findings (for tests).
+func (d *Detector) Handle(pkt []byte, src net.IP) []Finding {
+	p, err := dhcpv4.FromBytes(pkt)
+	if err != nil {
+		return nil // not DHCP, or broken: nothing to say about a server
+	}
+	var out []Finding
+	for _, f := range Classify(p, d.Ours) {
+		if f.Server == nil {
+			// No option 54 (BOOTP-style): the sender is the best name.
+			// With a relay in between, that is the relay agent.
+			if d.Ours != nil && src != nil && d.Ours(src) {
+				continue
+			}
+			f.Server = src
+		}
+		out = append(out, f)
+		if d.OnFinding != nil {
+			d.OnFinding(f)
+		}
+		if d.due(&f) {
+			d.Log.Warn("another DHCP server conflicts with pxeproxy", "svc", "conflict",
+				"server", serverName(f.Server), "kind", string(f.Kind), "mac", f.MAC.String(),
+				"xid", f.XID.String(), "sends", f.Sends, "effect", f.Effect)
+		}
+	}
+	return out
+}
+
+func serverName(ip net.IP) string {
+	if ip == nil {
+		return "unknown"
+	}
+	return ip.String()
+}
+
+func (d *Detector) due(f *Finding) bool {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	every := d.Every
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	key := serverName(f.Server) + "/" + string(f.Kind)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.last == nil {
+		d.last = map[string]time.Time{}
+	}
+	t := now()
+	if prev, ok := d.last[key]; ok && t.Sub(prev) < every {
+		return false
+	}
+	d.last[key] = t
+	return true
+}
+
+// Port is the DHCP client port the replies go to.
+const Port = 68
+
+// Listen opens the passive listener: UDP bound to 255.255.255.255:68, so it
+// receives broadcast replies only, with SO_REUSEADDR and SO_REUSEPORT so a
+// DHCP client on this host keeps its port.
+func Listen(ctx context.Context) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = errors.Join(
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1))
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf("255.255.255.255:%d", Port))
+	if err != nil {
+		return nil, fmt.Errorf("listen for dhcp replies on udp 255.255.255.255:%d: %w", Port, err)
+	}
+	return conn, nil
+}
+
+// PacketReader is the receiving half of a socket: a net.PacketConn, or a
+// raw listener adapted to it.
+type PacketReader interface {
+	ReadFrom(b []byte) (int, net.Addr, error)
+	Close() error
+}
+
+// Serve reads replies from conn until ctx ends (a clean exit) and hands
+// them to d.
+func (d *Detector) Serve(ctx context.Context, conn PacketReader) error {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("read dhcp replies: %w", err)
+		}
+		var src net.IP
+		if u, ok := from.(*net.UDPAddr); ok {
+			src = u.IP
+		}
+		d.Handle(buf[:n], src)
+	}
+}

@@ -1,0 +1,155 @@
+package conflict
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+var (
+	us    = net.IPv4(10, 0, 0, 2).To4()
+	other = net.IPv4(10, 0, 0, 1).To4()
+	mac   = net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+)
+
+func ours(ip net.IP) bool { return ip.Equal(us) }
+
+// reply builds a BOOTREPLY from server with the given changes.
+func reply(mt dhcpv4.MessageType, server net.IP, mods ...func(*dhcpv4.DHCPv4)) *dhcpv4.DHCPv4 {
+	p := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootReply,
+		HWType:        1,
+		TransactionID: dhcpv4.TransactionID{1, 2, 3, 4},
+		ClientIPAddr:  net.IPv4zero,
+		YourIPAddr:    net.IPv4zero,
+		ServerIPAddr:  net.IPv4zero,
+		GatewayIPAddr: net.IPv4zero,
+		ClientHWAddr:  mac,
+		Options:       dhcpv4.Options{},
+	}
+	p.Options.Update(dhcpv4.OptMessageType(mt))
+	if server != nil {
+		p.Options.Update(dhcpv4.OptServerIdentifier(server))
+	}
+	for _, m := range mods {
+		m(p)
+	}
+	return p
+}
+
+func lease(p *dhcpv4.DHCPv4)   { p.YourIPAddr = net.IPv4(10, 0, 0, 100) }
+func pxe(p *dhcpv4.DHCPv4)     { p.Options.Update(dhcpv4.OptClassIdentifier("PXEClient")) }
+func file(p *dhcpv4.DHCPv4)    { p.BootFileName = "pxelinux.0" }
+func opt67(p *dhcpv4.DHCPv4)   { p.Options.Update(dhcpv4.OptBootFileName("boot.efi")) }
+func opt66(p *dhcpv4.DHCPv4)   { p.Options.Update(dhcpv4.OptTFTPServerName("10.0.0.9")) }
+func siaddr(p *dhcpv4.DHCPv4)  { p.ServerIPAddr = net.IPv4(10, 0, 0, 9) }
+func opt43(p *dhcpv4.DHCPv4)   { p.Options[43] = []byte{6, 1, 8, 255} }
+func request(p *dhcpv4.DHCPv4) { p.OpCode = dhcpv4.OpcodeBootRequest }
+
+func TestClassify(t *testing.T) {
+	cases := map[string]struct {
+		p    *dhcpv4.DHCPv4
+		want Kind // "" for no finding
+		// sends must appear in the description
+		sends string
+	}{
+		"plain lease offer":                {reply(dhcpv4.MessageTypeOffer, other, lease), "", ""},
+		"lease offer with siaddr only":     {reply(dhcpv4.MessageTypeOffer, other, lease, siaddr), "", ""},
+		"lease offer with PXEClient":       {reply(dhcpv4.MessageTypeOffer, other, lease, pxe), KindPXEClientLease, `option 60 "PXEClient"`},
+		"lease ack with PXEClient":         {reply(dhcpv4.MessageTypeAck, other, lease, pxe), KindPXEClientLease, "ACK"},
+		"PXEClient, 43 and file":           {reply(dhcpv4.MessageTypeOffer, other, lease, pxe, opt43, file, siaddr), KindPXEClientLease, `option 43 060108ff, siaddr 10.0.0.9, file "pxelinux.0"`},
+		"lease offer with header file":     {reply(dhcpv4.MessageTypeOffer, other, lease, file), KindBootOptions, `file "pxelinux.0"`},
+		"lease offer with option 67":       {reply(dhcpv4.MessageTypeOffer, other, lease, opt67), KindBootOptions, `option 67 "boot.efi"`},
+		"lease offer with option 66":       {reply(dhcpv4.MessageTypeOffer, other, lease, opt66), KindBootOptions, `option 66 "10.0.0.9"`},
+		"second proxy offer":               {reply(dhcpv4.MessageTypeOffer, other, pxe, file, siaddr), KindProxy, "yiaddr 0.0.0.0"},
+		"our own proxy offer":              {reply(dhcpv4.MessageTypeOffer, us, pxe, file, siaddr), "", ""},
+		"our own address, lease+PXEClient": {reply(dhcpv4.MessageTypeOffer, us, lease, pxe), "", ""},
+		"proxy offer without option 54":    {reply(dhcpv4.MessageTypeOffer, nil, pxe, file), KindProxy, ""},
+		"zero yiaddr without PXEClient":    {reply(dhcpv4.MessageTypeOffer, other, file), "", ""},
+		"nak":                              {reply(dhcpv4.MessageTypeNak, other, lease, pxe), "", ""},
+		"a request is not a reply":         {reply(dhcpv4.MessageTypeOffer, other, lease, pxe, request), "", ""},
+		"HTTPClient is not PXEClient":      {reply(dhcpv4.MessageTypeOffer, other, lease, func(p *dhcpv4.DHCPv4) { p.Options.Update(dhcpv4.OptClassIdentifier("HTTPClient")) }), "", ""},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := Classify(c.p, ours)
+			if c.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("findings %+v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Kind != c.want {
+				t.Fatalf("findings %+v, want one %s", got, c.want)
+			}
+			f := got[0]
+			if !strings.Contains(f.Sends, c.sends) || f.Effect == "" || f.MAC.String() != mac.String() {
+				t.Fatalf("finding %+v, sends should contain %q", f, c.sends)
+			}
+			if sid := c.p.ServerIdentifier(); !f.Server.Equal(sid) {
+				t.Fatalf("server %v, want %v", f.Server, sid)
+			}
+		})
+	}
+	if Classify(nil, ours) != nil {
+		t.Fatal("nil packet")
+	}
+}
+
+func TestDetectorRateLimit(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Unix(1000, 0)
+	var counted []Kind
+	d := &Detector{
+		Log:       slog.New(slog.NewTextHandler(&logs, nil)),
+		Ours:      ours,
+		OnFinding: func(f Finding) { counted = append(counted, f.Kind) },
+		Now:       func() time.Time { return now },
+	}
+	pxeLease := reply(dhcpv4.MessageTypeOffer, other, lease, pxe).ToBytes()
+	bootLease := reply(dhcpv4.MessageTypeOffer, other, lease, opt67).ToBytes()
+	third := reply(dhcpv4.MessageTypeOffer, net.IPv4(10, 0, 0, 3), lease, pxe).ToBytes()
+	noID := reply(dhcpv4.MessageTypeOffer, nil, pxe, file).ToBytes()
+
+	d.Handle(pxeLease, other)
+	d.Handle(pxeLease, other) // same server and kind: counted, not logged
+	d.Handle(bootLease, other)
+	d.Handle(third, net.IPv4(10, 0, 0, 3))
+	now = now.Add(9 * time.Minute)
+	d.Handle(pxeLease, other) // still quiet
+	now = now.Add(2 * time.Minute)
+	d.Handle(pxeLease, other) // 11 minutes after the first: logged again
+	if fs := d.Handle(noID, us); len(fs) != 0 {
+		t.Errorf("no option 54 and sent from our address: %+v", fs)
+	}
+	if fs := d.Handle(noID, other); len(fs) != 1 || !fs[0].Server.Equal(other) {
+		t.Errorf("no option 54: the sender names the server: %+v", fs)
+	}
+	if fs := d.Handle([]byte("garbage"), other); fs != nil {
+		t.Errorf("garbage: %+v", fs)
+	}
+
+	if len(counted) != 7 {
+		t.Errorf("OnFinding called %d times, want 7 (every finding): %v", len(counted), counted)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "server=10.0.0.1 kind=pxeclient-on-lease"); n != 2 {
+		t.Errorf("%d warnings for 10.0.0.1/pxeclient-on-lease, want 2:\n%s", n, out)
+	}
+	for _, want := range []string{
+		"level=WARN", "server=10.0.0.1 kind=boot-options-on-lease", "server=10.0.0.3", "PXE-E55",
+		`sends="OFFER, yiaddr 10.0.0.100, option 60 \"PXEClient\""`, "mac=52:54:00:12:34:56",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("%d log lines, want 5:\n%s", n, out)
+	}
+}
