@@ -55,6 +55,7 @@ type Metrics struct {
 	httpByte prometheus.Counter
 	httpResp prometheus.Counter
 	conflict *prometheus.CounterVec
+	handler  http.Handler
 
 	mu      sync.Mutex
 	servers map[string]bool // conflict server labels handed out so far
@@ -128,6 +129,12 @@ func New() *Metrics {
 	for _, r := range []string{ResultOK, ResultFailed, ResultProbe} {
 		m.tftpXfer.WithLabelValues(r)
 	}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry: m.reg, // also counts scrape errors in promhttp_* series
+		// A failing collector (e.g. /proc unreadable in a sandbox) must not
+		// hide every pxeproxy series.
+		ErrorHandling: promhttp.ContinueOnError,
+	})
 	return m
 }
 
@@ -212,12 +219,11 @@ func (m *Metrics) Conflict(server, kind string) {
 // collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry in the Prometheus text format.
+// Handler serves the registry in the Prometheus text format; for a nil
+// *Metrics it answers 404.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		Registry: m.reg, // also counts scrape errors in promhttp_* series
-		// A failing collector (e.g. /proc unreadable in a sandbox) must not
-		// hide every pxeproxy series.
-		ErrorHandling: promhttp.ContinueOnError,
-	})
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
 }

@@ -1,0 +1,320 @@
+// Package httpd is pxeproxy's HTTP listener: /healthz, /metrics and the boot
+// files of the TFTP root, read-only, for iPXE and UEFI HTTP boot clients that
+// fetch big images at wire speed instead of TFTP speed.
+//
+// Contract: every other path is a boot file looked up through the same
+// confined tftpd.Root as TFTP (os.Root underneath), so neither "..", its
+// percent-encodings, backslashes nor a planted symlink reach a file outside
+// the root; only regular files are sent, never a directory listing; only GET
+// and HEAD are answered; error bodies are fixed words and never name a host
+// path.
+package httpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/tftpd"
+)
+
+// Config configures a Server. Zero values mean the documented defaults.
+type Config struct {
+	// Addr is the TCP address Listen opens, e.g. ":8080".
+	Addr string
+	// Root is where boot files are looked up. Nil: every file is "not
+	// found" (health and metrics still work).
+	Root *tftpd.Root
+	// Metrics is served on /metrics and counts the boot file bytes sent.
+	// Nil: /metrics is "not found" and nothing is counted.
+	Metrics *metrics.Metrics
+	// Health decides /healthz. Nil: an empty Health, always healthy.
+	Health *Health
+	// ShutdownGrace is how long downloads in flight may finish after the
+	// context given to Serve ends; then they are cut. Default 10s.
+	ShutdownGrace time.Duration
+}
+
+// Health tracks which services are serving. The zero value is ready to use
+// and, with no service registered, healthy.
+type Health struct {
+	mu  sync.RWMutex
+	svc map[string]bool
+}
+
+// Set registers service (first call) and records whether it is serving.
+func (h *Health) Set(service string, serving bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.svc == nil {
+		h.svc = map[string]bool{}
+	}
+	h.svc[service] = serving
+}
+
+// Healthy reports whether every registered service is serving, with a copy
+// of each service's state.
+func (h *Health) Healthy() (bool, map[string]bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ok := true
+	out := make(map[string]bool, len(h.svc))
+	for s, v := range h.svc {
+		out[s] = v
+		ok = ok && v
+	}
+	return ok, out
+}
+
+// Server answers HTTP requests.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg, fills in defaults and returns a Server.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if cfg.Addr != "" {
+		if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("new http server: address %q: %w", cfg.Addr, err)
+		}
+	}
+	if cfg.ShutdownGrace < 0 {
+		return nil, errors.New("new http server: negative shutdown grace")
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.Health == nil {
+		cfg.Health = &Health{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log.With("svc", "http")}, nil
+}
+
+// Listen opens the TCP listener on Config.Addr.
+func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers requests on ln until ctx ends, then lets downloads in
+// flight finish for up to ShutdownGrace before cutting them. It closes ln.
+// Ending because ctx ended is a clean exit (nil).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler: s,
+		// Bounds a client that opens a connection and never sends a full
+		// request. No read/write timeout: a 4 GiB boot.wim on a slow link
+		// legitimately takes minutes.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		s.log.Warn("http downloads still running at the end of the shutdown grace: cut", "grace", s.cfg.ShutdownGrace)
+		hs.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http serve: %w", err)
+	}
+	return nil
+}
+
+// route kinds, for logging and counting.
+const (
+	routeFile = iota
+	routeHealth
+	routeMetrics
+)
+
+// ServeHTTP routes one request. It does not use http.ServeMux: the mux
+// cleans paths and redirects "/a/../b", while a boot file path must reach
+// tftpd.Clean unchanged so ".." is refused, not silently resolved.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w := &countingWriter{ResponseWriter: rw}
+	route := routeFile
+	switch r.URL.Path {
+	case "/healthz":
+		route = routeHealth
+	case "/metrics":
+		route = routeMetrics
+	}
+	var reason error
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	case route == routeHealth:
+		s.health(w)
+	case route == routeMetrics:
+		s.cfg.Metrics.Handler().ServeHTTP(w, r) // 404 when metrics are off
+	default:
+		reason = s.file(w, r)
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK // handler wrote nothing at all
+	}
+	if route == routeFile && (w.status == http.StatusOK || w.status == http.StatusPartialContent) {
+		s.cfg.Metrics.HTTPServed(w.bytes)
+	}
+	level := slog.LevelInfo
+	if route != routeFile {
+		level = slog.LevelDebug // scraped every few seconds: keep the log for boots
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("peer", r.RemoteAddr), slog.String("method", r.Method), slog.String("file", r.URL.Path),
+		slog.Int("status", w.status), slog.Int64("bytes", w.bytes), slog.Duration("dur", time.Since(start)),
+	}
+	if rg := r.Header.Get("Range"); rg != "" {
+		attrs = append(attrs, slog.String("range", rg))
+	}
+	if reason != nil {
+		attrs = append(attrs, slog.String("reason", reason.Error()))
+	}
+	s.log.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+// health answers /healthz: 200 "ok" when every service is serving, else 503
+// with one line per service.
+func (s *Server) health(w http.ResponseWriter) {
+	ok, svc := s.cfg.Health.Healthy()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if ok {
+		io.WriteString(w, "ok\n")
+		return
+	}
+	names := make([]string, 0, len(svc))
+	for n := range svc {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		state := "serving"
+		if !svc[n] {
+			state = "not serving"
+		}
+		fmt.Fprintf(&b, "%s: %s\n", n, state)
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, b.String())
+}
+
+// efiTypes are the Content-Types EDK2's HTTP boot driver reads before it
+// falls back to the URL's extension (NetworkPkg/HttpBootDxe/
+// HttpBootSupport.c, HttpBootCheckImageType): sending them makes a renamed
+// image (no .efi in the URL) still boot, and .iso/.img boot as RAM disks.
+var efiTypes = map[string]string{
+	".efi": "application/efi",
+	".iso": "application/vnd.efi-iso",
+	".img": "application/vnd.efi-img",
+}
+
+// file serves one boot file and returns why it was refused, for the log.
+// Bodies of refusals are fixed words: the error names paths.
+func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Root == nil {
+		http.Error(w, "file not found", http.StatusNotFound)
+		return errors.New("no boot file root")
+	}
+	// r.URL.Path is already percent-decoded: "%2e%2e" and "%5c" arrive as
+	// ".." and '\', which tftpd.Clean refuses or splits like TFTP names.
+	f, err := s.cfg.Root.Open(r.URL.Path)
+	if err != nil {
+		if errors.Is(err, tftpd.ErrAccess) {
+			http.Error(w, "access denied", http.StatusForbidden)
+		} else {
+			http.Error(w, "file not found", http.StatusNotFound)
+		}
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		http.Error(w, "read error", http.StatusInternalServerError)
+		return fmt.Errorf("stat: %w", err)
+	}
+	if ct, ok := efiTypes[strings.ToLower(path.Ext(fi.Name()))]; ok {
+		w.Header().Set("Content-Type", ct)
+	}
+	// ServeContent answers Range (iPXE and EDK2 resume), If-Modified-Since
+	// and HEAD, and sends the file with sendfile through countingWriter's
+	// ReadFrom.
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	return nil
+}
+
+// countingWriter records the status and the body bytes written.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the kernel's sendfile path of net/http's own writer, which
+// io.Copy would otherwise lose behind this wrapper.
+func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
