@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# e2e/run.sh: real PXE firmware (QEMU SeaBIOS+iPXE, OVMF/EDK2) boots through pxeproxy next to an unmodified
+# DHCP server, all inside network namespaces this script creates and always removes.
+#
+#     unshare --net bash -c 'ip link set lo up; e2e/run.sh'            # as root; what CI runs
+#     E2E_ONLY=bios,uefi e2e/run.sh                                    # a subset
+#     PXEPROXY_BIN=/path/to/pxeproxy e2e/run.sh                        # a prebuilt binary
+#     E2E_KEEP=1 e2e/run.sh                                            # keep logs, pcaps and serial consoles
+#
+# Scenarios: bios uefi three relay windows dhcpd (default: all, in that order). One line per scenario:
+# "PASS name (Ns)" or "FAIL name (Ns): why", then "e2e: N passed, N failed"; exit status 1 if any failed.
+# Proof for each client: pxeproxy's JSON log has a finished "tftp transfer" of done-<mac> (a name only the
+# running iPXE script can build), to the address that the corporate DHCP server's lease file gives that MAC.
+#
+# Topology (10.77.0.0/24 on bridge br0, 10.77.1.0/24 on br1, both in namespace "sw"):
+#   corp  eth0 10.77.0.2   dnsmasq plain DHCP (or ISC dhcpd): the only lease source
+#   pxe   eth0 10.77.0.3   pxeproxy, PXE_INTERFACES=eth0, bundled TFTP serving Debian's iPXE + boot.ipxe
+#   relay eth0 10.77.0.4, eth1 10.77.1.1   ISC dhcrelay forwarding to both 10.77.0.2 and 10.77.0.3, IP router
+#   QEMU clients on taps on br0 (or br1 for the relay scenario)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+
+if [[ $(id -u) != 0 ]]; then
+	echo "e2e: must run as root (namespaces, taps)" >&2
+	exit 2
+fi
+for tool in ip qemu-system-x86_64 dnsmasq dhcpd dhcrelay tcpdump; do
+	command -v "$tool" >/dev/null || {
+		echo "e2e: missing $tool (apt: qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay tcpdump)" >&2
+		exit 2
+	}
+done
+
+# Timeouts per client kind, generous for TCG on a loaded 2-core machine (measured: BIOS ~25 s, UEFI ~70 s).
+T_BIOS=${E2E_TIMEOUT_BIOS:-120}
+T_UEFI=${E2E_TIMEOUT_UEFI:-240}
+ALL="bios uefi three relay windows dhcpd"
+ONLY=${E2E_ONLY:-$ALL}
+ONLY=${ONLY//,/ }
+
+e2e_init
+art=$E2E_TMP/art
+mkdir -p "$art"
+
+bin=${PXEPROXY_BIN:-}
+if [[ -z $bin ]]; then
+	bin=$E2E_TMP/pxeproxy
+	(cd "$repo" && go build -o "$bin" .) || {
+		echo "e2e: go build failed" >&2
+		exit 2
+	}
+fi
+
+# ---- topology -------------------------------------------------------------------------------------------
+e2e_ns sw
+e2e_ns corp
+e2e_ns pxe
+e2e_ns relay
+e2e_bridge sw br0
+e2e_bridge sw br1
+e2e_link sw br0 corp eth0 10.77.0.2/24
+e2e_link sw br0 pxe eth0 10.77.0.3/24
+e2e_link sw br0 relay eth0 10.77.0.4/24
+e2e_link sw br1 relay eth1 10.77.1.1/24
+e2e_in relay sysctl -qw net.ipv4.ip_forward=1
+e2e_in corp ip route add 10.77.1.0/24 via 10.77.0.4
+e2e_in pxe ip route add 10.77.1.0/24 via 10.77.0.4
+
+root=$E2E_TMP/tftp
+e2e_tftp_root "$root"
+mkdir -p "$root/boot/x64"
+cp "$root/snponly.efi" "$root/boot/x64/wdsmgfw.efi"
+
+# ---- per-scenario services -------------------------------------------------------------------------------
+# Each scenario starts its own daemons; svc_pids lists them so that they end with the scenario.
+svc_pids=()
+ntap=0
+
+# corp_dnsmasq DIR: plain DHCP, no PXE options at all; leases in DIR/corp.leases.
+corp_dnsmasq() {
+	e2e_bg corp "$1/corp.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --log-dhcp \
+		--interface=eth0 --bind-interfaces --pid-file= --dhcp-leasefile="$1/corp.leases" \
+		--dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,1h \
+		--dhcp-range=set:far,10.77.1.100,10.77.1.199,255.255.255.0,1h \
+		--dhcp-option=tag:far,option:router,10.77.1.1
+	svc_pids+=("$E2E_PID")
+}
+
+# corp_dhcpd DIR: ISC dhcpd 4.4 with a config that knows nothing about PXE; leases in DIR/corp.leases.
+corp_dhcpd() {
+	cat >"$1/dhcpd.conf" <<-EOF
+		default-lease-time 3600;
+		max-lease-time 7200;
+		authoritative;
+		subnet 10.77.0.0 netmask 255.255.255.0 { range 10.77.0.100 10.77.0.199; }
+		subnet 10.77.1.0 netmask 255.255.255.0 { range 10.77.1.100 10.77.1.199; option routers 10.77.1.1; }
+	EOF
+	: >"$1/corp.leases"
+	e2e_bg corp "$1/corp.log" dhcpd -4 -f -d -cf "$1/dhcpd.conf" -lf "$1/corp.leases" -pf "$1/dhcpd.pid" eth0
+	svc_pids+=("$E2E_PID")
+}
+
+# start_pxeproxy DIR [VAR=value...]: pxeproxy in namespace pxe, JSON log in DIR/pxeproxy.log.
+start_pxeproxy() {
+	local dir=$1
+	shift
+	e2e_bg pxe "$dir/pxeproxy.log" env PXE_INTERFACES=eth0 PXE_TFTP_ROOT="$root" PXE_LOG_FORMAT=json \
+		PXE_LOG_LEVEL=debug "$@" "$bin"
+	svc_pids+=("$E2E_PID")
+	e2e_wait_for "$dir/pxeproxy.log" '"msg":"listening"' 10 "$E2E_PID"
+}
+
+start_relay() {
+	e2e_bg relay "$1/relay.log" dhcrelay -4 -d -id eth1 -iu eth0 10.77.0.2 10.77.0.3
+	svc_pids+=("$E2E_PID")
+}
+
+start_capture() {
+	e2e_bg sw "$1/tcpdump.log" tcpdump -i any -U -n -w "$1/dhcp.pcap" \
+		'udp port 67 or udp port 68 or udp port 4011'
+	svc_pids+=("$E2E_PID")
+}
+
+stop_services() {
+	local i
+	for ((i = ${#svc_pids[@]} - 1; i >= 0; i--)); do
+		e2e_kill "${svc_pids[i]}"
+	done
+	svc_pids=()
+}
+
+# ---- clients and proof -------------------------------------------------------------------------------------
+# Parallel arrays describing the clients of the running scenario.
+c_kind=() c_mac=() c_pid=() c_serial=() c_br=()
+
+add_client() { # KIND BRIDGE DIR
+	local kind=$1 br=$2 dir=$3 tap mac
+	ntap=$((ntap + 1))
+	tap=tap$ntap
+	mac=$(e2e_mac "$ntap")
+	e2e_done_file "$root" "$mac"
+	e2e_tap sw "$br" "$tap"
+	e2e_vm sw "$kind" "$tap" "$mac" "$dir/$kind-$ntap.serial" || return 1
+	c_kind+=("$kind") c_mac+=("$mac") c_pid+=("$E2E_PID") c_serial+=("$dir/$kind-$ntap.serial") c_br+=("$br")
+}
+
+# lease_ip LEASEFILE MAC: the address the corporate server leased to MAC (dnsmasq or dhcpd format).
+lease_ip() {
+	local f=$1 mac=$2
+	if grep -q '^lease ' "$f" 2>/dev/null; then
+		awk -v mac="$mac" '
+			/^lease / { ip = $2 }
+			/hardware ethernet/ { m = $3; sub(";", "", m); if (m == mac) found = ip }
+			END { if (found != "") print found }' "$f"
+	else
+		awk -v mac="$mac" '$2 == mac { print $3 }' "$f" 2>/dev/null | tail -n 1
+	fi
+}
+
+why=
+# wait_clients DIR: wait for every client's proof, then check the lease. Sets $why on failure.
+wait_clients() {
+	local dir=$1 i hex deadline t ip
+	local -a left=("${!c_mac[@]}")
+	deadline=$SECONDS
+	for i in "${left[@]}"; do
+		t=$T_BIOS
+		[[ ${c_kind[i]} == uefi ]] && t=$T_UEFI
+		((SECONDS + t > deadline)) && deadline=$((SECONDS + t))
+	done
+	while ((${#left[@]} > 0 && SECONDS < deadline)); do
+		local -a still=()
+		for i in "${left[@]}"; do
+			hex=$(e2e_hexhyp "${c_mac[i]}")
+			if grep -E '"msg":"tftp transfer"' "$dir/pxeproxy.log" | grep -q "\"file\":\"done-$hex\""; then
+				e2e_kill "${c_pid[i]}"
+				continue
+			fi
+			if ! kill -0 "${c_pid[i]}" 2>/dev/null; then
+				why="${c_kind[i]} ${c_mac[i]}: QEMU ended before the final fetch (serial: $(last_serial "${c_serial[i]}"))"
+				return 1
+			fi
+			still+=("$i")
+		done
+		left=("${still[@]}")
+		((${#left[@]} > 0)) && sleep 1
+	done
+	if ((${#left[@]} > 0)); then
+		i=${left[0]}
+		why="${c_kind[i]} ${c_mac[i]}: no TFTP fetch of done-$(e2e_hexhyp "${c_mac[i]}") within the timeout; $(progress "$dir" "${c_mac[i]}"); serial: $(last_serial "${c_serial[i]}")"
+		return 1
+	fi
+	for i in "${!c_mac[@]}"; do
+		ip=$(lease_ip "$dir/corp.leases" "${c_mac[i]}")
+		if [[ -z $ip ]]; then
+			why="${c_mac[i]}: no lease in the corporate server's lease file"
+			return 1
+		fi
+		hex=$(e2e_hexhyp "${c_mac[i]}")
+		if ! grep -E '"msg":"tftp transfer"' "$dir/pxeproxy.log" | grep "\"file\":\"done-$hex\"" |
+			grep -qE "(\"peer\":\"$ip:|\"IP\":\"$ip\")"; then
+			why="${c_mac[i]}: done-$hex was fetched, but not from the leased address $ip"
+			return 1
+		fi
+		case ${c_br[i]} in
+		br0) [[ $ip == 10.77.0.* ]] ;;
+		br1) [[ $ip == 10.77.1.* ]] ;;
+		esac || {
+			why="${c_mac[i]}: leased $ip on the wrong subnet for ${c_br[i]}"
+			return 1
+		}
+	done
+}
+
+# progress DIR MAC: the last step pxeproxy logged for MAC, for failure messages.
+progress() {
+	local n
+	n=$(grep -c "\"mac\":\"$2\"" "$1/pxeproxy.log")
+	printf 'pxeproxy answered %s %s times; transfers: %s' "$2" "$n" \
+		"$(grep -E '"msg":"tftp transfer' "$1/pxeproxy.log" | grep -oE '"msg":"[^"]*","peer":"[^"]*","file":"[^"]*"' |
+			sed -E 's/"msg":"([^"]*)","peer":"([^"]*)","file":"([^"]*)"/\1 \3 to \2/' | tr '\n' ';')"
+}
+
+last_serial() {
+	[[ -f $1 ]] || return 0
+	tr -d '\r' <"$1" | sed -E 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -v '^[[:space:]]*$' | tail -n 2 | tr '\n' '|' | cut -c1-200
+}
+
+# require_log DIR ERE WHAT: a line of pxeproxy's log must match ERE.
+require_log() {
+	grep -qE -- "$2" "$1/pxeproxy.log" && return 0
+	why="pxeproxy log has no $3"
+	return 1
+}
+
+# jre STRING: STRING as an ERE matching its JSON encoding (backslashes doubled, then escaped for grep).
+jre() { printf '%s' "$1" | sed -e 's/\\/\\\\\\\\/g' -e 's/[].[*^$+?(){}|]/\\&/g'; }
+
+# chain_uefi DIR MAC FILE: the UEFI chain for MAC went through the boot file FILE (as logged) and the script.
+chain_uefi() {
+	local dir=$1 mac=$2 f
+	f=$(jre "$3")
+	require_log "$dir" "\"msg\":\"pxe reply\".*\"mac\":\"$mac\".*\"arch\":7,.*\"file\":\"$f\"" \
+		"reply to $mac (arch 7) with file $3" || return 1
+	require_log "$dir" "\"msg\":\"tftp transfer\".*\"file\":\"$f\"" "finished transfer of $3" || return 1
+	require_log "$dir" "\"msg\":\"pxe reply\".*\"mac\":\"$mac\".*\"class\":\"ipxe\".*\"file\":\"boot.ipxe\"" \
+		"script reply to $mac as an iPXE client" || return 1
+	require_log "$dir" '"msg":"tftp transfer".*"file":"boot.ipxe"' "finished transfer of boot.ipxe"
+}
+
+# note4011 DIR MAC: say whether MAC made a port-4011 exchange (EDK2 does when the offer lacks what it wants).
+note4011() {
+	if grep -E '"msg":"pxe reply"' "$1/pxeproxy.log" | grep "\"mac\":\"$2\"" | grep -q '"svc":"pxe4011"'; then
+		echo "4011 used"
+	else
+		echo "no 4011"
+	fi
+}
+
+# ---- scenarios ---------------------------------------------------------------------------------------------
+scenario_bios() {
+	corp_dnsmasq "$1"
+	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	add_client bios br0 "$1"
+	wait_clients "$1" || return 1
+	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"arch\":0" "reply to the BIOS client (arch 0)"
+}
+
+scenario_uefi() {
+	corp_dnsmasq "$1"
+	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	add_client uefi br0 "$1"
+	wait_clients "$1" || return 1
+	chain_uefi "$1" "${c_mac[0]}" snponly.efi || return 1
+	note="snponly.efi -> boot.ipxe -> done, $(note4011 "$1" "${c_mac[0]}")"
+}
+
+scenario_three() {
+	corp_dnsmasq "$1"
+	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	add_client bios br0 "$1"
+	add_client uefi br0 "$1"
+	add_client bios br0 "$1"
+	wait_clients "$1" || return 1
+	chain_uefi "$1" "${c_mac[1]}" snponly.efi
+}
+
+scenario_relay() {
+	corp_dnsmasq "$1"
+	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_relay "$1"
+	add_client uefi br1 "$1"
+	wait_clients "$1" || return 1
+	chain_uefi "$1" "${c_mac[0]}" snponly.efi || return 1
+	# RFC 2131 4.1: a relayed request is answered to giaddr:67, the relay's address on the client subnet.
+	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"peer\":\"10.77.1.1:67\"" \
+		"reply to giaddr 10.77.1.1:67" || return 1
+	note="via dhcrelay, $(note4011 "$1" "${c_mac[0]}")"
+}
+
+scenario_windows() {
+	corp_dnsmasq "$1"
+	start_pxeproxy "$1" 'PXE_BOOTFILE_UEFI=boot\x64\wdsmgfw.efi' ||
+		{ why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	add_client uefi br0 "$1"
+	wait_clients "$1" || return 1
+	chain_uefi "$1" "${c_mac[0]}" 'boot\x64\wdsmgfw.efi' || return 1
+	note="boot\\x64\\wdsmgfw.efi served from boot/x64/wdsmgfw.efi, $(note4011 "$1" "${c_mac[0]}")"
+}
+
+scenario_dhcpd() {
+	corp_dhcpd "$1"
+	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	add_client bios br0 "$1"
+	wait_clients "$1"
+}
+
+# ---- driver ------------------------------------------------------------------------------------------------
+passed=0 failed=0
+for name in $ONLY; do
+	if ! declare -F "scenario_$name" >/dev/null; then
+		echo "FAIL $name (0s): unknown scenario (known: $ALL)"
+		failed=$((failed + 1))
+		continue
+	fi
+	dir=$art/$name
+	mkdir -p "$dir"
+	why= note=
+	c_kind=() c_mac=() c_pid=() c_serial=() c_br=()
+	start_capture "$dir"
+	t0=$SECONDS
+	if "scenario_$name" "$dir"; then
+		ok=1
+	else
+		ok=0
+	fi
+	dt=$((SECONDS - t0))
+	for pid in "${c_pid[@]}"; do e2e_kill "$pid"; done
+	stop_services
+	if ((ok)); then
+		echo "PASS $name (${dt}s)${note:+ [$note]}"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $name (${dt}s): ${why:-unknown}"
+		failed=$((failed + 1))
+	fi
+done
+echo "e2e: $passed passed, $failed failed"
+if ((failed > 0)) && [[ -n ${E2E_ARTIFACTS:-} ]]; then
+	mkdir -p "$E2E_ARTIFACTS" && cp -r "$art"/. "$E2E_ARTIFACTS"/ && echo "e2e: logs in $E2E_ARTIFACTS" >&2
+fi
+((failed == 0))
