@@ -24,7 +24,6 @@ type replyCase struct {
 	req  *dhcpv4.DHCPv4
 	in   Ingress
 	cfg  func(*Config)
-	want string // rendered reply; empty when an error is expected
 	err  error  // sentinel the error must wrap
 }
 

@@ -31,5 +31,9 @@ if [ ! -x /opt/tftpd-hpa/usr/sbin/in.tftpd ]; then
 fi
 
 go mod download
+# staticcheck, pinned, for the lint suite.
+if ! "$(go env GOPATH)/bin/staticcheck" -version 2>/dev/null | grep -q "(0.8.2)"; then
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
 # Build the test binaries now: inside `unshare --net` nothing can be fetched.
 go test -count=1 -run '^$' ./... >/dev/null
