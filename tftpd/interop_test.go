@@ -220,4 +220,3 @@ func TestBlockNumberWrap(t *testing.T) {
 		})
 	}
 }
-

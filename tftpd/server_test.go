@@ -305,11 +305,10 @@ func TestWindow(t *testing.T) {
 	expect(3, 4, 5, 6)
 	rc.ack(6)
 	expect(7, 8, 9, 10)
-	// A burst of duplicates of the last ACK causes at most one resend.
+	// A burst of duplicates of the last ACK resends nothing.
 	for range 10 {
 		rc.ack(6)
 	}
-	expect(7, 8, 9, 10)
 	quiet()
 	rc.ack(3) // old ACK: ignored
 	quiet()
@@ -320,8 +319,8 @@ func TestWindow(t *testing.T) {
 	rc.ack(18)
 	expect(19, 20, 21) // 21 is the empty final block (2000 = 20 x 100)
 	rc.ack(21)
-	if st := ts.next(t); st.Err != nil || st.Bytes != 2000 || st.Retransmits != 6 {
-		t.Fatalf("stats %+v; want 2000 bytes, 6 retransmits", st)
+	if st := ts.next(t); st.Err != nil || st.Bytes != 2000 || st.Retransmits != 2 {
+		t.Fatalf("stats %+v; want 2000 bytes, 2 retransmits", st)
 	}
 }
 
@@ -455,8 +454,10 @@ func pinGet(t testing.TB, addr *net.UDPAddr, name, mode string, blksize int) ([3
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetTimeout(time.Second)
-	c.SetRetries(10)
+	// pin/tftp does not re-ACK a duplicate DATA, it waits for its own
+	// timeout: keep it short for the lossy-link test.
+	c.SetTimeout(200 * time.Millisecond)
+	c.SetRetries(20)
 	if blksize > 0 {
 		c.SetBlockSize(blksize)
 	}
