@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/pxeproxy/pxeproxy/conflict"
+	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/probe"
+	"github.com/pxeproxy/pxeproxy/proxy"
+)
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func debugLogger(w *lockedBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startDnsmasq runs a DHCP-only dnsmasq (no DNS) on iface, inside namespace
+// ns ("" for the test's own), until the test ends, and waits until it holds
+// UDP 67.
+func startDnsmasq(t *testing.T, ns, iface string, args ...string) *exec.Cmd {
+	t.Helper()
+	dir := t.TempDir()
+	cmdline := []string{"dnsmasq", "--conf-file=/dev/null", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+		"--port=0", "--no-ping", "--log-facility=-", "--log-dhcp", "--user=root", "--group=root",
+		"--pid-file=" + dir + "/pid", "--dhcp-leasefile=" + dir + "/leases", "--interface=" + iface}
+	cmdline = append(cmdline, args...)
+	if ns != "" {
+		cmdline = append([]string{"ip", "netns", "exec", ns}, cmdline...)
+	}
+	var out lockedBuffer
+	cmd := exec.Command(cmdline[0], cmdline[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dnsmasq: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Logf("dnsmasq log:\n%s", out.String())
+	})
+	for i := 0; ; i++ {
+		check := []string{"ss", "-Hnlu", "sport = :67"}
+		if ns != "" {
+			check = append([]string{"ip", "netns", "exec", ns}, check...)
+		}
+		got, _ := exec.Command(check[0], check[1:]...).Output()
+		if len(bytes.TrimSpace(got)) > 0 {
+			return cmd
+		}
+		if i == 50 {
+			t.Fatalf("dnsmasq does not hold port 67 after 5 s:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func sh(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// bridgeLAN puts the test's ends of the peers' veth pairs into one bridge
+// carrying cidr: a LAN with every peer and the test's namespace on it.
+func bridgeLAN(t *testing.T, cidr string, peers ...*netnstest.Peer) string {
+	t.Helper()
+	br := fmt.Sprintf("%sbr%d", netnstest.Prefix, os.Getpid()%10000)
+	sh(t, "ip", "link", "add", br, "type", "bridge", "forward_delay", "0")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
+	for _, p := range peers {
+		sh(t, "ip", "addr", "flush", "dev", p.HostIf)
+		sh(t, "ip", "link", "set", p.HostIf, "master", br)
+	}
+	sh(t, "ip", "addr", "add", cidr, "dev", br)
+	sh(t, "ip", "link", "set", br, "up")
+	return br
+}
+
+// serveProxy runs the proxy on port 67 through listen67 for ifaces until
+// the test ends and returns the listening mode.
+func serveProxy(t *testing.T, log *slog.Logger, ifaces ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tr, mode, err := listen67(ctx, 1<<20, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("listen67: %v", err)
+	}
+	srv := proxy.NewServer(&proxy.Config{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}, ifaces, log)
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTransport(ctx, tr, proxy.PortDHCP) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("proxy: %v", err)
+		}
+	})
+	return mode
+}
+
+// TestListen67RawFallback: dnsmasq holds UDP 67 on the same host, as a
+// site's DHCP server would; pxeproxy falls back to the raw listener and a
+// PXE client behind a veth still gets our proxy offer from port 67 with
+// our option 54, next to dnsmasq's lease offer.
+func TestListen67RawFallback(t *testing.T) {
+	if !netnstest.Private(t) {
+		return
+	}
+	lan := netnstest.Netns(t, "10.70.0.1/24", "10.70.0.9/24")
+	startDnsmasq(t, "", lan.HostIf, "--dhcp-range=10.70.0.100,10.70.0.150,1h")
+	if _, _, err := proxy.Listen(context.Background(), ":67", 0); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("binding :67 next to dnsmasq: %v, want EADDRINUSE", err)
+	}
+	logs := &lockedBuffer{}
+	if mode := serveProxy(t, debugLogger(logs), lan.HostIf); mode != mode67Raw {
+		t.Fatalf("mode %q, want %q", mode, mode67Raw)
+	}
+
+	req := probe.Discover(0, probe.RandomMAC(), dhcpv4.TransactionID{0x67, 0, 0, 1}, [16]byte{1})
+	var replies []probe.Reply
+	if err := lan.Do(func() error {
+		var err error
+		replies, err = probe.Run(context.Background(), lan.PeerIf, req, 2*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var ours, leases int
+	for _, r := range replies {
+		p := r.Packet
+		switch {
+		case p.YourIPAddr.IsUnspecified():
+			ours++
+			if r.From.String() != "10.70.0.1:67" || !p.ServerIdentifier().Equal(lan.HostAddr) ||
+				p.BootFileName != "undionly.kpxe" || string(p.Options.Get(dhcpv4.OptionClassIdentifier)) != "PXEClient" {
+				t.Errorf("proxy offer from %s:\n%s", r.From, p.Summary())
+			}
+		default:
+			leases++
+			if r.From.Port != 67 {
+				t.Errorf("dnsmasq's offer from %s", r.From)
+			}
+		}
+	}
+	if ours != 1 || leases != 1 {
+		t.Fatalf("%d proxy offers and %d lease offers, want 1 and 1; log:\n%s", ours, leases, logs)
+	}
+	if v := probe.Judge(replies, "PXEClient"); !v.Boots || v.File != "undionly.kpxe" {
+		t.Fatalf("verdict %+v", v)
+	}
+	if !strings.Contains(logs.String(), "mode="+mode67Raw) || !strings.Contains(logs.String(), `msg="pxe reply"`) {
+		t.Fatalf("log:\n%s", logs)
+	}
+
+	t.Run("without CAP_NET_RAW the start stops with one line", func(t *testing.T) {
+		errc := make(chan error, 1)
+		go func() {
+			// Capabilities are per thread: drop CAP_NET_RAW on this
+			// locked thread only; it ends with the goroutine.
+			runtime.LockOSThread()
+			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var data [2]unix.CapUserData
+			if err := unix.Capget(&hdr, &data[0]); err != nil {
+				errc <- err
+				return
+			}
+			data[0].Effective &^= 1 << unix.CAP_NET_RAW
+			if err := unix.Capset(&hdr, &data[0]); err != nil {
+				errc <- err
+				return
+			}
+			tr, _, err := listen67(context.Background(), 0, debugLogger(&lockedBuffer{}))
+			if err == nil {
+				tr.Close()
+			}
+			errc <- err
+		}()
+		err := <-errc
+		if err == nil || strings.Contains(err.Error(), "\n") ||
+			!strings.Contains(err.Error(), "port 67 is taken") || !strings.Contains(err.Error(), "NET_RAW") ||
+			!strings.Contains(err.Error(), "stop the other server") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+// TestConflictDetection runs a real dnsmasq that answers PXE clients with
+// option 60 PXEClient and a boot file (the KB 259670 mistake) on a LAN
+// shared with pxeproxy and a client: the passive watcher names that server
+// once, and ignores pxeproxy's own broadcast offer.
+func TestConflictDetection(t *testing.T) {
+	if !netnstest.Private(t) {
+		return
+	}
+	corp := netnstest.Netns(t, "10.71.1.1/30", "10.71.0.1/24")
+	client := netnstest.Netns(t, "10.71.1.5/30", "10.71.0.9/24")
+	br := bridgeLAN(t, "10.71.0.2/24", corp, client)
+	startDnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.71.0.100,10.71.0.150,1h",
+		"--dhcp-option-force=60,PXEClient", "--dhcp-boot=pxelinux.0")
+
+	logs := &lockedBuffer{}
+	log := debugLogger(logs)
+	if mode := serveProxy(t, log, br); mode != mode67UDP {
+		t.Fatalf("mode %q", mode)
+	}
+	var mu sync.Mutex
+	var found []conflict.Finding
+	ctx, cancel := context.WithCancel(context.Background())
+	run := conflictWatch(ctx, log, nil, func(f conflict.Finding) { mu.Lock(); found = append(found, f); mu.Unlock() })
+	if run == nil {
+		t.Fatalf("no conflict watcher:\n%s", logs)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watcher: %v", err)
+		}
+	}()
+
+	for i := range 2 { // two clients booting: still one warning
+		req := probe.Discover(0, probe.RandomMAC(), dhcpv4.TransactionID{0x71, 0, 0, byte(i)}, [16]byte{2})
+		var replies []probe.Reply
+		if err := client.Do(func() error {
+			var err error
+			replies, err = probe.Run(context.Background(), client.PeerIf, req, 1500*time.Millisecond)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(replies) != 2 {
+			t.Fatalf("client got %d replies, want dnsmasq's and ours; log:\n%s", len(replies), logs)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the watcher reads what the client read
+	out := logs.String()
+	if n := strings.Count(out, `msg="another DHCP server conflicts with pxeproxy"`); n != 1 {
+		t.Fatalf("%d conflict warnings, want 1:\n%s", n, out)
+	}
+	for _, want := range []string{"level=WARN", "server=10.71.0.1 kind=pxeclient-on-lease", `option 60 \"PXEClient\"`, `option 67 \"pxelinux.0\"`, "PXE-E55"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("warning lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "server=10.71.0.2 kind=") {
+		t.Errorf("our own offer was reported:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(found) != 2 || found[0].Kind != conflict.KindPXEClientLease || !found[0].Server.Equal(corp.PeerAddr) {
+		t.Errorf("findings counted: %+v, want 2 from 10.71.0.1", found)
+	}
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/pxeproxy/pxeproxy/probe"
+	"github.com/pxeproxy/pxeproxy/proxy"
+)
+
+const probeUsage = `usage: pxeproxy probe [-arch N] [-timeout 4s] [-mac iface|random|MAC] IFACE
+
+Sends one PXE DHCPDISCOVER, as the firmware of architecture N would (option 93:
+0 x86 BIOS, 7 x86-64 UEFI, 11 ARM64 UEFI, 16 x86-64 UEFI HTTP), broadcast on
+IFACE only, prints every reply that arrives within the timeout and what a PXE
+client would do with them. Never sends a REQUEST, so no lease is taken.
+Exit code 0 when a client would boot, 1 when it would not, 2 on bad usage.
+
+-mac iface (the default) puts the interface's own MAC in the DISCOVER: switches
+with DHCP snooping drop DHCP packets whose client MAC differs from the frame's
+source (Cisco "ip dhcp snooping verify mac-address", on by default), so a made-up
+MAC may get no answer at all. -mac random probes as an unknown new machine;
+-mac 52:54:00:12:34:56 as a given one (reservations, PXE_ALLOW_MACS).
+`
+
+// probeCmd runs `pxeproxy probe` and returns the exit code.
+func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, probeUsage) }
+	arch := fs.Uint("arch", 0, "client architecture (option 93)")
+	wait := fs.Duration("timeout", 4*time.Second, "how long to collect replies")
+	macArg := fs.String("mac", "iface", "client MAC: iface, random or a MAC")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 || *arch > 0xffff || *wait <= 0 {
+		fs.Usage()
+		return 2
+	}
+	ifname := fs.Arg(0)
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		fmt.Fprintf(stderr, "pxeproxy probe: interface %q: %v\n", ifname, err)
+		return 2
+	}
+	var mac net.HardwareAddr
+	switch *macArg {
+	case "iface":
+		mac = ifc.HardwareAddr
+		if len(mac) != 6 {
+			mac = probe.RandomMAC() // no Ethernet address (tun, ...)
+		}
+	case "random":
+		mac = probe.RandomMAC()
+	default:
+		if mac, err = net.ParseMAC(*macArg); err != nil || len(mac) != 6 {
+			fmt.Fprintf(stderr, "pxeproxy probe: -mac %q: expected iface, random or a MAC such as 52:54:00:12:34:56\n", *macArg)
+			return 2
+		}
+	}
+	var xid dhcpv4.TransactionID
+	var guid [16]byte
+	_, _ = rand.Read(xid[:])
+	_, _ = rand.Read(guid[:])
+	a := uint16(*arch)
+	req := probe.Discover(a, mac, xid, guid)
+	fmt.Fprintf(stdout, "probe: PXE DISCOVER on %s: arch %d (%s), mac %s, xid %s; collecting replies for %s\n",
+		ifname, a, proxy.ArchName(a), mac, xid, *wait)
+	replies, err := probe.Run(ctx, ifname, req, *wait)
+	if err != nil {
+		fmt.Fprintf(stderr, "pxeproxy probe: %v\n", err)
+		return 1
+	}
+	marker := "PXEClient"
+	if probe.IsHTTPArch(a) {
+		marker = "HTTPClient"
+	}
+	v := probe.Judge(replies, marker)
+	printProbe(stdout, replies, v)
+	if !v.Boots {
+		return 1
+	}
+	return 0
+}
+
+func printProbe(w io.Writer, replies []probe.Reply, v probe.Verdict) {
+	if len(replies) == 0 {
+		fmt.Fprintln(w, "no replies")
+	}
+	for i, r := range replies {
+		p := r.Packet
+		server := "-"
+		if id := p.ServerIdentifier(); id != nil {
+			server = id.String()
+		}
+		fmt.Fprintf(w, "reply %d: %s from %s, server %s, yiaddr %s  [%s]\n", i+1, p.MessageType(), r.From, server, p.YourIPAddr, v.Types[i])
+		fmt.Fprintf(w, "    siaddr %s  file %s  60 %s  66 %s  67 %s  43 %s\n", p.ServerIPAddr, orDash(p.BootFileName),
+			optText(p, dhcpv4.OptionClassIdentifier), optText(p, dhcpv4.OptionTFTPServerName),
+			optText(p, dhcpv4.OptionBootfileName), optHex(p, dhcpv4.OptionVendorSpecificInformation))
+		if v.Types[i] != probe.ProxyPxe10 && v.Types[i] != probe.ProxyBinl && r.From != nil && r.From.Port != proxy.PortDHCP {
+			// iPXE dhcp.c dhcp_discovery_rx takes a lease offer only from port 67.
+			fmt.Fprintf(w, "    note: sent from port %d, not 67: iPXE ignores this offer\n", r.From.Port)
+		}
+	}
+	switch {
+	case v.Lease != nil && v.Boot != nil:
+		fmt.Fprintf(w, "verdict: address %s from %s; boot file %s from %s (EDK2 rule %s)\n",
+			v.Lease.Packet.YourIPAddr, v.Lease.Packet.ServerIdentifier(), orDash(v.File), v.Server, v.Rule)
+	case v.Lease != nil:
+		fmt.Fprintf(w, "verdict: address %s from %s; no boot instructions\n", v.Lease.Packet.YourIPAddr, v.Lease.Packet.ServerIdentifier())
+	default:
+		fmt.Fprintln(w, "verdict: no address")
+	}
+	fmt.Fprintf(w, "    %s\n", v.Why)
+	for _, f := range v.Conflicts {
+		fmt.Fprintf(w, "conflict: server %s (%s) sends %s\n    %s\n", f.Server, f.Kind, f.Sends, f.Effect)
+	}
+	if v.Boots {
+		fmt.Fprintln(w, "result: a PXE client would boot")
+	} else {
+		fmt.Fprintln(w, "result: a PXE client would NOT boot")
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func optText(p *dhcpv4.DHCPv4, o dhcpv4.OptionCode) string {
+	v := p.Options.Get(o)
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%q", strings.TrimRight(string(v), "\x00"))
+}
+
+func optHex(p *dhcpv4.DHCPv4, o dhcpv4.OptionCode) string {
+	v := p.Options.Get(o)
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%x", v)
+}
