@@ -116,7 +116,6 @@ type phase struct {
 	laneSent []time.Time
 	laneCh   []chan []byte
 	lat      []time.Duration
-	seqCheck bool
 	check    func([]byte)
 	start    time.Time
 	sent     atomic.Int64
@@ -124,28 +123,43 @@ type phase struct {
 
 // PhaseResult is what one phase measured.
 type PhaseResult struct {
-	Sent      int           `json:"sent"`
-	Answered  int           `json:"answered"`
-	Lost      int           `json:"lost"` // lanes: timed out
-	Dup       int           `json:"dup"`
-	Malformed int           `json:"malformed"`
-	NoFile    int           `json:"no_file"` // decoded offers without a boot file
-	Errors    []string      `json:"errors,omitempty"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	SendTime  time.Duration `json:"send_ns,omitempty"` // burst: time to hand all packets to the kernel
-	P50       time.Duration `json:"p50_ns,omitempty"`
-	P99       time.Duration `json:"p99_ns,omitempty"`
-	Max       time.Duration `json:"max_ns,omitempty"`
-	CPU       time.Duration `json:"cpu_ns"`     // server utime+stime during the phase
-	SysCPU    time.Duration `json:"sys_cpu_ns"` // of which stime (kernel)
+	Sent       int           `json:"sent"`
+	Answered   int           `json:"answered"`
+	Lost       int           `json:"lost"` // lanes: timed out
+	Dup        int           `json:"dup"`
+	Malformed  int           `json:"malformed"`
+	SendErrors int           `json:"send_errors"`
+	NoFile     int           `json:"no_file"` // decoded offers without a boot file
+	Errors     []string      `json:"errors,omitempty"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+	SendTime   time.Duration `json:"send_ns,omitempty"` // burst: time to hand all packets to the kernel
+	P50        time.Duration `json:"p50_ns,omitempty"`
+	P99        time.Duration `json:"p99_ns,omitempty"`
+	Max        time.Duration `json:"max_ns,omitempty"`
+	CPU        time.Duration `json:"cpu_ns"`     // server utime+stime during the phase
+	SysCPU     time.Duration `json:"sys_cpu_ns"` // of which stime (kernel)
 }
 
 func (p *phase) malformed(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.res.Malformed++
-	if len(p.res.Errors) < 5 {
-		p.res.Errors = append(p.res.Errors, err.Error())
+	p.res.note(err)
+}
+
+// sendFailed counts a request the generator could not send (it is not
+// counted as sent, so it does not lower the answered share).
+func (p *phase) sendFailed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res.SendErrors++
+	p.res.note(fmt.Errorf("send: %w", err))
+}
+
+// note keeps the first few errors for the report.
+func (r *PhaseResult) note(err error) {
+	if len(r.Errors) < 5 {
+		r.Errors = append(r.Errors, err.Error())
 	}
 }
 
@@ -181,7 +195,7 @@ func (p *phase) deliver(ctr uint32, b []byte, now time.Time) {
 		p.lat = append(p.lat, now.Sub(p.laneSent[lane]))
 	}
 	var cp []byte
-	if p.seqCheck {
+	if p.check != nil {
 		cp = slices.Clone(b)
 	}
 	p.laneCh[lane] <- cp // buffered 1, and only one request is in flight per lane
@@ -201,14 +215,15 @@ func (c *client) burst(id uint8, n int, quiet, limit time.Duration) (PhaseResult
 	}
 	c.cur.Store(p)
 	start := time.Now()
-	for off := 0; off < n; {
-		k, err := c.pc.WriteBatch(ms[off:min(off+batch, n)], 0)
+	sent := 0
+	for fails := 0; sent < n && fails < 100; {
+		k, err := c.pc.WriteBatch(ms[sent:min(sent+batch, n)], 0)
+		sent += k
 		if err != nil {
-			p.malformed(fmt.Errorf("send: %w", err)) // counted, and shown in errors
+			p.sendFailed(err) // then retried, a bounded number of times
+			fails++
 			time.Sleep(time.Millisecond)
-			continue
 		}
-		off += k
 	}
 	sendTime := time.Since(start)
 	deadline := time.NewTimer(limit)
@@ -237,7 +252,7 @@ wait:
 	c.cur.Store(nil)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.res.Sent = n
+	p.res.Sent = sent
 	p.res.SendTime = sendTime
 	end := p.last
 	if end.IsZero() {
@@ -252,7 +267,7 @@ wait:
 func (c *client) newLanes(id uint8, k, count int, check func([]byte)) *phase {
 	p := &phase{id: id, laneCtr: make([]int64, k), laneSent: make([]time.Time, k),
 		laneCh: make([]chan []byte, k), lat: make([]time.Duration, 0, min(count, 1<<20)),
-		seqCheck: check != nil, check: check, start: time.Now()}
+		check: check, start: time.Now()}
 	for i := range k {
 		p.laneCtr[i] = -1
 		p.laneCh[i] = make(chan []byte, 1)
@@ -270,7 +285,7 @@ func (c *client) roundTrip(p *phase, lane, ctr int, b []byte, t *time.Timer, tim
 	p.laneSent[lane] = time.Now()
 	p.mu.Unlock()
 	if _, err := c.conn.WriteToUDP(b, c.dst); err != nil {
-		p.malformed(fmt.Errorf("send: %w", err))
+		p.sendFailed(err)
 		p.mu.Lock()
 		p.laneCtr[lane] = -1
 		p.mu.Unlock()

@@ -233,9 +233,7 @@ func (r *PhaseResult) check(copies [][]byte) {
 		if err != nil {
 			r.Malformed++
 			r.Answered--
-			if len(r.Errors) < 5 {
-				r.Errors = append(r.Errors, err.Error())
-			}
+			r.note(err)
 			continue
 		}
 		if !hasBootFile(d) {
@@ -251,8 +249,8 @@ func (r *PhaseResult) setCPU(u cpuUse) { r.CPU, r.SysCPU = u.User+u.Sys, u.Sys }
 func settle() { time.Sleep(300 * time.Millisecond) }
 
 func report(name, what string, r PhaseResult) {
-	fmt.Fprintf(os.Stderr, "%s: %s: sent %d answered %d lost %d dup %d malformed %d no-file %d in %s",
-		name, what, r.Sent, r.Answered, r.Lost, r.Dup, r.Malformed, r.NoFile, r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "%s: %s: sent %d answered %d lost %d dup %d malformed %d no-file %d send-errors %d in %s",
+		name, what, r.Sent, r.Answered, r.Lost, r.Dup, r.Malformed, r.NoFile, r.SendErrors, r.Elapsed.Round(time.Millisecond))
 	if r.SendTime > 0 {
 		fmt.Fprintf(os.Stderr, " (sent in %s)", r.SendTime.Round(time.Millisecond))
 	}
