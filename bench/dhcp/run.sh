@@ -14,6 +14,7 @@
 #   PXEPROXY     pxeproxy binary to measure               built from this checkout
 #   PXEPROXY_ALT second pxeproxy binary for alt-LEVEL peers (a candidate change, side by side)
 #   PXE_TFTP     bundled TFTP server of pxeproxy          on (empty root)
+#   PXE_HTTP_ADDR  pxeproxy's HTTP listener (metrics), inside its namespace  empty (off)
 #   BURST        DISCOVERs in the burst                    20000
 #   INFLIGHT     closed loop: requests in flight           32
 #   CLOSED       closed loop: duration                     5s
@@ -37,6 +38,7 @@ INFLIGHT=${INFLIGHT:-32}
 CLOSED=${CLOSED:-5s}
 SEQ=${SEQ:-2000}
 PXE_TFTP=${PXE_TFTP:-on}
+PXE_HTTP_ADDR=${PXE_HTTP_ADDR:-}
 
 work=$(mktemp -d /tmp/dhcpbench.XXXXXX)
 ns_c=pxbench-$$-cli
@@ -111,7 +113,7 @@ for peer in $PEERS; do
 		bin=$PXEPROXY
 		if [ "${peer%%-*}" = alt ]; then bin=${PXEPROXY_ALT:?alt peers need PXEPROXY_ALT}; fi
 		ip netns exec "$ns" env PXE_INTERFACES=pxs$i PXE_LOG_LEVEL="${peer#*-}" \
-			PXE_TFTP="$PXE_TFTP" PXE_TFTP_ROOT="$work/tftp" PXE_HTTP_ADDR= PXE_BENCH_PPROF="$pprof_addr" \
+			PXE_TFTP="$PXE_TFTP" PXE_TFTP_ROOT="$work/tftp" PXE_HTTP_ADDR="$PXE_HTTP_ADDR" PXE_BENCH_PPROF="$pprof_addr" \
 			"$bin" >"$work/$peer.log" 2>&1 &
 		;;
 	dnsmasq)
