@@ -40,6 +40,25 @@
 #   e2e_mac N                         print the deterministic client MAC 52:54:00:e2:00:NN (N < 256).
 #   e2e_hexhyp MAC                    print MAC as iPXE's ${mac:hexhyp} renders it (52-54-00-e2-00-01).
 #
+#   e2e_boot_proof SWSHORT BR KIND N TFTPROOT LOG SECS
+#                                     one whole client run for other suites (e.g. dockertest): tap "tapN" on
+#                                     bridge BR, MAC e2e_mac N, done file in TFTPROOT (the folder pxeproxy
+#                                     serves, e.g. bind-mounted into a container), boot KIND, wait up to SECS
+#                                     for pxeproxy's log LOG (json or text format) to show the finished
+#                                     transfer of done-<mac>, kill the VM. Returns 0 on proof; serial console
+#                                     in $E2E_TMP/KIND-N.serial.
+#   e2e_proof_re MAC                  the ERE that e2e_boot_proof waits for.
+#
+# Example, pxeproxy already running in a container whose init has PID $cpid, TFTP root bind-mounted from
+# $root (which e2e_tftp_root filled), and its log in $log:
+#     e2e_init; e2e_ns sw; e2e_bridge sw br0
+#     e2e_link sw br0 pid:$cpid eth1 10.77.0.3/24
+#     e2e_ns corp; e2e_link sw br0 corp eth0 10.77.0.2/24
+#     e2e_bg corp "$E2E_TMP/corp.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 \
+#         --interface=eth0 --bind-interfaces --dhcp-range=10.77.0.100,10.77.0.199,1h \
+#         --dhcp-leasefile="$E2E_TMP/leases" --pid-file=
+#     e2e_boot_proof sw br0 bios 1 "$root" "$log" 120 && echo booted
+#
 # iPXE proof script
 #   e2e_tftp_root DIR                 fill DIR with undionly.kpxe, ipxe.efi, snponly.efi (Debian's ipxe) and
 #                                     boot.ipxe, whose last step fetches "done-${mac:hexhyp}" relative to the
@@ -260,4 +279,23 @@ EOF
 
 e2e_done_file() {
 	printf 'done\n' >"$1/done-$(e2e_hexhyp "$2")"
+}
+
+e2e_proof_re() {
+	# JSON: "msg":"tftp transfer","svc":...,"file":"done-..."; text: msg="tftp transfer" ... file=done-...
+	# The quote after "transfer" excludes "tftp transfer failed".
+	printf 'tftp transfer"[, ].*done-%s' "$(e2e_hexhyp "$1")"
+}
+
+e2e_boot_proof() {
+	local sw=$1 br=$2 kind=$3 n=$4 root=$5 log=$6 secs=$7 mac vm rc=0
+	mac=$(e2e_mac "$n")
+	e2e_done_file "$root" "$mac" || return 1
+	e2e_tap "$sw" "$br" "tap$n" || return 1
+	e2e_vm "$sw" "$kind" "tap$n" "$mac" "$E2E_TMP/$kind-$n.serial" || return 1
+	vm=$E2E_PID
+	e2e_wait_for "$log" "$(e2e_proof_re "$mac")" "$secs" "$vm" || rc=1
+	e2e_kill "$vm"
+	ip -n "$(e2e_nsname "$sw")" link del "tap$n" 2>/dev/null
+	return $rc
 }

@@ -214,13 +214,13 @@ wait_clients() {
 	done
 }
 
-# progress DIR MAC: the last step pxeproxy logged for MAC, for failure messages.
+# progress DIR MAC: what pxeproxy did for MAC so far, for failure messages.
 progress() {
 	local n
-	n=$(grep -c "\"mac\":\"$2\"" "$1/pxeproxy.log")
+	n=$(grep '"msg":"pxe reply"' "$1/pxeproxy.log" | grep -c "\"mac\":\"$2\"")
 	printf 'pxeproxy answered %s %s times; transfers: %s' "$2" "$n" \
-		"$(grep -E '"msg":"tftp transfer' "$1/pxeproxy.log" | grep -oE '"msg":"[^"]*","peer":"[^"]*","file":"[^"]*"' |
-			sed -E 's/"msg":"([^"]*)","peer":"([^"]*)","file":"([^"]*)"/\1 \3 to \2/' | tr '\n' ';')"
+		"$(grep -E '"msg":"tftp transfer' "$1/pxeproxy.log" |
+			sed -E 's/.*"msg":"([^"]*)".*"file":"([^"]*)".*/\1 \2/' | tr '\n' ';')"
 }
 
 last_serial() {
