@@ -78,9 +78,9 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// start runs a Server from cfg on a loopback listener through Serve and
-// returns its address; the server stops when the test ends.
-func start(t *testing.T, cfg Config, log *slog.Logger) string {
+// launch runs a Server from cfg through Serve on a loopback listener and
+// returns its address, the cancel that stops it and Serve's result.
+func launch(t *testing.T, cfg Config, log *slog.Logger) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	srv, err := New(cfg, log)
 	if err != nil {
@@ -93,13 +93,20 @@ func start(t *testing.T, cfg Config, log *slog.Logger) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
+	return ln.Addr().String(), cancel, done
+}
+
+// start is launch with the stop at the end of the test.
+func start(t *testing.T, cfg Config, log *slog.Logger) string {
+	t.Helper()
+	addr, cancel, done := launch(t, cfg, log)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	return addr
 }
 
 type response struct {
@@ -396,18 +403,7 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // refused, and Serve returns nil.
 func TestShutdownLetsDownloadFinish(t *testing.T) {
 	f := newFixture(t)
-	srv, err := New(Config{Root: f.root}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	addr, cancel, done := launch(t, Config{Root: f.root}, nil)
 
 	resp, err := http.Get("http://" + addr + "/big.bin")
 	if err != nil {
@@ -454,19 +450,8 @@ func TestShutdownCutsStalledDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	srv, err := New(Config{Root: root, ShutdownGrace: 50 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-
-	resp, err := http.Get("http://" + ln.Addr().String() + "/huge.img")
+	addr, cancel, done := launch(t, Config{Root: root, ShutdownGrace: 50 * time.Millisecond}, nil)
+	resp, err := http.Get("http://" + addr + "/huge.img")
 	if err != nil {
 		t.Fatal(err)
 	}

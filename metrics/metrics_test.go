@@ -218,6 +218,11 @@ func TestNilMetrics(t *testing.T) {
 	m.TFTPDone(tftpd.Stats{})
 	m.HTTPServed(1)
 	m.Conflict("a", "b")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 404 {
+		t.Errorf("nil Metrics handler: status %d, want 404", rec.Code)
+	}
 }
 
 // TestConcurrent runs the hooks from many goroutines (go test -race) and
