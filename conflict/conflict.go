@@ -20,7 +20,8 @@
 // A lone siaddr is not reported: firmware takes the boot server from the
 // offer whose boot file it uses, and many servers fill siaddr routinely.
 // Our own replies, which we broadcast too, are recognised by their server
-// identifier (option 54) and skipped.
+// identifier (option 54) and zero yiaddr, and skipped; a lease offer from
+// one of our addresses comes from a DHCP server on this host and is judged.
 //
 // What is reliable: offers are seen when they are broadcast to
 // 255.255.255.255:68, which is what servers do for PXE firmware (it sets
@@ -88,12 +89,14 @@ func Classify(offer *dhcpv4.DHCPv4, ours func(net.IP) bool) []Finding {
 		return nil
 	}
 	server := offer.ServerIdentifier()
-	if server != nil && ours != nil && ours(server) {
+	lease := offer.YourIPAddr != nil && !offer.YourIPAddr.IsUnspecified()
+	// We never lease: a lease offer from one of our addresses comes from a
+	// DHCP server on this host (the raw-listener case) and is judged.
+	if !lease && server != nil && ours != nil && ours(server) {
 		return nil
 	}
 	// EDK2 and iPXE compare the first 9 bytes of option 60.
 	pxe := bytes.HasPrefix(offer.Options.Get(dhcpv4.OptionClassIdentifier), []byte(vendorPXE))
-	lease := offer.YourIPAddr != nil && !offer.YourIPAddr.IsUnspecified()
 	hasBoot := offer.BootFileName != "" || offer.Options.Has(dhcpv4.OptionBootfileName) ||
 		offer.Options.Has(dhcpv4.OptionTFTPServerName)
 	var kind Kind

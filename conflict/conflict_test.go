@@ -58,22 +58,22 @@ func TestClassify(t *testing.T) {
 		// sends must appear in the description
 		sends string
 	}{
-		"plain lease offer":                {reply(dhcpv4.MessageTypeOffer, other, lease), "", ""},
-		"lease offer with siaddr only":     {reply(dhcpv4.MessageTypeOffer, other, lease, siaddr), "", ""},
-		"lease offer with PXEClient":       {reply(dhcpv4.MessageTypeOffer, other, lease, pxe), KindPXEClientLease, `option 60 "PXEClient"`},
-		"lease ack with PXEClient":         {reply(dhcpv4.MessageTypeAck, other, lease, pxe), KindPXEClientLease, "ACK"},
-		"PXEClient, 43 and file":           {reply(dhcpv4.MessageTypeOffer, other, lease, pxe, opt43, file, siaddr), KindPXEClientLease, `option 43 060108ff, siaddr 10.0.0.9, file "pxelinux.0"`},
-		"lease offer with header file":     {reply(dhcpv4.MessageTypeOffer, other, lease, file), KindBootOptions, `file "pxelinux.0"`},
-		"lease offer with option 67":       {reply(dhcpv4.MessageTypeOffer, other, lease, opt67), KindBootOptions, `option 67 "boot.efi"`},
-		"lease offer with option 66":       {reply(dhcpv4.MessageTypeOffer, other, lease, opt66), KindBootOptions, `option 66 "10.0.0.9"`},
-		"second proxy offer":               {reply(dhcpv4.MessageTypeOffer, other, pxe, file, siaddr), KindProxy, "yiaddr 0.0.0.0"},
-		"our own proxy offer":              {reply(dhcpv4.MessageTypeOffer, us, pxe, file, siaddr), "", ""},
-		"our own address, lease+PXEClient": {reply(dhcpv4.MessageTypeOffer, us, lease, pxe), "", ""},
-		"proxy offer without option 54":    {reply(dhcpv4.MessageTypeOffer, nil, pxe, file), KindProxy, ""},
-		"zero yiaddr without PXEClient":    {reply(dhcpv4.MessageTypeOffer, other, file), "", ""},
-		"nak":                              {reply(dhcpv4.MessageTypeNak, other, lease, pxe), "", ""},
-		"a request is not a reply":         {reply(dhcpv4.MessageTypeOffer, other, lease, pxe, request), "", ""},
-		"HTTPClient is not PXEClient":      {reply(dhcpv4.MessageTypeOffer, other, lease, func(p *dhcpv4.DHCPv4) { p.Options.Update(dhcpv4.OptClassIdentifier("HTTPClient")) }), "", ""},
+		"plain lease offer":                  {reply(dhcpv4.MessageTypeOffer, other, lease), "", ""},
+		"lease offer with siaddr only":       {reply(dhcpv4.MessageTypeOffer, other, lease, siaddr), "", ""},
+		"lease offer with PXEClient":         {reply(dhcpv4.MessageTypeOffer, other, lease, pxe), KindPXEClientLease, `option 60 "PXEClient"`},
+		"lease ack with PXEClient":           {reply(dhcpv4.MessageTypeAck, other, lease, pxe), KindPXEClientLease, "ACK"},
+		"PXEClient, 43 and file":             {reply(dhcpv4.MessageTypeOffer, other, lease, pxe, opt43, file, siaddr), KindPXEClientLease, `option 43 060108ff, siaddr 10.0.0.9, file "pxelinux.0"`},
+		"lease offer with header file":       {reply(dhcpv4.MessageTypeOffer, other, lease, file), KindBootOptions, `file "pxelinux.0"`},
+		"lease offer with option 67":         {reply(dhcpv4.MessageTypeOffer, other, lease, opt67), KindBootOptions, `option 67 "boot.efi"`},
+		"lease offer with option 66":         {reply(dhcpv4.MessageTypeOffer, other, lease, opt66), KindBootOptions, `option 66 "10.0.0.9"`},
+		"second proxy offer":                 {reply(dhcpv4.MessageTypeOffer, other, pxe, file, siaddr), KindProxy, "yiaddr 0.0.0.0"},
+		"our own proxy offer":                {reply(dhcpv4.MessageTypeOffer, us, pxe, file, siaddr), "", ""},
+		"DHCP server on our host, PXEClient": {reply(dhcpv4.MessageTypeOffer, us, lease, pxe), KindPXEClientLease, "yiaddr 10.0.0.100"},
+		"proxy offer without option 54":      {reply(dhcpv4.MessageTypeOffer, nil, pxe, file), KindProxy, ""},
+		"zero yiaddr without PXEClient":      {reply(dhcpv4.MessageTypeOffer, other, file), "", ""},
+		"nak":                                {reply(dhcpv4.MessageTypeNak, other, lease, pxe), "", ""},
+		"a request is not a reply":           {reply(dhcpv4.MessageTypeOffer, other, lease, pxe, request), "", ""},
+		"HTTPClient is not PXEClient":        {reply(dhcpv4.MessageTypeOffer, other, lease, func(p *dhcpv4.DHCPv4) { p.Options.Update(dhcpv4.OptClassIdentifier("HTTPClient")) }), "", ""},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
