@@ -90,8 +90,10 @@ func Netns(t *testing.T, hostCIDR, peerCIDR string) *Peer {
 	n := seq.Add(1)
 	p := &Peer{
 		NS:     fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), n),
-		HostIf: fmt.Sprintf("%sh%d", Prefix, n),
-		PeerIf: fmt.Sprintf("%sp%d", Prefix, n),
+		// Unique across the test processes `go test ./...` runs at once in
+		// the same namespace (at most 15 bytes: IFNAMSIZ).
+		HostIf: fmt.Sprintf("%sh%x-%x", Prefix, os.Getpid(), n),
+		PeerIf: fmt.Sprintf("%sp%x-%x", Prefix, os.Getpid(), n),
 	}
 	steps := [][]string{
 		{"ip", "netns", "add", p.NS},
