@@ -7,13 +7,7 @@ import (
 	"fmt"
 	"net"
 	"time"
-
-	"golang.org/x/net/ipv4"
 )
-
-// maxBatchBytes bounds the packets one transfer keeps ready to send at once
-// (one sendmmsg call): memory stays flat even at 64 x 65464.
-const maxBatchBytes = 64 << 10
 
 var (
 	errTimeout  = errors.New("timed out waiting for ack")
@@ -22,15 +16,13 @@ var (
 
 // xfer is one running transfer.
 type xfer struct {
-	conn    *net.UDPConn
-	batch   *ipv4.PacketConn // nil: no sendmmsg, one write per packet
+	conn    *sock
 	src     source
 	p       params
 	timeout time.Duration
 	retries int
 
-	bufs [][]byte // packet buffers, 4-byte header + block
-	msgs []ipv4.Message
+	pkt  []byte // DATA packet buffer, 4-byte header + block
 	rbuf []byte
 
 	base    int64 // last acknowledged block (0: OACK or nothing yet)
@@ -55,12 +47,12 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	if err != nil {
 		return fail(err)
 	}
-	defer conn.Close()
-	// Past the shutdown grace the socket is closed under the transfer.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer conn.close()
+	// Past the shutdown grace the socket is shut down under the transfer.
+	stop := context.AfterFunc(ctx, conn.shutdown)
 	defer stop()
 
-	sendErr := func(code uint16, msg string) { conn.Write(appendError(nil, code, msg)) }
+	sendErr := func(code uint16, msg string) { conn.write(appendError(nil, code, msg)) }
 	if req.op == opWRQ {
 		// Read-only server: nothing in the root is ever created or changed.
 		sendErr(errCodeAccess, "access violation")
@@ -104,19 +96,13 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	if req.mode == "netascii" {
 		x.src = newNetasciiSource(f, p.blksize, p.window)
 	} else {
-		x.src = &octetSource{f: f, size: fi.Size()}
+		src := newOctetSource(f, fi.Size())
+		defer src.release()
+		x.src = src
 		x.last = fi.Size()/int64(p.blksize) + 1
 		x.lastLen = int(fi.Size() % int64(p.blksize))
 	}
-	n := max(1, min(p.window, maxBatchBytes/(p.blksize+4)))
-	slab := make([]byte, n*(p.blksize+4))
-	for i := range n {
-		x.bufs = append(x.bufs, slab[i*(p.blksize+4):(i+1)*(p.blksize+4)])
-	}
-	if n > 1 {
-		x.batch = ipv4.NewPacketConn(conn)
-		x.msgs = make([]ipv4.Message, n)
-	}
+	x.pkt = make([]byte, 4+p.blksize)
 
 	err = x.run(oack)
 	st.Retransmits = x.st.Retransmits
@@ -143,10 +129,9 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 
 // dialPeer opens the transfer's own socket, bound to the address the
 // request was sent to (a multi-homed host answers from the right address)
-// and connected to the client, so the kernel drops packets from other
-// ports. If that address cannot be bound (a broadcast RRQ), the kernel
-// picks the source.
-func dialPeer(dst net.IP, peer net.Addr) (*net.UDPConn, error) {
+// and connected to the client. If that address cannot be bound (a
+// broadcast RRQ), the kernel picks the source.
+func dialPeer(dst net.IP, peer net.Addr) (*sock, error) {
 	ua, ok := peer.(*net.UDPAddr)
 	if !ok {
 		var err error
@@ -154,16 +139,16 @@ func dialPeer(dst net.IP, peer net.Addr) (*net.UDPConn, error) {
 			return nil, fmt.Errorf("transfer socket: %w", err)
 		}
 	}
-	if dst != nil && !dst.IsUnspecified() {
-		if c, err := net.DialUDP("udp", &net.UDPAddr{IP: dst}, ua); err == nil {
-			return c, nil
+	if dst != nil && !dst.IsUnspecified() && !dst.IsMulticast() && !dst.Equal(net.IPv4bcast) {
+		if s, err := dialSock(dst, ua); err == nil {
+			return s, nil
 		}
 	}
-	c, err := net.DialUDP("udp", nil, ua)
+	s, err := dialSock(nil, ua)
 	if err != nil {
 		return nil, fmt.Errorf("transfer socket: %w", err)
 	}
-	return c, nil
+	return s, nil
 }
 
 // acked returns the payload bytes the client acknowledged.
@@ -195,8 +180,7 @@ func (x *xfer) run(oack []option) error {
 			if resend {
 				x.st.Retransmits++
 			}
-			_, err := x.conn.Write(pkt)
-			return err
+			return x.conn.write(pkt)
 		}); err != nil {
 			return err
 		}
@@ -217,14 +201,9 @@ func (x *xfer) await(send func(resend bool) error) error {
 	}
 	tries := 0
 	deadline := time.Now().Add(x.timeout)
-	x.conn.SetReadDeadline(deadline)
 	for {
-		n, err := x.conn.Read(x.rbuf)
-		if err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return fmt.Errorf("read: %w", err)
-			}
+		n, err := x.conn.read(x.rbuf, deadline)
+		if err == errRecvTimeout {
 			tries++
 			if tries > x.retries {
 				return errTimeout
@@ -233,8 +212,10 @@ func (x *xfer) await(send func(resend bool) error) error {
 				return err
 			}
 			deadline = time.Now().Add(x.timeout)
-			x.conn.SetReadDeadline(deadline)
 			continue
+		}
+		if err != nil {
+			return err
 		}
 		if n < 4 {
 			continue
@@ -244,7 +225,7 @@ func (x *xfer) await(send func(resend bool) error) error {
 		case opERROR:
 			return parseError(x.rbuf[2:n])
 		default:
-			x.conn.Write(appendError(nil, errCodeIllegalOp, "illegal operation"))
+			x.conn.write(appendError(nil, errCodeIllegalOp, "illegal operation"))
 			return fmt.Errorf("unexpected opcode %d", binary.BigEndian.Uint16(x.rbuf))
 		}
 		k := binary.BigEndian.Uint16(x.rbuf[2:])
@@ -264,48 +245,30 @@ func (x *xfer) await(send func(resend bool) error) error {
 }
 
 // sendWindow sends blocks base+1 .. base+window (fewer at the end of the
-// file), in batches of len(x.bufs) packets.
+// file), one write each.
 func (x *xfer) sendWindow(resend bool) error {
-	first := x.base + 1
 	end := x.base + int64(x.p.window)
 	if x.last != 0 {
 		end = min(end, x.last)
 	}
-	for b := first; b <= end; {
-		k := 0
-		for ; k < len(x.bufs) && b <= end; k++ {
-			buf := x.bufs[k]
-			n, err := x.src.block(b, buf[4:])
-			if err != nil {
-				return err
-			}
-			binary.BigEndian.PutUint16(buf, opDATA)
-			binary.BigEndian.PutUint16(buf[2:], uint16(b))
-			if x.batch != nil {
-				x.msgs[k].Buffers = x.msgs[k].Buffers[:0]
-				x.msgs[k].Buffers = append(x.msgs[k].Buffers, buf[:4+n])
-			} else if _, err := x.conn.Write(buf[:4+n]); err != nil {
-				return fmt.Errorf("write: %w", err)
-			}
-			if b <= x.sentMax {
-				x.st.Retransmits++
-			}
-			if n < x.p.blksize {
-				x.last, x.lastLen = b, n
-				end = b
-			}
-			b++
+	binary.BigEndian.PutUint16(x.pkt, opDATA)
+	for b := x.base + 1; b <= end; b++ {
+		n, err := x.src.block(b, x.pkt[4:])
+		if err != nil {
+			return err
 		}
-		if x.batch != nil {
-			for sent := 0; sent < k; {
-				m, err := x.batch.WriteBatch(x.msgs[sent:k], 0)
-				if err != nil {
-					return fmt.Errorf("write: %w", err)
-				}
-				sent += m
-			}
+		binary.BigEndian.PutUint16(x.pkt[2:], uint16(b))
+		if err := x.conn.write(x.pkt[:4+n]); err != nil {
+			return err
 		}
-		x.sentMax = max(x.sentMax, b-1)
+		if b <= x.sentMax {
+			x.st.Retransmits++
+		}
+		x.sentMax = max(x.sentMax, b)
+		if n < x.p.blksize {
+			x.last, x.lastLen = b, n
+			break
+		}
 	}
 	return nil
 }

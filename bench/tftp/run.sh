@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Benchmark pxeproxy's tftpd against tftpd-hpa, atftpd, dnsmasq and pin/tftp.
+#
+# Two network namespaces joined by a veth pair (10.199.0.1 server, .2 client);
+# nothing touches the host's interfaces. Every server serves the same file in
+# turn; for each: one curl lock-step at blksize 1468, one atftp with
+# windowsize 16 at 1468, CLIENTS concurrent curls at 1468. MB/s is 10^6 bytes
+# per second, the median of RUNS runs; peak RSS is the largest of the main
+# process's VmHWM and the sampled RSS sum of it and its children (tftpd-hpa
+# forks per transfer). The first run of each scenario checks the sha256.
+#
+# Usage (root): bench/tftp/run.sh
+# Env: RUNS (3), CLIENTS (32), SIZE_MB (64), SERVERS ("pxeproxy tftpd-hpa
+# atftpd dnsmasq pin"), HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's
+# atftpd package takes /usr/sbin/in.tftpd, so extract tftpd-hpa instead:
+# apt-get download tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb DIR).
+set -euo pipefail
+
+[[ $EUID -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
+RUNS=${RUNS:-3}
+CLIENTS=${CLIENTS:-32}
+SIZE_MB=${SIZE_MB:-64}
+SERVERS=${SERVERS:-"pxeproxy tftpd-hpa atftpd dnsmasq pin"}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+work=$(mktemp -d /tmp/tftpbench.XXXXXX)
+NS_S=tftpb-s-$$ NS_C=tftpb-c-$$
+SRV_IP=10.199.0.1 CLI_IP=10.199.0.2
+srv_pid="" sampler_pid=""
+
+cleanup() {
+	set +e
+	[[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
+	[[ -n $srv_pid ]] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null
+	ip netns del "$NS_S" 2>/dev/null
+	ip netns del "$NS_C" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+for bin in curl atftp atftpd dnsmasq ip go sha256sum; do
+	command -v "$bin" >/dev/null || { echo "run.sh: $bin not found" >&2; exit 1; }
+done
+HPA_TFTPD=${HPA_TFTPD:-/usr/sbin/in.tftpd}
+if [[ " $SERVERS " == *" tftpd-hpa "* ]] && ! "$HPA_TFTPD" -V 2>&1 | grep -q tftp-hpa; then
+	echo "run.sh: $HPA_TFTPD is not tftpd-hpa; set HPA_TFTPD (see the header)" >&2
+	exit 1
+fi
+
+echo "building servers..." >&2
+mkdir -p "$work/bin" "$work/root"
+(cd "$repo" && go build -o "$work/bin/tftpdserve" ./bench/tftp/tftpdserve && go build -o "$work/bin/pinserve" ./bench/tftp/pinserve)
+head -c $((SIZE_MB << 20)) /dev/urandom >"$work/root/big.bin"
+echo probe >"$work/root/probe.txt"
+chmod 755 "$work" "$work/root"
+chmod 644 "$work/root/"*
+want=$(sha256sum <"$work/root/big.bin" | cut -d' ' -f1)
+size=$(stat -c %s "$work/root/big.bin")
+
+ip netns add "$NS_S"
+ip netns add "$NS_C"
+ip link add tb-s$$ netns "$NS_S" type veth peer name tb-c$$ netns "$NS_C"
+ip -n "$NS_S" addr add $SRV_IP/24 dev tb-s$$
+ip -n "$NS_C" addr add $CLI_IP/24 dev tb-c$$
+for ns in "$NS_S" "$NS_C"; do
+	ip -n "$ns" link set lo up
+done
+ip -n "$NS_S" link set tb-s$$ up
+ip -n "$NS_C" link set tb-c$$ up
+inc() { ip netns exec "$NS_C" "$@"; }
+
+start_server() {
+	local root=$work/root
+	case $1 in
+	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $SRV_IP:69 -root "$root" -log error & ;;
+	tftpd-hpa) ip netns exec "$NS_S" "$HPA_TFTPD" -L -u nobody -a $SRV_IP:69 -s "$root" & ;;
+	atftpd) ip netns exec "$NS_S" atftpd --daemon --no-fork --port 69 --bind-address $SRV_IP \
+		--user nobody.nogroup --logfile /dev/null --maxthread 100 "$root" & ;;
+	dnsmasq) ip netns exec "$NS_S" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+		--enable-tftp --tftp-root="$root" --tftp-max=100 --listen-address=$SRV_IP --bind-interfaces \
+		--user=root --group=root --pid-file="$work/dnsmasq.pid" --log-facility=/dev/null & ;;
+	pin) ip netns exec "$NS_S" "$work/bin/pinserve" -addr $SRV_IP:69 -root "$root" & ;;
+	*) echo "unknown server $1" >&2; exit 1 ;;
+	esac
+	srv_pid=$!
+	for _ in $(seq 50); do
+		inc curl -s --max-time 1 -o /dev/null tftp://$SRV_IP/probe.txt && break
+		sleep 0.1
+	done
+	# RSS sampler: the server and its children (tftpd-hpa forks per client).
+	echo 0 >"$work/rss"
+	(
+		max=0
+		while kill -0 "$srv_pid" 2>/dev/null; do
+			sum=0
+			for p in $srv_pid $(cat /proc/$srv_pid/task/*/children 2>/dev/null); do
+				r=$(awk '/^VmRSS/{print $2}' /proc/$p/status 2>/dev/null || true)
+				sum=$((sum + ${r:-0}))
+			done
+			((sum > max)) && max=$sum && echo $max >"$work/rss"
+			sleep 0.1
+		done
+	) &
+	sampler_pid=$!
+}
+
+stop_server() {
+	hwm=$(awk '/^VmHWM/{print $2}' /proc/$srv_pid/status)
+	kill "$sampler_pid" 2>/dev/null || true
+	wait "$sampler_pid" 2>/dev/null || true
+	kill "$srv_pid"
+	wait "$srv_pid" 2>/dev/null || true
+	srv_pid="" sampler_pid=""
+	sampled=$(cat "$work/rss")
+	peak_kb=$((hwm > sampled ? hwm : sampled))
+}
+
+now() { date +%s%N; }
+mbs() { awk -v b="$1" -v ns="$2" 'BEGIN{printf "%.1f", b / (ns / 1e9) / 1e6}'; }
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+check() { # file label
+	got=$(sha256sum <"$1" | cut -d' ' -f1)
+	[[ $got == "$want" ]] || { echo "run.sh: $2: sha256 mismatch" >&2; exit 1; }
+	rm -f "$1"
+}
+
+one_curl() { # run -> MB/s
+	local out=/dev/null
+	[[ $1 == 1 ]] && out=$work/out
+	local t0 t1
+	t0=$(now)
+	inc curl -sS --fail --max-time 300 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/big.bin
+	t1=$(now)
+	[[ $1 == 1 ]] && check "$out" "$srv curl"
+	mbs "$size" $((t1 - t0))
+}
+
+one_atftp() {
+	local out=/dev/null
+	[[ $1 == 1 ]] && out=$work/out
+	local t0 t1
+	t0=$(now)
+	inc atftp --option "windowsize 16" --option "blksize 1468" -g -r big.bin -l "$out" $SRV_IP 69 >/dev/null 2>&1
+	t1=$(now)
+	[[ $1 == 1 ]] && check "$out" "$srv atftp"
+	mbs "$size" $((t1 - t0))
+}
+
+many_curl() {
+	local t0 t1 pids=() i
+	t0=$(now)
+	for i in $(seq "$CLIENTS"); do
+		local out=/dev/null
+		[[ $1 == 1 && $i == 1 ]] && out=$work/out
+		inc curl -sS --fail --max-time 600 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/big.bin &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || { echo "run.sh: $srv: a concurrent client failed" >&2; exit 1; }; done
+	t1=$(now)
+	[[ $1 == 1 ]] && check "$work/out" "$srv $CLIENTS clients"
+	mbs $((size * CLIENTS)) $((t1 - t0))
+}
+
+declare -A R1 R2 R3 RSS
+for srv in $SERVERS; do
+	echo "== $srv" >&2
+	start_server "$srv"
+	for sc in one_curl one_atftp many_curl; do
+		vals=()
+		for run in $(seq "$RUNS"); do vals+=("$($sc "$run")"); done
+		med=$(printf '%s\n' "${vals[@]}" | median)
+		echo "   $sc: ${vals[*]} -> median $med MB/s" >&2
+		case $sc in one_curl) R1[$srv]=$med ;; one_atftp) R2[$srv]=$med ;; many_curl) R3[$srv]=$med ;; esac
+	done
+	stop_server
+	RSS[$srv]=$(awk -v k="$peak_kb" 'BEGIN{printf "%.1f", k / 1024}')
+done
+
+echo
+echo "64 MiB file over veth, MB/s median of $RUNS (size ${SIZE_MB} MiB, $CLIENTS clients), $(nproc) CPUs, $(uname -r)"
+printf '%-10s %16s %18s %18s %14s\n' server "lock-step 1468" "windowsize 16" "$CLIENTS clients" "peak RSS MiB"
+for srv in $SERVERS; do
+	printf '%-10s %16s %18s %18s %14s\n' "$srv" "${R1[$srv]}" "${R2[$srv]}" "${R3[$srv]}" "${RSS[$srv]}"
+done
+if [[ " $SERVERS " == *" pxeproxy "* ]]; then
+	best() { # array-name -> best peer value
+		local -n a=$1
+		local b=0 s
+		for s in $SERVERS; do
+			[[ $s == pxeproxy ]] && continue
+			b=$(awk -v x="${a[$s]}" -v y="$b" 'BEGIN{print (x > y ? x : y)}')
+		done
+		echo "$b"
+	}
+	ratio() { awk -v x="$1" -v y="$2" 'BEGIN{ if (y > 0) printf "%.2fx", x / y; else print "n/a"}'; }
+	echo
+	echo "pxeproxy lock-step / best peer:      $(ratio "${R1[pxeproxy]}" "$(best R1)") (target >= 1.2x)"
+	[[ -n ${R2[atftpd]:-} ]] && echo "pxeproxy windowsize 16 / atftpd:     $(ratio "${R2[pxeproxy]}" "${R2[atftpd]}") (target >= 1.3x)"
+	echo "pxeproxy $CLIENTS clients / best peer:     $(ratio "${R3[pxeproxy]}" "$(best R3)") (target >= 1x)"
+	echo "pxeproxy peak RSS with $CLIENTS clients:   ${RSS[pxeproxy]} MiB (target <= 16)"
+fi
