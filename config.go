@@ -47,9 +47,10 @@ type Config struct {
 	ReplyDelay      duration `envconfig:"PXE_REPLY_DELAY" default:"0s" desc:"quirk: hold every reply back this long, for ROMs that miss an instant answer (as dnsmasq's dhcp-reply-delay)"`
 	AnswerRequest67 onOff    `envconfig:"PXE_ANSWER_REQUEST_67" default:"off" desc:"quirk: answer a DHCPREQUEST on port 67 that names this server in option 54, needed by some old Intel PXE ROMs (pixiecore issue 21); never a REQUEST for another server"`
 
-	RecvBuffer int      `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011, so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
-	LogLevel   logLevel `envconfig:"PXE_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat  logFmt   `envconfig:"PXE_LOG_FORMAT" default:"text" desc:"text or json"`
+	ConflictWatch onOff    `envconfig:"PXE_CONFLICT_WATCH" default:"on" desc:"listen (never send) for other DHCP servers' broadcast replies on port 68 and warn, once per server and kind every 10 minutes, when one sends option 60 PXEClient, a boot file or options 66/67 in its lease offers, or is a second ProxyDHCP"`
+	RecvBuffer    int      `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011, so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
+	LogLevel      logLevel `envconfig:"PXE_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat     logFmt   `envconfig:"PXE_LOG_FORMAT" default:"text" desc:"text or json"`
 }
 
 // loadConfig reads the environment. A bad value gives one error line naming
@@ -355,6 +356,8 @@ leases an address: the site's DHCP server keeps doing that.
 Usage:
   pxeproxy                 run (configured by the environment variables below)
   pxeproxy healthcheck     probe the local services (for Docker HEALTHCHECK)
+  pxeproxy probe [-arch N] [-timeout 4s] [-mac iface|random|MAC] IFACE
+                           send one PXE DISCOVER on IFACE and say what a client would do
   pxeproxy --help          this text
 
 Environment:

@@ -49,6 +49,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return exitCode(c)
 			}
 			return nil
+		case "probe":
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			if c := probeCmd(ctx, args[1:], stdout, stderr); c != 0 {
+				return exitCode(c)
+			}
+			return nil
 		case "env-markdown": // used to regenerate the README table
 			fmt.Fprint(stdout, markdownEnv())
 			return nil
@@ -101,7 +108,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		run  func(context.Context) error
 	}
 	var services []service
-	for _, port := range []int{proxy.PortDHCP, proxy.PortPXE} {
+	// Port 67 falls back to a raw AF_PACKET listener when the host's own
+	// DHCP server holds it (PXE-NOTES 8); 4011 is never taken by one.
+	t67, mode67, err := listen67(ctx, cfg.RecvBuffer, log)
+	if err != nil {
+		return err
+	}
+	defer t67.Close()
+	services = append(services, service{"proxy:67", func(ctx context.Context) error { return psrv.ServeTransport(ctx, t67, proxy.PortDHCP) }})
+	{
+		port := proxy.PortPXE
 		conn, granted, err := proxy.Listen(ctx, ":"+strconv.Itoa(port), cfg.RecvBuffer)
 		if err != nil {
 			return portHint(err, port)
@@ -112,6 +128,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 				"port", port, "asked", cfg.RecvBuffer, "granted", granted)
 		}
 		services = append(services, service{"proxy:" + strconv.Itoa(port), func(ctx context.Context) error { return psrv.Serve(ctx, conn, port) }})
+	}
+	if cfg.ConflictWatch {
+		// onConflict: the metrics engineer's m.Conflict(f.Server.String(), string(f.Kind)), or nil.
+		if run := conflictWatch(ctx, log, cfg.ServerIP.IP, nil); run != nil {
+			services = append(services, service{"conflict", run})
+		}
 	}
 
 	if cfg.TFTP {
@@ -143,7 +165,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.BootServer.IP != nil {
 		bootServer = cfg.BootServer.String()
 	}
-	log.Info("listening", "svc", "proxy", "ports", []int{proxy.PortDHCP, proxy.PortPXE},
+	log.Info("listening", "svc", "proxy", "ports", []int{proxy.PortDHCP, proxy.PortPXE}, "mode", mode67,
 		"interfaces", psrv.Interfaces(), "only", []string(cfg.Interfaces), "boot_server", bootServer,
 		"tftp", bool(cfg.TFTP), "bootfiles", pcfg.BootFiles, "ipxe_script", cfg.IPXEScript)
 
