@@ -92,23 +92,14 @@ func (r *Root) Open(name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var firstErr error
+	err = fmt.Errorf("open %q: no root: %w", clean, ErrNotFound)
 	for _, or := range r.roots {
-		f, err := openIn(or, clean)
-		if err == nil {
-			return f, nil
-		}
-		if firstErr == nil || errors.Is(firstErr, ErrNotFound) && errors.Is(err, ErrAccess) {
-			firstErr = err
-		}
-		if errors.Is(err, ErrAccess) {
-			break
+		var f *os.File
+		if f, err = openIn(or, clean); err == nil || !errors.Is(err, ErrNotFound) {
+			return f, err
 		}
 	}
-	if firstErr == nil {
-		firstErr = fmt.Errorf("open %q: %w", clean, ErrNotFound)
-	}
-	return nil, firstErr
+	return nil, err
 }
 
 // openIn resolves clean inside one os.Root and opens it if it is a regular file.

@@ -30,7 +30,8 @@ type xfer struct {
 	oack    bool  // waiting for ACK 0 of the OACK
 	last    int64 // final block, known once read (0: not yet)
 	lastLen int   // payload length of the final block
-	st      Stats
+
+	retransmits int
 }
 
 // transfer runs one RRQ to the end and reports it.
@@ -105,7 +106,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	x.pkt = make([]byte, 4+p.blksize)
 
 	err = x.run(oack)
-	st.Retransmits = x.st.Retransmits
+	st.Retransmits = x.retransmits
 	st.Bytes = x.acked()
 	var te *tftpError
 	if errors.As(err, &te) && te.code == errCodeOption && x.base == 0 && oack != nil {
@@ -178,7 +179,7 @@ func (x *xfer) run(oack []option) error {
 		x.oack = true
 		if err := x.await(func(resend bool) error {
 			if resend {
-				x.st.Retransmits++
+				x.retransmits++
 			}
 			return x.conn.write(pkt)
 		}); err != nil {
@@ -262,7 +263,7 @@ func (x *xfer) sendWindow(resend bool) error {
 			return err
 		}
 		if b <= x.sentMax {
-			x.st.Retransmits++
+			x.retransmits++
 		}
 		x.sentMax = max(x.sentMax, b)
 		if n < x.p.blksize {
