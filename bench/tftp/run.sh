@@ -10,7 +10,8 @@
 # forks per transfer). The first run of each scenario checks the sha256.
 #
 # Usage (root): bench/tftp/run.sh
-# Env: RUNS (3), CLIENTS (32), SIZE_MB (64), SERVERS ("pxeproxy tftpd-hpa
+# Env: RUNS (3), CLIENTS (32), SIZE_MB (64), CONC_MB (size of the file the
+# concurrent clients fetch; default SIZE_MB), SERVERS ("pxeproxy tftpd-hpa
 # atftpd dnsmasq pin"), HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's
 # atftpd package takes /usr/sbin/in.tftpd, so extract tftpd-hpa instead:
 # apt-get download tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb DIR).
@@ -20,6 +21,7 @@ set -euo pipefail
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-32}
 SIZE_MB=${SIZE_MB:-64}
+CONC_MB=${CONC_MB:-$SIZE_MB}
 SERVERS=${SERVERS:-"pxeproxy tftpd-hpa atftpd dnsmasq pin"}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -52,11 +54,18 @@ echo "building servers..." >&2
 mkdir -p "$work/bin" "$work/root"
 (cd "$repo" && go build -o "$work/bin/tftpdserve" ./bench/tftp/tftpdserve && go build -o "$work/bin/pinserve" ./bench/tftp/pinserve)
 head -c $((SIZE_MB << 20)) /dev/urandom >"$work/root/big.bin"
+if [[ $CONC_MB == "$SIZE_MB" ]]; then
+	ln "$work/root/big.bin" "$work/root/conc.bin"
+else
+	head -c $((CONC_MB << 20)) /dev/urandom >"$work/root/conc.bin"
+fi
 echo probe >"$work/root/probe.txt"
 chmod 755 "$work" "$work/root"
 chmod 644 "$work/root/"*
 want=$(sha256sum <"$work/root/big.bin" | cut -d' ' -f1)
+want_conc=$(sha256sum <"$work/root/conc.bin" | cut -d' ' -f1)
 size=$(stat -c %s "$work/root/big.bin")
+csize=$(stat -c %s "$work/root/conc.bin")
 
 ip netns add "$NS_S"
 ip netns add "$NS_C"
@@ -119,9 +128,9 @@ stop_server() {
 now() { date +%s%N; }
 mbs() { awk -v b="$1" -v ns="$2" 'BEGIN{printf "%.1f", b / (ns / 1e9) / 1e6}'; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-check() { # file label
+check() { # file label [sha256]
 	got=$(sha256sum <"$1" | cut -d' ' -f1)
-	[[ $got == "$want" ]] || { echo "run.sh: $2: sha256 mismatch" >&2; exit 1; }
+	[[ $got == "${3:-$want}" ]] || { echo "run.sh: $2: sha256 mismatch" >&2; exit 1; }
 	rm -f "$1"
 }
 
@@ -153,13 +162,13 @@ many_curl() {
 	for i in $(seq "$CLIENTS"); do
 		local out=/dev/null
 		[[ $1 == 1 && $i == 1 ]] && out=$work/out
-		inc curl -sS --fail --max-time 600 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/big.bin &
+		inc curl -sS --fail --max-time 900 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/conc.bin &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || { echo "run.sh: $srv: a concurrent client failed" >&2; exit 1; }; done
 	t1=$(now)
-	[[ $1 == 1 ]] && check "$work/out" "$srv $CLIENTS clients"
-	mbs $((size * CLIENTS)) $((t1 - t0))
+	[[ $1 == 1 ]] && check "$work/out" "$srv $CLIENTS clients" "$want_conc"
+	mbs $((csize * CLIENTS)) $((t1 - t0))
 }
 
 declare -A R1 R2 R3 RSS
@@ -178,7 +187,7 @@ for srv in $SERVERS; do
 done
 
 echo
-echo "64 MiB file over veth, MB/s median of $RUNS (size ${SIZE_MB} MiB, $CLIENTS clients), $(nproc) CPUs, $(uname -r)"
+echo "${SIZE_MB} MiB file over veth (concurrent clients: ${CONC_MB} MiB each), MB/s median of $RUNS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 printf '%-10s %16s %18s %18s %14s\n' server "lock-step 1468" "windowsize 16" "$CLIENTS clients" "peak RSS MiB"
 for srv in $SERVERS; do
 	printf '%-10s %16s %18s %18s %14s\n' "$srv" "${R1[$srv]}" "${R2[$srv]}" "${R3[$srv]}" "${RSS[$srv]}"
