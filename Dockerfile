@@ -26,7 +26,9 @@ COPY . .
 # Ports 67, 69 and 4011 are privileged. A non-root process gets no
 # capabilities from Docker's cap_add alone (they are dropped at exec for a
 # non-zero uid), but a file capability on the binary grants the one it needs,
-# bounded by the container's capability set. COPY --from keeps the xattr.
+# bounded by the container's capability set. BuildKit (Docker's default
+# builder since 23.0) keeps the xattr through COPY --from; the legacy builder
+# drops it (seen with Docker 20.10), and the container then cannot bind.
 RUN mod=; if [ -d vendor ]; then mod=-mod=vendor; fi \
  && go build $mod -trimpath -ldflags='-s -w' -o /out/pxeproxy . \
  && setcap cap_net_bind_service=+ep /out/pxeproxy \

@@ -75,10 +75,25 @@ ctx=$(mktemp -d /tmp/pxe-dockerctx.XXXXXX)
 
 t0=$(date +%s)
 log "docker build (GO_IMAGE=$DT_BASE_IMAGE)"
-DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build --network host \
+# BuildKit, because only it keeps the binary's file capability through
+# COPY --from. Debian's docker.io CLI has it built in; a newer CLI on PATH
+# (e.g. /usr/local/bin/docker 28) needs the buildx plugin for it instead.
+build_cli=docker
+if ! docker buildx version >/dev/null 2>&1; then
+	build_cli=/usr/bin/docker
+fi
+DOCKER_BUILDKIT=1 "$build_cli" build --progress=plain --network host \
 	--build-arg GO_IMAGE="$DT_BASE_IMAGE" -t "$DT_IMAGE" "$ctx"
 t_build=$(($(date +%s) - t0))
 
+# run.sh loads this into a fresh engine inside its network namespace.
+docker save -o "$DT_CACHE/pxeproxy-image.tar.tmp" "$DT_IMAGE" && mv "$DT_CACHE/pxeproxy-image.tar.tmp" "$DT_CACHE/pxeproxy-image.tar"
+# The capability is what lets uid 65532 bind ports 67, 69 and 4011: a build
+# that lost it must fail here, not later in a confusing bind error.
+if ! tar -xOf "$DT_CACHE/pxeproxy-image.tar" | grep -aq 'SCHILY.xattr.security.capability'; then
+	log "the image's /pxeproxy lost its file capability (legacy builder?)"
+	exit 1
+fi
 size=$(docker image inspect -f '{{.Size}}' "$DT_IMAGE")
 log "image $DT_IMAGE: $size bytes"
 log "timings: compose plugin ${t_compose}s, debootstrap ${t_debootstrap}s, base import ${t_import}s, image build ${t_build}s"

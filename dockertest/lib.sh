@@ -9,6 +9,9 @@ DT_CACHE=${DT_CACHE:-/var/cache/pxe-dockertest}
 DT_RUN=${DT_RUN:-/run/pxe-dockertest}
 DT_SOCK=unix://$DT_RUN/docker.sock
 DT_IMAGE=${DT_IMAGE:-pxeproxy:dockertest}
+# The engine's data root: build.sh keeps one (base image and build cache);
+# run.sh points this at a fresh directory per run.
+DT_DATA=${DT_DATA:-$DT_STATE/build-data}
 GO_VERSION=$(/usr/local/go/bin/go env GOVERSION)
 DT_BASE_IMAGE=pxeproxy-build-base:bookworm-$GO_VERSION
 export DOCKER_HOST=$DT_SOCK
@@ -26,10 +29,10 @@ log() { printf '%s dockertest: %s\n' "$(date +%T)" "$*" >&2; }
 # No bridge, no iptables: containers use host networking (of the namespace the
 # engine runs in) or none, so the engine changes nothing on the network.
 start_dockerd() {
-	mkdir -p "$DT_STATE/data" "$DT_RUN/exec"
+	mkdir -p "$DT_DATA" "$DT_RUN/exec"
 	rm -f "$DT_RUN/docker.sock" "$DT_RUN/dockerd.pid"
 	"$@" dockerd \
-		--data-root "$DT_STATE/data" \
+		--data-root "$DT_DATA" \
 		--exec-root "$DT_RUN/exec" \
 		--pidfile "$DT_RUN/dockerd.pid" \
 		-H "$DT_SOCK" \
