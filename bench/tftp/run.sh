@@ -7,7 +7,9 @@
 # windowsize 16 at 1468, CLIENTS concurrent curls at 1468. MB/s is 10^6 bytes
 # per second, the median of RUNS runs; peak RSS is the largest of the main
 # process's VmHWM and the sampled RSS sum of it and its children (tftpd-hpa
-# forks per transfer). The first run of each scenario checks the sha256.
+# forks per transfer). "server CPU s" is the server's user+system time over
+# all its runs (children included), a figure less sensitive to other load on
+# the machine than MB/s. The first run of each scenario checks the sha256.
 #
 # Usage (root): bench/tftp/run.sh
 # Env: RUNS (3), CLIENTS (32), SIZE_MB (64), CONC_MB (size of the file the
@@ -116,6 +118,8 @@ start_server() {
 
 stop_server() {
 	hwm=$(awk '/^VmHWM/{print $2}' /proc/$srv_pid/status)
+	# utime+stime+cutime+cstime (fields 14-17, after the parenthesised name).
+	cpu_s=$(sed 's/.*) //' /proc/$srv_pid/stat | awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($12 + $13 + $14 + $15) / hz}')
 	kill "$sampler_pid" 2>/dev/null || true
 	wait "$sampler_pid" 2>/dev/null || true
 	kill "$srv_pid"
@@ -171,7 +175,7 @@ many_curl() {
 	mbs $((csize * CLIENTS)) $((t1 - t0))
 }
 
-declare -A R1 R2 R3 RSS
+declare -A R1 R2 R3 RSS CPU
 for srv in $SERVERS; do
 	echo "== $srv" >&2
 	start_server "$srv"
@@ -184,13 +188,17 @@ for srv in $SERVERS; do
 	done
 	stop_server
 	RSS[$srv]=$(awk -v k="$peak_kb" 'BEGIN{printf "%.1f", k / 1024}')
+	CPU[$srv]=$cpu_s
+	# in.tftpd -L lets its per-transfer children be reaped without
+	# accounting them to it, so its CPU time is not comparable.
+	[[ $srv == tftpd-hpa ]] && CPU[$srv]="n/a"
 done
 
 echo
 echo "${SIZE_MB} MiB file over veth (concurrent clients: ${CONC_MB} MiB each), MB/s median of $RUNS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
-printf '%-10s %16s %18s %18s %14s\n' server "lock-step 1468" "windowsize 16" "$CLIENTS clients" "peak RSS MiB"
+printf '%-10s %16s %18s %18s %14s %12s\n' server "lock-step 1468" "windowsize 16" "$CLIENTS clients" "peak RSS MiB" "server CPU s"
 for srv in $SERVERS; do
-	printf '%-10s %16s %18s %18s %14s\n' "$srv" "${R1[$srv]}" "${R2[$srv]}" "${R3[$srv]}" "${RSS[$srv]}"
+	printf '%-10s %16s %18s %18s %14s %12s\n' "$srv" "${R1[$srv]}" "${R2[$srv]}" "${R3[$srv]}" "${RSS[$srv]}" "${CPU[$srv]}"
 done
 if [[ " $SERVERS " == *" pxeproxy "* ]]; then
 	best() { # array-name -> best peer value
