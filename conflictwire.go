@@ -32,7 +32,7 @@ func listen67(ctx context.Context, rcvbuf int, log *slog.Logger) (proxy.Transpor
 			conn.Close()
 			return nil, "", err
 		}
-		warnRcvbuf(log, granted, rcvbuf, mode67UDP)
+		warnRcvbuf(log, proxy.PortDHCP, granted, rcvbuf, mode67UDP)
 		return t, mode67UDP, nil
 	}
 	if !errors.Is(err, syscall.EADDRINUSE) {
@@ -47,14 +47,14 @@ func listen67(ctx context.Context, rcvbuf int, log *slog.Logger) (proxy.Transpor
 	}
 	log.Info("port 67 is taken by another program: receiving DHCP through a raw AF_PACKET listener (both answer every DISCOVER; pxeproxy only PXE clients)",
 		"svc", "proxy", "mode", mode67Raw)
-	warnRcvbuf(log, granted, rcvbuf, mode67Raw)
+	warnRcvbuf(log, proxy.PortDHCP, granted, rcvbuf, mode67Raw)
 	return raw, mode67Raw, nil
 }
 
-func warnRcvbuf(log *slog.Logger, granted, asked int, mode string) {
+func warnRcvbuf(log *slog.Logger, port, granted, asked int, mode string) {
 	if granted < asked {
 		log.Warn("receive buffer smaller than asked: a burst of PXE clients may be dropped; raise net.core.rmem_max or grant CAP_NET_ADMIN",
-			"port", proxy.PortDHCP, "mode", mode, "asked", asked, "granted", granted)
+			"port", port, "mode", mode, "asked", asked, "granted", granted)
 	}
 }
 

@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/conflict"
+	"github.com/pxeproxy/pxeproxy/httpd"
+	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
@@ -81,9 +84,130 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// service is one loop that runs until the context ends.
+type service struct {
+	name string
+	run  func(context.Context) error
+}
+
 // serve opens every socket first, so that a taken port or a missing folder
 // stops the start with one clear line, then runs the services until ctx ends.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	m := metrics.New()
+	health := &httpd.Health{}
+	pcfg := proxyConfig(cfg)
+	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
+	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
+	psrv.OnAnswer = m.ProxyReply
+	psrv.OnIgnore = m.ProxyIgnored
+
+	var services []service
+	// Port 67 falls back to a raw AF_PACKET listener when the host's own
+	// DHCP server holds it (PXE-NOTES 8); 4011 is never taken by one.
+	t67, mode67, err := listen67(ctx, cfg.RecvBuffer, log)
+	if err != nil {
+		return err
+	}
+	defer t67.Close()
+	services = append(services, service{"proxy:67", func(ctx context.Context) error { return psrv.ServeTransport(ctx, t67, proxy.PortDHCP) }})
+	c4011, granted, err := proxy.Listen(ctx, ":"+strconv.Itoa(proxy.PortPXE), cfg.RecvBuffer)
+	if err != nil {
+		return portHint(err, proxy.PortPXE)
+	}
+	defer c4011.Close()
+	warnRcvbuf(log, proxy.PortPXE, granted, cfg.RecvBuffer, "udp")
+	services = append(services, service{"proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, c4011, proxy.PortPXE) }})
+
+	if cfg.ConflictWatch {
+		onFinding := func(f conflict.Finding) { m.Conflict(f.Server.String(), string(f.Kind)) }
+		if run := conflictWatch(ctx, log, cfg.ServerIP.IP, onFinding); run != nil {
+			services = append(services, service{"conflict", run})
+		}
+	}
+
+	var root *tftpd.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
+	if cfg.TFTP {
+		var dirs []string
+		root, dirs, err = openTFTPRoot(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		tsrv, err := tftpd.New(tftpd.Config{
+			Root:          root,
+			WindowSizeMax: cfg.TFTPWindowSizeMax,
+			MaxTransfers:  cfg.TFTPMaxTransfers,
+			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
+			OnDone:        m.TFTPDone,
+		}, log)
+		if err != nil {
+			return err
+		}
+		conn, err := net.ListenPacket("udp4", cfg.TFTPAddr)
+		if err != nil {
+			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
+		}
+		defer conn.Close()
+		services = append(services, service{"tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) }})
+		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
+			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
+	}
+
+	httpRun, err := setupHTTP(cfg, root, m, health, log)
+	if err != nil {
+		return err
+	}
+	if httpRun != nil {
+		services = append(services, service{"http", httpRun})
+	}
+
+	bootServer := "ingress address"
+	if cfg.BootServer.IP != nil {
+		bootServer = cfg.BootServer.String()
+	}
+	log.Info("listening", "svc", "proxy", "ports", []int{proxy.PortDHCP, proxy.PortPXE}, "mode", mode67,
+		"interfaces", psrv.Interfaces(), "only", []string(cfg.Interfaces), "boot_server", bootServer,
+		"tftp", bool(cfg.TFTP), "bootfiles", pcfg.BootFiles, "ipxe_script", cfg.IPXEScript,
+		"allow", len(pcfg.Allow), "deny", len(pcfg.Deny), "mac_bootfiles", len(pcfg.MACBootFiles))
+	if len(psrv.Interfaces()) == 0 {
+		log.Warn("no interface to answer on yet: none is up with an IPv4 address (or none of PXE_INTERFACES); pxeproxy picks them up when they appear", "svc", "proxy")
+	}
+
+	err = runAll(ctx, services, health)
+	log.Info("stopped", "svc", "main")
+	return err
+}
+
+// runAll runs every service until ctx ends; the first failure stops the
+// rest. A service counts as serving (/healthz) from its start until its loop
+// returns: its socket is already open.
+func runAll(ctx context.Context, services []service, health *httpd.Health) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, len(services))
+	for _, s := range services {
+		health.Set(s.name, true)
+		go func() {
+			err := s.run(ctx)
+			health.Set(s.name, false)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", s.name, err)
+				cancel(err)
+			}
+			done <- err
+		}()
+	}
+	var first error
+	for range services {
+		if err := <-done; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// proxyConfig is the decision's configuration taken from the environment.
+func proxyConfig(cfg *Config) *proxy.Config {
 	pcfg := &proxy.Config{
 		BootFiles:  cfg.bootFiles(),
 		IPXEScript: cfg.IPXEScript,
@@ -100,97 +224,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
 		pcfg.HTTPPort, _ = strconv.Atoi(port)
 	}
-	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
-	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
-
-	type service struct {
-		name string
-		run  func(context.Context) error
-	}
-	var services []service
-	// Port 67 falls back to a raw AF_PACKET listener when the host's own
-	// DHCP server holds it (PXE-NOTES 8); 4011 is never taken by one.
-	t67, mode67, err := listen67(ctx, cfg.RecvBuffer, log)
-	if err != nil {
-		return err
-	}
-	defer t67.Close()
-	services = append(services, service{"proxy:67", func(ctx context.Context) error { return psrv.ServeTransport(ctx, t67, proxy.PortDHCP) }})
-	{
-		port := proxy.PortPXE
-		conn, granted, err := proxy.Listen(ctx, ":"+strconv.Itoa(port), cfg.RecvBuffer)
-		if err != nil {
-			return portHint(err, port)
-		}
-		defer conn.Close()
-		if granted < cfg.RecvBuffer {
-			log.Warn("receive buffer smaller than asked: a burst of PXE clients may be dropped; raise net.core.rmem_max or grant CAP_NET_ADMIN",
-				"port", port, "asked", cfg.RecvBuffer, "granted", granted)
-		}
-		services = append(services, service{"proxy:" + strconv.Itoa(port), func(ctx context.Context) error { return psrv.Serve(ctx, conn, port) }})
-	}
-	if cfg.ConflictWatch {
-		// onConflict: the metrics engineer's m.Conflict(f.Server.String(), string(f.Kind)), or nil.
-		if run := conflictWatch(ctx, log, cfg.ServerIP.IP, nil); run != nil {
-			services = append(services, service{"conflict", run})
-		}
-	}
-
-	if cfg.TFTP {
-		root, dirs, err := openTFTPRoot(cfg, log)
-		if err != nil {
-			return err
-		}
-		defer root.Close()
-		tsrv, err := tftpd.New(tftpd.Config{
-			Root:          root,
-			WindowSizeMax: cfg.TFTPWindowSizeMax,
-			MaxTransfers:  cfg.TFTPMaxTransfers,
-			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
-		}, log)
-		if err != nil {
-			return err
-		}
-		conn, err := net.ListenPacket("udp4", cfg.TFTPAddr)
-		if err != nil {
-			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
-		}
-		defer conn.Close()
-		services = append(services, service{"tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) }})
-		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
-			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
-	}
-
-	bootServer := "ingress address"
-	if cfg.BootServer.IP != nil {
-		bootServer = cfg.BootServer.String()
-	}
-	log.Info("listening", "svc", "proxy", "ports", []int{proxy.PortDHCP, proxy.PortPXE}, "mode", mode67,
-		"interfaces", psrv.Interfaces(), "only", []string(cfg.Interfaces), "boot_server", bootServer,
-		"tftp", bool(cfg.TFTP), "bootfiles", pcfg.BootFiles, "ipxe_script", cfg.IPXEScript)
-
-	// Every service runs until ctx ends; the first failure stops the rest.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan error, len(services))
-	for _, s := range services {
-		go func() {
-			err := s.run(ctx)
-			if err != nil {
-				err = fmt.Errorf("%s: %w", s.name, err)
-				cancel(err)
-			}
-			done <- err
-		}()
-	}
-	var first error
-	for range services {
-		if err := <-done; err != nil && first == nil {
-			first = err
-		}
-	}
-	log.Info("stopped", "svc", "main")
-	return first
+	return pcfg
 }
 
 // openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing
