@@ -166,25 +166,44 @@ t1=$SECONDS
 e2e_bg dhcp "$E2E_TMP/dnsmasq.log" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
 	--interface=eth0 --bind-interfaces --dhcp-range=10.77.5.100,10.77.5.199,255.255.255.0,10m \
 	--dhcp-leasefile="$E2E_TMP/dnsmasq.leases" --log-dhcp --log-facility=- --user=root
-mac=$(e2e_mac 51)
-serial=$E2E_TMP/bios.serial
-e2e_vm sw bios tap0 "$mac" "$serial"
-vm=$E2E_PID
-# The menu's title only appears once the firmware took the proxy offer,
-# fetched undionly.kpxe, and that iPXE fetched boot.ipxe: all from the image.
-if e2e_wait_for "$serial" 'default boot menu' 240 "$vm"; then
-	pass "QEMU BIOS client booted into the built-in iPXE menu"
-else
-	fail "QEMU BIOS client booted into the built-in iPXE menu"
-	tail -c 2000 "$serial" | tr -c '[:print:]\n' '.' >&2
-fi
-check "menu shows the client's MAC" grep -q "$mac" "$serial"
-e2e_kill "$vm"
+e2e_tap sw br0 tap1
+# Two real firmwares at once, both ending in the image's default menu:
+#   bios: SeaBIOS with QEMU's iPXE NIC ROM, which is iPXE already and so is
+#         sent straight to boot.ipxe;
+#   uefi: OVMF with EDK2's own PXE stack: proxy offer (and 4011 ACK), then
+#         snponly.efi from the image's defaults, whose iPXE fetches boot.ipxe.
+# The menu's title only appears once boot.ipxe runs.
+declare -A vm_pid vm_mac
+vm_mac[bios]=$(e2e_mac 51)
+vm_mac[uefi]=$(e2e_mac 52)
+e2e_vm sw bios tap0 "${vm_mac[bios]}" "$E2E_TMP/bios.serial" && vm_pid[bios]=$E2E_PID
+e2e_vm sw uefi tap1 "${vm_mac[uefi]}" "$E2E_TMP/uefi.serial" && vm_pid[uefi]=$E2E_PID
+for kind in bios uefi; do
+	serial=$E2E_TMP/$kind.serial
+	if e2e_wait_for "$serial" 'default boot menu' 300 "${vm_pid[$kind]:-}"; then
+		pass "QEMU $kind client booted into the built-in iPXE menu"
+	else
+		fail "QEMU $kind client booted into the built-in iPXE menu"
+		tail -c 1500 "$serial" | tr -c '[:print:]\n' '.' >&2
+	fi
+	check "$kind menu shows the client's MAC" grep -q "${vm_mac[$kind]}" "$serial"
+done
+for kind in bios uefi; do
+	[[ -n ${vm_pid[$kind]:-} ]] && e2e_kill "${vm_pid[$kind]}"
+done
 t_boot=$((SECONDS - t1))
 logs=$(docker logs "$cid" 2>&1)
-check "container logged a pxe reply to $mac" grep -qE "msg=\"pxe reply\".*mac=$mac" <<<"$logs"
-check "container logged the undionly.kpxe transfer to the client" grep -qE 'msg="tftp transfer" peer=10\.77\.5\.1[0-9]{2}:[0-9]+ file=undionly.kpxe' <<<"$logs"
-check "container logged the boot.ipxe transfer to the client" grep -qE 'msg="tftp transfer" peer=10\.77\.5\.1[0-9]{2}:[0-9]+ file=boot.ipxe' <<<"$logs"
+for kind in bios uefi; do
+	check "container logged a pxe reply to the $kind client" grep -qE "msg=\"pxe reply\".*mac=${vm_mac[$kind]}" <<<"$logs"
+done
+check "uefi client got a proxy answer with snponly.efi" \
+	grep -qE "msg=\"pxe reply\".*mac=${vm_mac[uefi]} .*arch=7 .*file=snponly\.efi" <<<"$logs"
+# TFTP logs the peer address, not the MAC: count transfers to leased
+# addresses (dnsmasq's range), i.e. to the QEMU clients.
+check "snponly.efi went to a client over TFTP" \
+	grep -qE 'msg="tftp transfer" .*peer=10\.77\.5\.1[0-9]{2}:[0-9]+ file=snponly\.efi' <<<"$logs"
+check "boot.ipxe went to both clients over TFTP" \
+	test "$(grep -cE 'msg="tftp transfer" .*peer=10\.77\.5\.1[0-9]{2}:[0-9]+ file=boot\.ipxe' <<<"$logs")" -ge 2
 if [[ $failed -gt 0 ]]; then
 	echo "--- container log (tail)" >&2
 	tail -n 40 <<<"$logs" >&2
