@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,9 @@ type sock struct {
 	fd      int
 	timeout time.Duration // SO_RCVTIMEO currently set on fd
 	down    atomic.Bool   // shutdown was called
+
+	mu     sync.Mutex // orders shutdown (from another goroutine) and close
+	closed bool
 }
 
 var errRecvTimeout = errors.New("receive timeout")
@@ -118,8 +122,19 @@ func (s *sock) read(b []byte, deadline time.Time) (int, error) {
 
 // shutdown wakes a blocked read; safe to call from another goroutine.
 func (s *sock) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.down.Store(true)
-	unix.Shutdown(s.fd, unix.SHUT_RDWR)
+	if !s.closed { // the fd number may already belong to another socket
+		unix.Shutdown(s.fd, unix.SHUT_RDWR)
+	}
 }
 
-func (s *sock) close() { unix.Close(s.fd) }
+func (s *sock) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		unix.Close(s.fd)
+	}
+}
