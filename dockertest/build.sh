@@ -85,12 +85,16 @@ fi
 DOCKER_BUILDKIT=1 "$build_cli" build --progress=plain --network host \
 	--build-arg GO_IMAGE="$DT_BASE_IMAGE" -t "$DT_IMAGE" "$ctx"
 t_build=$(($(date +%s) - t0))
+# Earlier builds' images, now untagged, would pile up in the data root.
+docker image prune -f >/dev/null
 
 # run.sh loads this into a fresh engine inside its network namespace.
 docker save -o "$DT_CACHE/pxeproxy-image.tar.tmp" "$DT_IMAGE" && mv "$DT_CACHE/pxeproxy-image.tar.tmp" "$DT_CACHE/pxeproxy-image.tar"
 # The capability is what lets uid 65532 bind ports 67, 69 and 4011: a build
 # that lost it must fail here, not later in a confusing bind error.
-if ! tar -xOf "$DT_CACHE/pxeproxy-image.tar" | grep -aq 'SCHILY.xattr.security.capability'; then
+# (grep -c reads to the end: with -q, pipefail would see tar's SIGPIPE.)
+caps=$(tar -xOf "$DT_CACHE/pxeproxy-image.tar" | grep -ac 'SCHILY.xattr.security.capability' || true)
+if [[ ${caps:-0} -eq 0 ]]; then
 	log "the image's /pxeproxy lost its file capability (legacy builder?)"
 	exit 1
 fi
