@@ -271,7 +271,7 @@ e2e_tftp_root() {
 	# the same server and protocol that served the script.
 	cat >"$dir/boot.ipxe" <<'EOF'
 #!ipxe
-echo e2e: script running on ${mac} ip ${ip} next-server ${next-server}
+echo e2e: script running on ${mac} ip ${ip} next-server ${next-server} proxydhcp/next-server ${proxydhcp/next-server}
 imgfetch done-${mac:hexhyp} && echo e2e: DONE ${mac:hexhyp} || echo e2e: final fetch failed
 sleep 600
 EOF

@@ -118,8 +118,9 @@ start_relay() {
 }
 
 start_capture() {
-	e2e_bg sw "$1/tcpdump.log" tcpdump -i any -U -n -w "$1/dhcp.pcap" \
-		'udp port 67 or udp port 68 or udp port 4011'
+	# On pxeproxy's own link: what it received and what it answered (relayed packets included).
+	e2e_bg pxe "$1/tcpdump.log" tcpdump -i eth0 -U -n -w "$1/dhcp.pcap" \
+		'udp port 67 or udp port 68 or udp port 4011 or icmp6'
 	svc_pids+=("$E2E_PID")
 }
 
