@@ -109,7 +109,9 @@ start_pxeproxy() {
 	e2e_bg pxe "$dir/pxeproxy.log" env PXE_INTERFACES=eth0 PXE_TFTP_ROOT="$root" PXE_LOG_FORMAT=json \
 		PXE_LOG_LEVEL=debug "$@" "$bin"
 	svc_pids+=("$E2E_PID")
-	e2e_wait_for "$dir/pxeproxy.log" '"msg":"listening"' 10 "$E2E_PID"
+	e2e_wait_for "$dir/pxeproxy.log" '"msg":"listening"' 10 "$E2E_PID" && return 0
+	why="pxeproxy did not start: $(tail -n 2 "$dir/pxeproxy.log")"
+	return 1
 }
 
 start_relay() {
@@ -263,7 +265,7 @@ note4011() {
 # ---- scenarios ---------------------------------------------------------------------------------------------
 scenario_bios() {
 	corp_dnsmasq "$1"
-	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_pxeproxy "$1" || return 1
 	add_client bios br0 "$1"
 	wait_clients "$1" || return 1
 	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"arch\":0" "reply to the BIOS client (arch 0)"
@@ -271,7 +273,7 @@ scenario_bios() {
 
 scenario_uefi() {
 	corp_dnsmasq "$1"
-	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_pxeproxy "$1" || return 1
 	add_client uefi br0 "$1"
 	wait_clients "$1" || return 1
 	chain_uefi "$1" "${c_mac[0]}" snponly.efi || return 1
@@ -280,7 +282,7 @@ scenario_uefi() {
 
 scenario_three() {
 	corp_dnsmasq "$1"
-	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_pxeproxy "$1" || return 1
 	add_client bios br0 "$1"
 	add_client uefi br0 "$1"
 	add_client bios br0 "$1"
@@ -290,7 +292,7 @@ scenario_three() {
 
 scenario_relay() {
 	corp_dnsmasq "$1"
-	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_pxeproxy "$1" || return 1
 	start_relay "$1"
 	add_client uefi br1 "$1"
 	wait_clients "$1" || return 1
@@ -303,8 +305,7 @@ scenario_relay() {
 
 scenario_windows() {
 	corp_dnsmasq "$1"
-	start_pxeproxy "$1" 'PXE_BOOTFILE_UEFI=boot\x64\wdsmgfw.efi' ||
-		{ why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_pxeproxy "$1" 'PXE_BOOTFILE_UEFI=boot\x64\wdsmgfw.efi' || return 1
 	add_client uefi br0 "$1"
 	wait_clients "$1" || return 1
 	chain_uefi "$1" "${c_mac[0]}" 'boot\x64\wdsmgfw.efi' || return 1
@@ -313,7 +314,7 @@ scenario_windows() {
 
 scenario_dhcpd() {
 	corp_dhcpd "$1"
-	start_pxeproxy "$1" || { why="pxeproxy did not start: $(tail -n 2 "$1/pxeproxy.log")"; return 1; }
+	start_pxeproxy "$1" || return 1
 	add_client bios br0 "$1"
 	wait_clients "$1"
 }
