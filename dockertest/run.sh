@@ -187,6 +187,7 @@ for kind in bios uefi; do
 		tail -c 1500 "$serial" | tr -c '[:print:]\n' '.' >&2
 	fi
 	check "$kind menu shows the client's MAC" grep -q "${vm_mac[$kind]}" "$serial"
+	check "$kind menu shows pxeproxy as the server" grep -q "Server 10.77.5.1 " "$serial"
 done
 for kind in bios uefi; do
 	[[ -n ${vm_pid[$kind]:-} ]] && e2e_kill "${vm_pid[$kind]}"
