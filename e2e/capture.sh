@@ -39,6 +39,7 @@ e2e_bg pxe "$out/pxe.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --l
 e2e_bg sw "$out/tcpdump.log" tcpdump -i br0 -U -n -w "$out/dhcp.pcap" 'udp port 67 or udp port 68 or udp port 4011'
 sleep 1
 
+# CAPTURE_KINDS: any of bios uefi arm64 (arm64 needs qemu-system-arm and qemu-efi-aarch64).
 kinds=${CAPTURE_KINDS:-bios uefi}
 n=0
 for kind in $kinds; do

@@ -35,7 +35,8 @@
 #                                     boot one QEMU client (TCG) on tap TAP (made by e2e_tap) in netns
 #                                     SWSHORT. KIND: bios = SeaBIOS + iPXE virtio NIC ROM (pxe-virtio.rom);
 #                                     uefi = OVMF with EDK2's own network stack (virtio-net, romfile empty,
-#                                     NIC first in the boot order). Serial console goes to SERIALLOG. PID in
+#                                     NIC first in the boot order); arm64 = AAVMF (qemu-system-aarch64, virt,
+#                                     qemu-efi-aarch64), same EDK2 PXE. Serial console goes to SERIALLOG. PID in
 #                                     $E2E_PID. The VM never reboots (-no-reboot): a failed boot ends QEMU.
 #   e2e_mac N                         print the deterministic client MAC 52:54:00:e2:00:NN (N < 256).
 #   e2e_hexhyp MAC                    print MAC as iPXE's ${mac:hexhyp} renders it (52-54-00-e2-00-01).
@@ -225,6 +226,8 @@ E2E_IPXE_DIR=${E2E_IPXE_DIR:-/usr/lib/ipxe}
 E2E_BIOS_ROM=${E2E_BIOS_ROM:-/usr/lib/ipxe/qemu/pxe-virtio.rom}
 E2E_OVMF_CODE=${E2E_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 E2E_OVMF_VARS=${E2E_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+E2E_AAVMF_CODE=${E2E_AAVMF_CODE:-/usr/share/AAVMF/AAVMF_CODE.fd}
+E2E_AAVMF_VARS=${E2E_AAVMF_VARS:-/usr/share/AAVMF/AAVMF_VARS.fd}
 
 e2e_vm() {
 	local sw=$1 kind=$2 tap=$3 mac=$4 serial=$5
@@ -250,6 +253,16 @@ e2e_vm() {
 		# romfile= (empty) keeps QEMU's iPXE ROM off the NIC, so EDK2's own PXE stack (PxeBcDxe) boots.
 		args+=(-m "${E2E_QEMU_MEM_UEFI:-256}" -machine q35
 			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$E2E_OVMF_CODE"
+			-drive "if=pflash,format=raw,unit=1,file=$vars"
+			-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=,bootindex=1")
+		;;
+	arm64)
+		local vars="$E2E_TMP/aavmf-vars-${tap}.fd"
+		cp "$E2E_AAVMF_VARS" "$vars" || return 1
+		# The same EDK2 PXE stack on ARM64 (option 93 = 11); romfile= for the same reason as uefi.
+		args[0]=qemu-system-aarch64
+		args+=(-m "${E2E_QEMU_MEM_ARM64:-512}" -machine virt -cpu cortex-a57
+			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$E2E_AAVMF_CODE"
 			-drive "if=pflash,format=raw,unit=1,file=$vars"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=,bootindex=1")
 		;;
