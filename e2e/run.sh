@@ -270,6 +270,21 @@ note4011() {
 	fi
 }
 
+# check_wire DIR: on pxeproxy's link, its replies never carried an address (yiaddr 0.0.0.0 always; tcpdump
+# prints "Your-IP" only when yiaddr is set) and there was at least one.
+check_wire() {
+	local replies
+	replies=$(tcpdump -n -vv -r "$1/dhcp.pcap" 'src host 10.77.0.3 and (src port 67 or src port 4011)' 2>/dev/null)
+	if ! grep -q 'BOOTP/DHCP, Reply' <<<"$replies"; then
+		why="no pxeproxy reply in the capture of its link"
+		return 1
+	fi
+	if grep -q 'Your-IP' <<<"$replies"; then
+		why="a pxeproxy reply carried an address: $(grep -m1 'Your-IP' <<<"$replies" | tr -s ' \t' ' ')"
+		return 1
+	fi
+}
+
 # ---- scenarios ---------------------------------------------------------------------------------------------
 scenario_bios() {
 	corp_dnsmasq "$1"
@@ -366,6 +381,9 @@ for name in $ONLY; do
 	dt=$((SECONDS - t0))
 	for pid in "${c_pid[@]}"; do e2e_kill "$pid"; done
 	stop_services
+	if ((ok)) && ! check_wire "$dir"; then
+		ok=0
+	fi
 	if ((ok)); then
 		echo "PASS $name (${dt}s)${note:+ [$note]}"
 		passed=$((passed + 1))
