@@ -169,6 +169,11 @@ type Detector struct {
 // Handle classifies one datagram received from src and reports what is
 // wrong with it. It returns the findings (for tests).
 func (d *Detector) Handle(pkt []byte, src net.IP) []Finding {
+	// Our own broadcast offers come back to this socket (the kernel loops
+	// broadcasts to local listeners): skip them before decoding.
+	if len(pkt) >= 20 && src != nil && d.Ours != nil && bytes.Equal(pkt[16:20], []byte{0, 0, 0, 0}) && d.Ours(src) {
+		return nil
+	}
 	p, err := dhcpv4.FromBytes(pkt)
 	if err != nil {
 		return nil // not DHCP, or broken: nothing to say about a server
