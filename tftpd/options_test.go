@@ -2,6 +2,7 @@ package tftpd
 
 import (
 	"bytes"
+	"net"
 	"reflect"
 	"strconv"
 	"strings"
@@ -168,4 +169,21 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("parseRequest(%q) = %+v re-encodes to %q", b, r, enc)
 		}
 	})
+}
+
+func TestMaxBlksizeFromMTU(t *testing.T) {
+	var c mtuCache
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct{ ifindex, want int }{
+		"unknown interface: ethernet": {0, 1468},
+		"loopback: rfc 2348 maximum":  {lo.Index, min(lo.MTU-32, maxBlksize)},
+		"missing interface":           {1 << 30, 1468},
+	} {
+		if got := c.maxBlksize(tc.ifindex); got != tc.want {
+			t.Errorf("%s: maxBlksize(%d) = %d; want %d", name, tc.ifindex, got, tc.want)
+		}
+	}
 }

@@ -28,6 +28,12 @@ type testServer struct {
 // startServer serves dirs on a loopback port until the test ends.
 func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
 	t.Helper()
+	return startServerOn(t, "127.0.0.1:0", cfg, dirs...)
+}
+
+// startServerOn serves dirs on listen (udp4) until the test ends.
+func startServerOn(t testing.TB, listen string, cfg Config, dirs ...string) *testServer {
+	t.Helper()
 	r, err := OpenRoot(dirs...)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,7 @@ func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	conn, err := net.ListenPacket("udp4", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,5 +559,29 @@ func TestNetascii(t *testing.T) {
 			}
 			ts.next(t)
 		})
+	}
+}
+
+// TestReplyFromRequestAddress checks that a server listening on the
+// wildcard address answers each transfer from the address the request was
+// sent to (IP_PKTINFO), as a multi-homed host must.
+func TestReplyFromRequestAddress(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", "hello")
+	ts := startServerOn(t, "0.0.0.0:0", Config{}, dir)
+	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2), net.IPv4(127, 1, 2, 3)} {
+		rc := newRawClient(t, &net.UDPAddr{IP: ip, Port: ts.addr.Port})
+		rc.request(opRRQ, "f", "octet", "blksize", "65464")
+		rc.mustRecv()
+		if !rc.peer.IP.Equal(ip) {
+			t.Errorf("request to %v answered from %v", ip, rc.peer.IP)
+		}
+		rc.ack(0)
+		rc.mustRecv()
+		rc.ack(1)
+		// lo's MTU is 65536: the RFC 2348 maximum fits.
+		if st := ts.next(t); st.Err != nil || st.BlockSize != 65464 {
+			t.Errorf("stats %+v; want blksize 65464 on lo", st)
+		}
 	}
 }
