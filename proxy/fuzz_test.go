@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -27,14 +28,21 @@ func FuzzReply(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 240))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		qerr := quickCheck(b)
 		req, err := dhcpv4.FromBytes(b)
 		if err != nil {
 			return
+		}
+		if got, want := AppendPacket(nil, req), req.ToBytes(); !bytes.Equal(got, want) {
+			t.Fatalf("AppendPacket differs from ToBytes:\n%x\n%x", got, want)
 		}
 		for _, in := range []Ingress{ingress67, ingress4011} {
 			cfg := testConfig()
 			cfg.HTTPPort = 8080
 			a, err := Reply(req, in, cfg)
+			if err == nil && qerr != nil {
+				t.Fatalf("quickCheck refused (%v) a request Reply answers", qerr)
+			}
 			if err != nil {
 				if Reason(err) == "other" {
 					t.Fatalf("error without a reason label: %v", err)

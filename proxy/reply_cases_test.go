@@ -21,10 +21,10 @@ var (
 )
 
 type replyCase struct {
-	req  *dhcpv4.DHCPv4
-	in   Ingress
-	cfg  func(*Config)
-	err  error  // sentinel the error must wrap
+	req *dhcpv4.DHCPv4
+	in  Ingress
+	cfg func(*Config)
+	err error // sentinel the error must wrap
 }
 
 var replyCases = map[string]replyCase{

@@ -168,6 +168,7 @@ func TestCaptures(t *testing.T) {
 				in = ingress4011
 			}
 			cfg := testConfig()
+			cfg.HTTPPort = 8080 // so HTTPClient captures show their reply
 			var out strings.Builder
 			fmt.Fprintf(&out, "request (%s, port %d):\n%s\n", req.MessageType(), in.Port, render(req))
 			a, err := Reply(req, in, cfg)

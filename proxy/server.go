@@ -101,40 +101,86 @@ type Transport interface {
 
 // Received is what a transport knows about one datagram.
 type Received struct {
-	IfIndex int          // ingress interface; 0 if unknown
-	Dst     net.IP       // destination address of the datagram
-	Src     *net.UDPAddr // source address and port
+	IfIndex  int          // ingress interface; 0 if unknown
+	Dst      net.IP       // destination address of the datagram
+	Src      *net.UDPAddr // source address and port
+	Oversize bool         // the datagram was larger than the transport reads (truncated)
 }
 
-// UDPTransport wraps a UDP socket with IP_PKTINFO control messages.
+// UDPTransport wraps a UDP socket with IP_PKTINFO control messages. It
+// reads with recvmmsg into reused buffers and writes with a cached control
+// message, so a burst costs no allocation per packet in the transport.
 type UDPTransport struct {
-	conn net.PacketConn
+	conn *net.UDPConn
 	pc   *ipv4.PacketConn
+
+	ms      []ipv4.Message // one recvmmsg batch
+	next, n int            // next unread message, messages in the batch
+	cm      ipv4.ControlMessage
+
+	oobSrc   net.IP // the control message last marshalled, and for what
+	oobIf    int
+	oob      []byte
+	oobValid bool
 }
 
-// NewUDPTransport enables IP_PKTINFO on conn and wraps it.
+const (
+	batchSize = 16
+	// maxDatagram bounds a DHCP message: 576 is the minimum every host must
+	// take, real ones stay under the Ethernet MTU; larger ones are refused.
+	maxDatagram = 4096
+)
+
+// NewUDPTransport enables IP_PKTINFO on conn (a *net.UDPConn) and wraps it.
 func NewUDPTransport(conn net.PacketConn) (*UDPTransport, error) {
+	uc, ok := conn.(*net.UDPConn)
+	if !ok {
+		return nil, fmt.Errorf("not a UDP socket: %T", conn)
+	}
 	pc := ipv4.NewPacketConn(conn)
 	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
 		return nil, fmt.Errorf("enable IP_PKTINFO: %w", err)
 	}
-	return &UDPTransport{conn: conn, pc: pc}, nil
+	u := &UDPTransport{conn: uc, pc: pc, ms: make([]ipv4.Message, batchSize)}
+	for i := range u.ms {
+		u.ms[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+		u.ms[i].OOB = ipv4.NewControlMessage(ipv4.FlagInterface | ipv4.FlagDst)
+	}
+	return u, nil
 }
 
-// ReadPacket implements Transport.
+// ReadPacket implements Transport. It serves the datagrams of one recvmmsg
+// batch in order and blocks only when none is left.
 func (u *UDPTransport) ReadPacket(b []byte) (int, Received, error) {
-	n, cm, src, err := u.pc.ReadFrom(b)
 	var r Received
-	if cm != nil {
-		r.IfIndex, r.Dst = cm.IfIndex, cm.Dst
+	if u.next >= u.n {
+		n, err := u.pc.ReadBatch(u.ms, 0)
+		if err != nil {
+			return 0, r, err
+		}
+		u.next, u.n = 0, n
 	}
-	r.Src, _ = src.(*net.UDPAddr)
-	return n, r, err
+	m := &u.ms[u.next]
+	u.next++
+	if m.Flags&unix.MSG_TRUNC != 0 {
+		r.Oversize = true
+	}
+	if err := u.cm.Parse(m.OOB[:m.NN]); err == nil {
+		r.IfIndex, r.Dst = u.cm.IfIndex, u.cm.Dst
+	}
+	r.Src, _ = m.Addr.(*net.UDPAddr)
+	return copy(b, m.Buffers[0][:m.N]), r, nil
 }
 
 // WritePacket implements Transport.
 func (u *UDPTransport) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
-	_, err := u.pc.WriteTo(b, &ipv4.ControlMessage{Src: src, IfIndex: ifIndex}, dst)
+	// Nearly every reply on a socket leaves with the same source and
+	// interface: marshal that control message once.
+	if !u.oobValid || u.oobIf != ifIndex || !u.oobSrc.Equal(src) {
+		u.oob = (&ipv4.ControlMessage{Src: src, IfIndex: ifIndex}).Marshal()
+		u.oobSrc, u.oobIf, u.oobValid = src, ifIndex, true
+	}
+	_, _, err := u.conn.WriteMsgUDP(b, u.oob, dst)
 	return err
 }
 
@@ -157,7 +203,8 @@ func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) erro
 	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
 
-	buf := make([]byte, 65536)
+	buf := make([]byte, maxDatagram)
+	out := make([]byte, 0, 1024) // reply encoding buffer, reused by this loop only
 	for {
 		n, rcv, err := t.ReadPacket(buf)
 		if err != nil {
@@ -170,27 +217,42 @@ func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) erro
 			}
 			return fmt.Errorf("read on port %d: %w", port, err)
 		}
-		s.handle(ctx, t, port, buf[:n], rcv)
+		out = s.handle(ctx, t, port, buf[:n], rcv, out)
 	}
 }
 
-// handle processes one datagram. It never panics on bad input: the codec
-// returns errors for truncated packets and bad option lengths.
-func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, rcv Received) {
+// handle processes one datagram and returns the encoding buffer for reuse.
+// It never panics on bad input: the codec returns errors for truncated
+// packets and bad option lengths.
+func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, rcv Received, out []byte) []byte {
 	usrc := rcv.Src
 	if rcv.IfIndex == 0 || usrc == nil {
-		s.ignore(ctx, port, "no-pktinfo", nil)
-		return
+		s.ignore(ctx, port, "no-pktinfo", nil, nil)
+		return out
 	}
 	info := s.ifaces.get(rcv.IfIndex)
 	if info == nil {
-		s.ignore(ctx, port, "interface-not-served", nil, slog.Int("ifindex", rcv.IfIndex), slog.String("peer", usrc.String()))
-		return
+		s.ignore(ctx, port, "interface-not-served", nil, func() []slog.Attr {
+			return []slog.Attr{slog.Int("ifindex", rcv.IfIndex), slog.String("peer", usrc.String())}
+		})
+		return out
+	}
+	where := func() []slog.Attr {
+		return []slog.Attr{slog.String("iface", info.name), slog.String("peer", usrc.String()), slog.Int("bytes", len(pkt))}
+	}
+	if rcv.Oversize {
+		s.ignore(ctx, port, ErrMalformed.Error(), errors.New("oversize datagram"), where)
+		return out
+	}
+	// Most DHCP traffic on a LAN is not PXE: refuse it without decoding.
+	if err := quickCheck(pkt); err != nil {
+		s.ignore(ctx, port, Reason(err), err, where)
+		return out
 	}
 	req, err := dhcpv4.FromBytes(pkt)
 	if err != nil {
-		s.ignore(ctx, port, ErrMalformed.Error(), err, slog.String("iface", info.name), slog.String("peer", usrc.String()), slog.Int("bytes", len(pkt)))
-		return
+		s.ignore(ctx, port, ErrMalformed.Error(), err, where)
+		return out
 	}
 	in := Ingress{
 		Port:    port,
@@ -201,17 +263,20 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 	}
 	ans, err := Reply(req, in, s.cfg)
 	if err != nil {
-		attrs := []slog.Attr{slog.String("iface", info.name), slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String())}
+		level := slog.LevelDebug
 		if errors.Is(err, ErrDenied) || errors.Is(err, ErrNotAllowed) {
 			// An admin who set up access control wants to see it work.
-			s.log.LogAttrs(ctx, slog.LevelInfo, "refused", append(attrs, slog.String("svc", svcName(port)), slog.String("reason", Reason(err)), slog.String("err", err.Error()))...)
-			if s.OnIgnore != nil {
-				s.OnIgnore(port, Reason(err))
-			}
-			return
+			level = slog.LevelInfo
 		}
-		s.ignore(ctx, port, Reason(err), err, attrs...)
-		return
+		if s.OnIgnore != nil {
+			s.OnIgnore(port, Reason(err))
+		}
+		if s.log.Enabled(ctx, level) {
+			s.log.LogAttrs(ctx, level, map[slog.Level]string{slog.LevelDebug: "ignored", slog.LevelInfo: "refused"}[level],
+				slog.String("svc", svcName(port)), slog.String("reason", Reason(err)), slog.String("iface", info.name),
+				slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String()), slog.String("err", err.Error()))
+		}
+		return out
 	}
 	dst, bcast := Destination(req, in)
 	from, ifIndex := in.Addr, 0
@@ -223,44 +288,55 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 		// Unicast request: answer from the address it was sent to.
 		from = d
 	}
-	send := func() {
-		if err := t.WritePacket(ans.Packet.ToBytes(), from, ifIndex, dst); err != nil {
-			s.log.Warn("send failed", "svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
-			return
-		}
-		s.sent(ans, in, req, dst, port)
-	}
 	if s.ReplyDelay > 0 {
 		// Delayed on a timer, not in the loop: the next request must not
-		// wait for this one's delay.
-		time.AfterFunc(s.ReplyDelay, send)
-		return
+		// wait for this one's delay. The timer encodes its own copy.
+		time.AfterFunc(s.ReplyDelay, func() {
+			s.send(ctx, t, AppendPacket(nil, ans.Packet), ans, in, req, from, ifIndex, dst)
+		})
+		return out
 	}
-	send()
+	out = AppendPacket(out[:0], ans.Packet)
+	s.send(ctx, t, out, ans, in, req, from, ifIndex, dst)
+	return out
 }
 
-func (s *Server) sent(ans *Answer, in Ingress, req *dhcpv4.DHCPv4, dst *net.UDPAddr, port int) {
-	s.log.Info("pxe reply",
-		"svc", svcName(port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(),
-		"arch", ans.Arch, "class", string(ans.Class), "iface", in.IfName, "port", port,
-		"file", ans.File, "server", ans.Server.String(), "peer", dst.String())
+func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, in Ingress, req *dhcpv4.DHCPv4, from net.IP, ifIndex int, dst *net.UDPAddr) {
+	if err := t.WritePacket(b, from, ifIndex, dst); err != nil {
+		s.log.Warn("send failed", "svc", svcName(in.Port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
+		return
+	}
 	if s.OnAnswer != nil {
 		s.OnAnswer(ans, in)
 	}
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "pxe reply",
+		slog.String("svc", svcName(in.Port)), slog.String("mac", req.ClientHWAddr.String()),
+		slog.String("xid", req.TransactionID.String()), slog.Int("arch", int(ans.Arch)),
+		slog.String("class", string(ans.Class)), slog.String("iface", in.IfName), slog.Int("port", in.Port),
+		slog.String("file", ans.File), slog.String("server", ans.Server.String()), slog.String("peer", dst.String()))
 }
 
-func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs ...slog.Attr) {
+// ignore counts a packet not answered and logs it at Debug; attrs is only
+// called when Debug is on, so a busy LAN's ordinary DHCP costs nothing here.
+func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs func() []slog.Attr) {
 	if s.OnIgnore != nil {
 		s.OnIgnore(port, reason)
 	}
 	if !s.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	attrs = append(attrs, slog.String("svc", svcName(port)), slog.String("reason", reason))
-	if err != nil {
-		attrs = append(attrs, slog.String("err", err.Error()))
+	var a []slog.Attr
+	if attrs != nil {
+		a = attrs()
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "ignored", attrs...)
+	a = append(a, slog.String("svc", svcName(port)), slog.String("reason", reason))
+	if err != nil {
+		a = append(a, slog.String("err", err.Error()))
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "ignored", a...)
 }
 
 func isBroadcastOn(info *ifaceInfo, ip net.IP) bool {
