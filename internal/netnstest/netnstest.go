@@ -76,7 +76,7 @@ func Netns(t *testing.T, hostCIDR, peerCIDR string) *Peer {
 	t.Helper()
 	n := seq.Add(1)
 	p := &Peer{
-		NS:     fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), n),
+		NS: fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), n),
 		// Unique across the test processes `go test ./...` runs at once in
 		// the same namespace (at most 15 bytes: IFNAMSIZ).
 		HostIf: fmt.Sprintf("%sh%x-%x", Prefix, os.Getpid(), n),
