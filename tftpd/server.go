@@ -177,7 +177,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.PacketConn, pc *ipv4.PacketConn, in ingress, peer net.Addr, pkt []byte) {
 	req, err := parseRequest(pkt)
 	if err != nil {
-		s.log.Debug("tftp: ignored packet", "peer", peer, "err", err)
+		s.log.Debug("tftp: ignored packet", peerAttr(peer), "err", err)
 		return
 	}
 	key, raw := peer.String(), string(pkt) // pkt is the read buffer: copy
@@ -186,7 +186,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		// The client resent its request before our first answer reached
 		// it; the running transfer answers it.
 		s.mu.Unlock()
-		s.log.Debug("tftp: duplicate request", "peer", peer, "file", req.file)
+		s.log.Debug("tftp: duplicate request", peerAttr(peer), "file", req.file)
 		return
 	}
 	if s.active.Load() >= int64(s.cfg.MaxTransfers) {
@@ -224,22 +224,31 @@ func (s *Server) finish(st Stats) {
 	case st.Probe:
 		// EDK2 asks for tsize, reads the OACK and aborts with ERROR 8 before
 		// the real download (PXE-NOTES §7): normal, not a failure.
-		s.log.Debug("tftp tsize probe", "peer", st.Peer, "file", st.File)
+		s.log.Debug("tftp tsize probe", peerAttr(st.Peer), "file", st.File)
 	case st.Err != nil:
-		s.log.Warn("tftp transfer failed", "peer", st.Peer, "file", st.File, "bytes", st.Bytes,
+		s.log.Warn("tftp transfer failed", peerAttr(st.Peer), "file", st.File, "bytes", st.Bytes,
 			"dur", st.Dur, "reason", st.Err.Error(), "retransmits", st.Retransmits)
 	default:
 		mbs := 0.0
 		if st.Dur > 0 {
 			mbs = float64(st.Bytes) / st.Dur.Seconds() / 1e6
 		}
-		s.log.Info("tftp transfer", "peer", st.Peer, "file", st.File, "bytes", st.Bytes, "dur", st.Dur,
+		s.log.Info("tftp transfer", peerAttr(st.Peer), "file", st.File, "bytes", st.Bytes, "dur", st.Dur,
 			"mb_per_s", float64(int(mbs*10))/10, "blksize", st.BlockSize, "windowsize", st.WindowSize,
 			"retransmits", st.Retransmits)
 	}
 	if s.cfg.OnDone != nil {
 		s.cfg.OnDone(st)
 	}
+}
+
+// peerAttr logs an address as "ip:port" like the proxy's lines; a
+// *net.UDPAddr given to slog as is becomes {"IP":..,"Port":..} in JSON.
+func peerAttr(a net.Addr) slog.Attr {
+	if a == nil {
+		return slog.String("peer", "")
+	}
+	return slog.String("peer", a.String())
 }
 
 // mtuCache remembers interface MTUs: net.InterfaceByIndex dumps all links

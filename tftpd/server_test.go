@@ -585,3 +585,46 @@ func TestReplyFromRequestAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestLogPeer checks that every log line carries the peer as "ip:port" in
+// both handlers: a *net.UDPAddr handed to slog as is comes out as
+// {"IP":..,"Port":..} in JSON.
+func TestLogPeer(t *testing.T) {
+	peer := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 2070}
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			var buf bytes.Buffer
+			opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+			var h slog.Handler = slog.NewTextHandler(&buf, opts)
+			if format == "json" {
+				h = slog.NewJSONHandler(&buf, opts)
+			}
+			r, err := OpenRoot(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			s, err := New(Config{Root: r}, slog.New(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.finish(Stats{Peer: peer, File: "a", Bytes: 1, Dur: time.Second})
+			s.finish(Stats{Peer: peer, File: "a", Err: errors.New("boom")})
+			s.finish(Stats{Peer: peer, File: "a", Probe: true})
+			s.handle(context.Background(), nil, nil, nil, ingress{}, peer, []byte{0, 9}) // not a request
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("got %d log lines, want 4:\n%s", len(lines), buf.String())
+			}
+			want := `peer=192.0.2.7:2070`
+			if format == "json" {
+				want = `"peer":"192.0.2.7:2070"`
+			}
+			for _, l := range lines {
+				if !strings.Contains(l, want) {
+					t.Errorf("line lacks %s: %s", want, l)
+				}
+			}
+		})
+	}
+}
