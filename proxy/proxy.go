@@ -171,6 +171,21 @@ const (
 	vendorHTTP = "HTTPClient"
 )
 
+// Constant option values, shared by every reply.
+var (
+	vendorPXEOpt  = []byte(vendorPXE)
+	vendorHTTPOpt = []byte(vendorHTTP)
+	msgType       = map[dhcpv4.MessageType][]byte{
+		dhcpv4.MessageTypeOffer: {byte(dhcpv4.MessageTypeOffer)},
+		dhcpv4.MessageTypeAck:   {byte(dhcpv4.MessageTypeAck)},
+	}
+	biosVendorOpt = []byte{
+		pxeDiscoveryControl, 1, 0x08,
+		pxeMenuPrompt, 4, 0, 'P', 'X', 'E',
+		pxeEnd,
+	}
+)
+
 // httpBase maps UEFI HTTP boot architectures (RFC 4578 registry, IANA
 // "Processor Architecture Types") to the PXE architecture whose boot file
 // they run, so one PXE_BOOTFILE_UEFI serves both unless overridden.
@@ -304,7 +319,7 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 		ServerIPAddr:  bootServer,
 		GatewayIPAddr: req.GatewayIPAddr,
 		ClientHWAddr:  req.ClientHWAddr,
-		Options:       dhcpv4.Options{},
+		Options:       make(dhcpv4.Options, 10),
 	}
 	if p.GatewayIPAddr == nil {
 		p.GatewayIPAddr = net.IPv4zero
@@ -322,16 +337,17 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 		// We broadcast (or send to the relay): tell the client so.
 		p.SetBroadcast()
 	}
+	// Option values below may be shared between replies (constants, the
+	// server address): a reply is read-only once built.
 	o := p.Options
-	o.Update(dhcpv4.OptMessageType(mt))
-	o.Update(dhcpv4.OptServerIdentifier(serverID))
-	vendor := vendorPXE
+	o[dhcpv4.OptionDHCPMessageType.Code()] = msgType[mt]
+	o[dhcpv4.OptionServerIdentifier.Code()] = serverID
+	o[dhcpv4.OptionClassIdentifier.Code()] = vendorPXEOpt
 	if r.HTTP {
 		// EDK2 HttpBootDhcp4.c only takes offers whose option 60 is HTTPClient.
-		vendor = vendorHTTP
+		o[dhcpv4.OptionClassIdentifier.Code()] = vendorHTTPOpt
 	}
-	o.Update(dhcpv4.OptClassIdentifier(vendor))
-	if guid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); guid != nil {
+	if guid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(guid) > 0 {
 		o[dhcpv4.OptionClientMachineIdentifier.Code()] = bytes.Clone(guid)
 	}
 
@@ -343,9 +359,9 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 	}
 	if !r.HTTP {
 		p.ServerHostName = bootServer.String()
-		o.Update(dhcpv4.OptTFTPServerName(bootServer.String()))
+		o[dhcpv4.OptionTFTPServerName.Code()] = []byte(p.ServerHostName)
 	}
-	o.Update(dhcpv4.OptBootFileName(file))
+	o[dhcpv4.OptionBootfileName.Code()] = []byte(file)
 
 	if opt43 := vendorOptions(req, r, in.Port); opt43 != nil {
 		o[dhcpv4.OptionVendorSpecificInformation.Code()] = opt43
@@ -415,11 +431,7 @@ func vendorOptions(req *dhcpv4.DHCPv4, r *Request, port int) []byte {
 	// BIOS: 6 = 0x08 "skip discovery, use the boot file in this offer", and a
 	// zero-timeout prompt: some legacy ROMs fail with PXE-E74 without one
 	// (FOG issue 596; dnsmasq always sends it). Never sub-options 1-5 (MTFTP).
-	return []byte{
-		pxeDiscoveryControl, 1, 0x08,
-		pxeMenuPrompt, 4, 0, 'P', 'X', 'E',
-		pxeEnd,
-	}
+	return biosVendorOpt
 }
 
 // subOption returns sub-option code of an encapsulated option, or nil.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -205,6 +205,7 @@ func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) erro
 
 	buf := make([]byte, maxDatagram)
 	out := make([]byte, 0, 1024) // reply encoding buffer, reused by this loop only
+	var dec Decoder              // request decoding, reused by this loop only
 	for {
 		n, rcv, err := t.ReadPacket(buf)
 		if err != nil {
@@ -217,14 +218,14 @@ func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) erro
 			}
 			return fmt.Errorf("read on port %d: %w", port, err)
 		}
-		out = s.handle(ctx, t, port, buf[:n], rcv, out)
+		out = s.handle(ctx, t, port, buf[:n], rcv, &dec, out)
 	}
 }
 
 // handle processes one datagram and returns the encoding buffer for reuse.
 // It never panics on bad input: the codec returns errors for truncated
 // packets and bad option lengths.
-func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, rcv Received, out []byte) []byte {
+func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, rcv Received, dec *Decoder, out []byte) []byte {
 	usrc := rcv.Src
 	if rcv.IfIndex == 0 || usrc == nil {
 		s.ignore(ctx, port, "no-pktinfo", nil, nil)
@@ -249,7 +250,8 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 		s.ignore(ctx, port, Reason(err), err, where)
 		return out
 	}
-	req, err := dhcpv4.FromBytes(pkt)
+	// req aliases pkt: everything below uses it before the next read.
+	req, err := dec.Decode(pkt)
 	if err != nil {
 		s.ignore(ctx, port, ErrMalformed.Error(), err, where)
 		return out
@@ -272,7 +274,11 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 			s.OnIgnore(port, Reason(err))
 		}
 		if s.log.Enabled(ctx, level) {
-			s.log.LogAttrs(ctx, level, map[slog.Level]string{slog.LevelDebug: "ignored", slog.LevelInfo: "refused"}[level],
+			msg := "ignored"
+			if level == slog.LevelInfo {
+				msg = "refused"
+			}
+			s.log.LogAttrs(ctx, level, msg,
 				slog.String("svc", svcName(port)), slog.String("reason", Reason(err)), slog.String("iface", info.name),
 				slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String()), slog.String("err", err.Error()))
 		}
@@ -288,22 +294,28 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 		// Unicast request: answer from the address it was sent to.
 		from = d
 	}
+	out = AppendPacket(out[:0], ans.Packet)
 	if s.ReplyDelay > 0 {
 		// Delayed on a timer, not in the loop: the next request must not
-		// wait for this one's delay. The timer encodes its own copy.
-		time.AfterFunc(s.ReplyDelay, func() {
-			s.send(ctx, t, AppendPacket(nil, ans.Packet), ans, in, req, from, ifIndex, dst)
-		})
+		// wait for this one's delay. The request and the buffers are reused
+		// by the next read, so the timer gets copies of what it needs.
+		b, mac, xid := bytes.Clone(out), req.ClientHWAddr.String(), req.TransactionID.String()
+		time.AfterFunc(s.ReplyDelay, func() { s.send(ctx, t, b, ans, in, mac, xid, from, ifIndex, dst) })
 		return out
 	}
-	out = AppendPacket(out[:0], ans.Packet)
-	s.send(ctx, t, out, ans, in, req, from, ifIndex, dst)
+	s.send(ctx, t, out, ans, in, "", "", from, ifIndex, dst)
 	return out
 }
 
-func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, in Ingress, req *dhcpv4.DHCPv4, from net.IP, ifIndex int, dst *net.UDPAddr) {
+// send writes one encoded reply and reports it. mac and xid are given
+// for delayed replies, whose request is gone; otherwise they come from the
+// reply, which echoes both.
+func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, in Ingress, mac, xid string, from net.IP, ifIndex int, dst *net.UDPAddr) {
+	if mac == "" {
+		mac, xid = ans.Packet.ClientHWAddr.String(), ans.Packet.TransactionID.String()
+	}
 	if err := t.WritePacket(b, from, ifIndex, dst); err != nil {
-		s.log.Warn("send failed", "svc", svcName(in.Port), "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(), "iface", in.IfName, "peer", dst.String(), "err", err)
+		s.log.Warn("send failed", "svc", svcName(in.Port), "mac", mac, "xid", xid, "iface", in.IfName, "peer", dst.String(), "err", err)
 		return
 	}
 	if s.OnAnswer != nil {
@@ -313,10 +325,10 @@ func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, i
 		return
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "pxe reply",
-		slog.String("svc", svcName(in.Port)), slog.String("mac", req.ClientHWAddr.String()),
-		slog.String("xid", req.TransactionID.String()), slog.Int("arch", int(ans.Arch)),
-		slog.String("class", string(ans.Class)), slog.String("iface", in.IfName), slog.Int("port", in.Port),
-		slog.String("file", ans.File), slog.String("server", ans.Server.String()), slog.String("peer", dst.String()))
+		slog.String("svc", svcName(in.Port)), slog.String("mac", mac), slog.String("xid", xid),
+		slog.Int("arch", int(ans.Arch)), slog.String("class", string(ans.Class)), slog.String("iface", in.IfName),
+		slog.Int("port", in.Port), slog.String("file", ans.File), slog.String("server", ans.Server.String()),
+		slog.String("peer", dst.String()))
 }
 
 // ignore counts a packet not answered and logs it at Debug; attrs is only

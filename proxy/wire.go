@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
 )
 
 // BOOTP layout (RFC 951, RFC 2131 section 2).
@@ -125,4 +126,92 @@ func appendIP4(b []byte, ip net.IP) []byte {
 		return append(b, ip4...)
 	}
 	return append(b, 0, 0, 0, 0)
+}
+
+// Decoder reads DHCP messages into one reused dhcpv4.DHCPv4 without
+// copying: header fields and option values are slices of the packet
+// buffer, and the options map is cleared and reused. It gives the same
+// message as dhcpv4.FromBytes (FuzzDecode checks it byte for byte), for a
+// fraction of the allocations: FromBytes copies every option into a fresh
+// map, which was the largest cost per reply under a burst. The message is
+// valid only until the buffer is reused: answer it, encode the reply, then
+// read the next one.
+type Decoder struct {
+	msg dhcpv4.DHCPv4
+}
+
+// errShort mirrors the codec's complaint about a truncated message.
+var errShort = fmt.Errorf("%w: message shorter than its fixed header", ErrMalformed)
+
+// Decode parses b. The result aliases b and is overwritten by the next call.
+func (d *Decoder) Decode(b []byte) (*dhcpv4.DHCPv4, error) {
+	if len(b) < bootpOptionsAt {
+		return nil, errShort
+	}
+	if !bytes.Equal(b[236:240], magicCookie[:]) {
+		return nil, fmt.Errorf("%w: got magic cookie %v", ErrMalformed, b[236:240])
+	}
+	if d.msg.Options == nil {
+		d.msg.Options = make(dhcpv4.Options, 24)
+	}
+	opts := d.msg.Options
+	clear(opts)
+	m := &d.msg
+	*m = dhcpv4.DHCPv4{Options: opts}
+	m.OpCode = dhcpv4.OpcodeType(b[0])
+	m.HWType = iana.HWType(b[1])
+	hlen := min(int(b[2]), 16)
+	m.HopCount = b[3]
+	copy(m.TransactionID[:], b[4:8])
+	m.NumSeconds = binary.BigEndian.Uint16(b[8:10])
+	m.Flags = binary.BigEndian.Uint16(b[10:12])
+	m.ClientIPAddr = net.IP(b[12:16:16])
+	m.YourIPAddr = net.IP(b[16:20:20])
+	m.ServerIPAddr = net.IP(b[20:24:24])
+	m.GatewayIPAddr = net.IP(b[24:28:28])
+	m.ClientHWAddr = net.HardwareAddr(b[28 : 28+hlen : 28+hlen])
+	m.ServerHostName = cString(b[44:108])
+	m.BootFileName = cString(b[108:236])
+
+	data := b[bootpOptionsAt:]
+	if len(data) == 0 {
+		return m, nil // the codec accepts a message with no options at all
+	}
+	for i := 0; i < len(data); {
+		code := data[i]
+		i++
+		switch code {
+		case 0:
+			continue
+		case 255:
+			return m, nil
+		}
+		if i >= len(data) {
+			return nil, fmt.Errorf("%w: option %d has no length", ErrMalformed, code)
+		}
+		n := int(data[i])
+		i++
+		if i+n > len(data) {
+			return nil, fmt.Errorf("%w: option %d: %d bytes, %d left", ErrMalformed, code, n, len(data)-i)
+		}
+		v := data[i : i+n : i+n]
+		i += n
+		if prev, ok := opts[code]; ok {
+			// RFC 3396: repeated options concatenate (a copy: rare).
+			v = append(bytes.Clone(prev), v...)
+		}
+		opts[code] = v
+	}
+	return nil, fmt.Errorf("%w: no End option", ErrMalformed)
+}
+
+// cString is the text before the first NUL, as the codec reads sname/file.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	return string(b)
 }
