@@ -63,9 +63,13 @@ func warnRcvbuf(log *slog.Logger, port, granted, asked int, mode string) {
 // start goes on without detection: it is a diagnostic, never a reason to
 // stop answering). serverIP is PXE_SERVER_IP (may be nil); onFinding may
 // be nil.
-func conflictWatch(ctx context.Context, log *slog.Logger, serverIP net.IP, onFinding func(conflict.Finding)) func(context.Context) error {
+//
+// dropLocal says no DHCP server runs on this host (port 67 was free): the
+// kernel then drops our own looped-back offers before they reach the
+// listener (conflict.Listen).
+func conflictWatch(ctx context.Context, log *slog.Logger, serverIP net.IP, onFinding func(conflict.Finding), dropLocal bool) func(context.Context) error {
 	d := &conflict.Detector{Log: log, Ours: ourAddrs(serverIP), OnFinding: onFinding}
-	conn, err := conflict.Listen(ctx)
+	conn, err := conflict.Listen(ctx, dropLocal)
 	if err == nil {
 		log.Info("watching for conflicting DHCP servers", "svc", "conflict", "mode", "udp", "port", conflict.Port)
 		return func(ctx context.Context) error { return d.Serve(ctx, conn) }

@@ -239,7 +239,7 @@ func TestConflictDetection(t *testing.T) {
 	var mu sync.Mutex
 	var found []conflict.Finding
 	ctx, cancel := context.WithCancel(context.Background())
-	run := conflictWatch(ctx, log, nil, func(f conflict.Finding) { mu.Lock(); found = append(found, f); mu.Unlock() })
+	run := conflictWatch(ctx, log, nil, func(f conflict.Finding) { mu.Lock(); found = append(found, f); mu.Unlock() }, true)
 	if run == nil {
 		t.Fatalf("no conflict watcher:\n%s", logs)
 	}

@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	if cfg.ConflictWatch {
 		onFinding := func(f conflict.Finding) { m.Conflict(f.Server.String(), string(f.Kind)) }
-		if run := conflictWatch(ctx, log, cfg.ServerIP.IP, onFinding); run != nil {
+		if run := conflictWatch(ctx, log, cfg.ServerIP.IP, onFinding, mode67 == mode67UDP); run != nil {
 			services = append(services, service{"conflict", run})
 		}
 	}

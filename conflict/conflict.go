@@ -45,8 +45,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -237,13 +239,37 @@ const Port = 68
 // Listen opens the passive listener: UDP bound to 255.255.255.255:68, so it
 // receives broadcast replies only, with SO_REUSEADDR and SO_REUSEPORT so a
 // DHCP client on this host keeps its port.
-func Listen(ctx context.Context) (net.PacketConn, error) {
+//
+// dropLocal makes the kernel drop, with a socket filter, the copies of
+// broadcasts sent by this host itself (the kernel loops every broadcast
+// back to local listeners, skb pkt_type PACKET_LOOPBACK): pxeproxy's own
+// offers, one per reply, which would otherwise wake this listener under a
+// burst. Use it when no DHCP server runs on this host (port 67 was free):
+// then everything looped back is ours.
+func Listen(ctx context.Context, dropLocal bool) (net.PacketConn, error) {
+	var filter []bpf.RawInstruction
+	if dropLocal {
+		var err error
+		filter, err = bpf.Assemble([]bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtType},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_LOOPBACK, SkipTrue: 1},
+			bpf.RetConstant{Val: 0xffff},
+			bpf.RetConstant{Val: 0},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("assemble loopback filter: %w", err)
+		}
+	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = errors.Join(
 				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
 				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1))
+			if serr == nil && filter != nil {
+				prog := unix.SockFprog{Len: uint16(len(filter)), Filter: (*unix.SockFilter)(unsafe.Pointer(&filter[0]))}
+				serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
+			}
 		})
 		if err != nil {
 			return err
