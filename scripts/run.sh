@@ -12,7 +12,7 @@ if [ ! -f /usr/lib/ipxe/undionly.kpxe ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ipxe >/dev/null
 fi
 mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/pxeproxy .
+CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/pxeproxy .
 defaults=$(pwd)/bin/tftp-defaults
 mkdir -p "$defaults"
 cp /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/snponly.efi "$defaults/"
