@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuf struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes++
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() (string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String(), l.writes
+}
+
+func TestBufferedLogBatchesInOrder(t *testing.T) {
+	out := &lockedBuf{}
+	b := newBufferedLog(out)
+	var want strings.Builder
+	for i := range 1000 {
+		line := fmt.Sprintf("line %d\n", i)
+		want.WriteString(line)
+		b.Write([]byte(line))
+	}
+	// Within a flush period everything arrives, in order, in few writes.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, writes := out.String()
+		if got == want.String() {
+			if writes > 10 {
+				t.Fatalf("%d writes for 1000 lines: not batched", writes)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lines not flushed: got %d bytes of %d", len(got), want.Len())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Write([]byte("last\n"))
+	b.Flush()
+	if got, _ := out.String(); !strings.HasSuffix(got, "line 999\nlast\n") {
+		t.Fatalf("Flush did not write the pending line: %q", got[len(got)-20:])
+	}
+}
+
+func TestBufferedLogFlushesLargeBurstAtOnce(t *testing.T) {
+	out := &lockedBuf{}
+	b := newBufferedLog(out)
+	b.Write(bytes.Repeat([]byte("x"), flushAtBytes))
+	if got, _ := out.String(); len(got) != flushAtBytes {
+		t.Fatalf("a full buffer was not written at once: %d bytes", len(got))
+	}
+}
