@@ -12,7 +12,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   chmod +x /usr/sbin/policy-rc.d
 fi
 
-pkgs=(qemu-system-x86 qemu-system-arm qemu-efi-aarch64 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay kea-dhcp4-server
+pkgs=(qemu-system-x86 qemu-system-arm qemu-efi-aarch64 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay
       atftp atftpd tftp-hpa curl tcpdump iproute2 bridge-utils procps debootstrap docker.io)
 missing=()
 for p in "${pkgs[@]}"; do

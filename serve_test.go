@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"golang.org/x/sys/unix"
+)
+
+// TestServeEndToEnd runs the whole program (serve with the configuration
+// read from the environment) in a private namespace and drives it from a
+// client namespace: a known load of PXE, ordinary and refused clients, a
+// delayed reply, then /metrics and /healthz are checked value by value.
+func TestServeEndToEnd(t *testing.T) {
+	if !netnstest.Private(t) {
+		return
+	}
+	lan := netnstest.Netns(t, "10.73.0.1/24", "10.73.0.50/24")
+	root := t.TempDir()
+	if err := os.WriteFile(root+"/undionly.kpxe", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clearEnv(t)
+	t.Setenv("PXE_INTERFACES", lan.HostIf)
+	t.Setenv("PXE_TFTP_ROOT", root)
+	t.Setenv("PXE_HTTP_ADDR", "127.0.0.1:18080")
+	t.Setenv("PXE_DENY_MACS", "02:00:00:00:de")
+	t.Setenv("PXE_ALLOW_MACS", "02:00:00")
+	t.Setenv("PXE_REPLY_DELAY", "300ms")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	waitHTTP(t, "http://127.0.0.1:18080/healthz", logs)
+
+	var c net.PacketConn
+	if err := lan.Do(func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
+				_ = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, lan.PeerIf)
+			})
+		}}
+		var err error
+		c, err = lc.ListenPacket(context.Background(), "udp4", ":68")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// The known load: 5 BIOS and 3 UEFI clients inside the allow list, 2
+	// denied, 1 outside the allow list, 4 ordinary DHCP clients.
+	type client struct {
+		mac    string
+		vendor string
+		arch   byte
+		want   bool
+	}
+	var clients []client
+	for i := range 5 {
+		clients = append(clients, client{fmt.Sprintf("02:00:00:00:01:%02x", i), "PXEClient:Arch:00000:UNDI:002001", 0, true})
+	}
+	for i := range 3 {
+		clients = append(clients, client{fmt.Sprintf("02:00:00:00:02:%02x", i), "PXEClient:Arch:00007:UNDI:003016", 7, true})
+	}
+	for i := range 2 {
+		clients = append(clients, client{fmt.Sprintf("02:00:00:00:de:%02x", i), "PXEClient:Arch:00000:UNDI:002001", 0, false})
+	}
+	clients = append(clients, client{"52:54:00:00:00:01", "PXEClient:Arch:00000:UNDI:002001", 0, false})
+	for i := range 4 {
+		clients = append(clients, client{fmt.Sprintf("02:00:00:00:03:%02x", i), "MSFT 5.0", 0, false})
+	}
+	sent := time.Now()
+	want := map[dhcpv4.TransactionID]string{}
+	for i, cl := range clients {
+		mac, _ := net.ParseMAC(cl.mac)
+		req, _ := dhcpv4.NewDiscovery(mac, dhcpv4.WithTransactionID(dhcpv4.TransactionID{0x73, 0, 0, byte(i)}),
+			dhcpv4.WithOption(dhcpv4.OptClassIdentifier(cl.vendor)))
+		if strings.HasPrefix(cl.vendor, "PXE") {
+			req.Options[dhcpv4.OptionClientSystemArchitectureType.Code()] = []byte{0, cl.arch}
+		}
+		if cl.want {
+			want[req.TransactionID] = cl.mac
+		}
+		if _, err := c.WriteTo(req.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: 67}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[dhcpv4.TransactionID]string{}
+	buf := make([]byte, 1500)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for len(got) < len(want)+1 {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		rep, err := dhcpv4.FromBytes(buf[:n])
+		if err != nil || rep.OpCode != dhcpv4.OpcodeBootReply {
+			continue
+		}
+		if !rep.YourIPAddr.IsUnspecified() {
+			t.Fatalf("reply with yiaddr %s", rep.YourIPAddr)
+		}
+		got[rep.TransactionID] = rep.ClientHWAddr.String()
+	}
+	if time.Since(sent) < 300*time.Millisecond {
+		t.Errorf("replies came before PXE_REPLY_DELAY")
+	}
+	if len(got) != len(want) {
+		t.Fatalf("answered %v, want exactly %v; log:\n%s", got, want, logs)
+	}
+	for xid, mac := range want {
+		// Delayed replies are encoded before the loop reads the next
+		// request: each must still carry its own client's MAC.
+		if got[xid] != mac {
+			t.Fatalf("xid %s answered for %s, want %s", xid, got[xid], mac)
+		}
+	}
+	if n := strings.Count(logs.String(), "msg=refused"); n != 3 {
+		t.Errorf("%d refused lines at Info, want 3 (2 denied, 1 not allowed):\n%s", n, logs)
+	}
+
+	metrics := scrape(t, "http://127.0.0.1:18080/metrics")
+	for series, v := range map[string]string{
+		`pxeproxy_proxy_replies_total{arch="0",class="bios",port="67"}`:  "5",
+		`pxeproxy_proxy_replies_total{arch="7",class="uefi",port="67"}`:  "3",
+		`pxeproxy_proxy_ignored_total{port="67",reason="mac-denied"}`:      "2",
+		`pxeproxy_proxy_ignored_total{port="67",reason="mac-not-allowed"}`: "1",
+		`pxeproxy_proxy_ignored_total{port="67",reason="not-pxe"}`:         "4",
+	} {
+		if metrics[series] != v {
+			t.Errorf("%s = %q, want %s", series, metrics[series], v)
+		}
+	}
+}
+
+func waitHTTP(t *testing.T, url string, logs *lockedBuffer) {
+	t.Helper()
+	for range 100 {
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200; log:\n%s", url, logs)
+}
+
+// scrape returns every sample line of a Prometheus text page by series.
+func scrape(t *testing.T, url string) map[string]string {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(r.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			out[line[:i]] = line[i+1:]
+		}
+	}
+	return out
+}
