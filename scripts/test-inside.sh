@@ -24,8 +24,8 @@ suite gofmt gofmt_clean
 suite vet go vet ./...
 suite staticcheck "$(go env GOPATH)/bin/staticcheck" ./...
 suite unit go test -race -count=1 ./...
-[ -x e2e/run.sh ] && suite e2e bash e2e/run.sh
-[ -x dockertest/run.sh ] && suite docker bash dockertest/run.sh
+suite e2e bash e2e/run.sh
+suite docker bash dockertest/run.sh
 
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
 echo "suites: $passed passed, $failed failed"

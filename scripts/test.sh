@@ -7,8 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 bash scripts/setup.sh
-if [ -x dockertest/build.sh ]; then
-  # Needs the package mirrors (image build); sends no DHCP or TFTP.
-  bash dockertest/build.sh
-fi
+# The container image: needs the package mirrors and the Go module proxy
+# (image build); sends no DHCP or TFTP. dockertest/run.sh tests it inside.
+bash dockertest/build.sh
 exec unshare --net -- bash scripts/test-inside.sh "$@"
