@@ -14,9 +14,12 @@
 # Usage (root): bench/tftp/run.sh
 # Env: RUNS (3), CLIENTS (32), SIZE_MB (64), CONC_MB (size of the file the
 # concurrent clients fetch; default SIZE_MB), SERVERS ("pxeproxy tftpd-hpa
-# atftpd dnsmasq pin"), HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's
-# atftpd package takes /usr/sbin/in.tftpd, so extract tftpd-hpa instead:
-# apt-get download tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb DIR).
+# atftpd dnsmasq pin"), SCENARIOS ("one_curl one_atftp many_curl"),
+# HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's atftpd package takes
+# /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
+# tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb /opt/tftpd-hpa; default:
+# /opt/tftpd-hpa/usr/sbin/in.tftpd if present, else /usr/sbin/in.tftpd).
+# GOMAXPROCS and GODEBUG pass through to tftpdserve.
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
@@ -25,6 +28,7 @@ CLIENTS=${CLIENTS:-32}
 SIZE_MB=${SIZE_MB:-64}
 CONC_MB=${CONC_MB:-$SIZE_MB}
 SERVERS=${SERVERS:-"pxeproxy tftpd-hpa atftpd dnsmasq pin"}
+SCENARIOS=${SCENARIOS:-"one_curl one_atftp many_curl"}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
@@ -46,7 +50,10 @@ trap cleanup EXIT
 for bin in curl atftp atftpd dnsmasq ip go sha256sum; do
 	command -v "$bin" >/dev/null || { echo "run.sh: $bin not found" >&2; exit 1; }
 done
-HPA_TFTPD=${HPA_TFTPD:-/usr/sbin/in.tftpd}
+# The unpacked copy at /opt/tftpd-hpa (see the header) when it is there.
+hpa_default=/usr/sbin/in.tftpd
+[[ -x /opt/tftpd-hpa/usr/sbin/in.tftpd ]] && hpa_default=/opt/tftpd-hpa/usr/sbin/in.tftpd
+HPA_TFTPD=${HPA_TFTPD:-$hpa_default}
 if [[ " $SERVERS " == *" tftpd-hpa "* ]] && ! "$HPA_TFTPD" -V 2>&1 | grep -q tftp-hpa; then
 	echo "run.sh: $HPA_TFTPD is not tftpd-hpa; set HPA_TFTPD (see the header)" >&2
 	exit 1
@@ -179,7 +186,7 @@ declare -A R1 R2 R3 RSS CPU
 for srv in $SERVERS; do
 	echo "== $srv" >&2
 	start_server "$srv"
-	for sc in one_curl one_atftp many_curl; do
+	for sc in $SCENARIOS; do
 		vals=()
 		for run in $(seq "$RUNS"); do vals+=("$($sc "$run")"); done
 		med=$(printf '%s\n' "${vals[@]}" | median)
@@ -198,7 +205,7 @@ echo
 echo "${SIZE_MB} MiB file over veth (concurrent clients: ${CONC_MB} MiB each), MB/s median of $RUNS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 printf '%-10s %16s %18s %18s %14s %12s\n' server "lock-step 1468" "windowsize 16" "$CLIENTS clients" "peak RSS MiB" "server CPU s"
 for srv in $SERVERS; do
-	printf '%-10s %16s %18s %18s %14s %12s\n' "$srv" "${R1[$srv]}" "${R2[$srv]}" "${R3[$srv]}" "${RSS[$srv]}" "${CPU[$srv]}"
+	printf '%-10s %16s %18s %18s %14s %12s\n' "$srv" "${R1[$srv]:--}" "${R2[$srv]:--}" "${R3[$srv]:--}" "${RSS[$srv]}" "${CPU[$srv]}"
 done
 if [[ " $SERVERS " == *" pxeproxy "* ]]; then
 	best() { # array-name -> best peer value
@@ -206,14 +213,14 @@ if [[ " $SERVERS " == *" pxeproxy "* ]]; then
 		local b=0 s
 		for s in $SERVERS; do
 			[[ $s == pxeproxy ]] && continue
-			b=$(awk -v x="${a[$s]}" -v y="$b" 'BEGIN{print (x > y ? x : y)}')
+			b=$(awk -v x="${a[$s]:-0}" -v y="$b" 'BEGIN{print (x > y ? x : y)}')
 		done
 		echo "$b"
 	}
 	ratio() { awk -v x="$1" -v y="$2" 'BEGIN{ if (y > 0) printf "%.2fx", x / y; else print "n/a"}'; }
 	echo
-	echo "pxeproxy lock-step / best peer:      $(ratio "${R1[pxeproxy]}" "$(best R1)") (target >= 1.2x)"
-	[[ -n ${R2[atftpd]:-} ]] && echo "pxeproxy windowsize 16 / atftpd:     $(ratio "${R2[pxeproxy]}" "${R2[atftpd]}") (target >= 1.3x)"
-	echo "pxeproxy $CLIENTS clients / best peer:     $(ratio "${R3[pxeproxy]}" "$(best R3)") (target >= 1x)"
+	[[ -n ${R1[pxeproxy]:-} ]] && echo "pxeproxy lock-step / best peer:      $(ratio "${R1[pxeproxy]}" "$(best R1)") (target >= 1.2x)"
+	[[ -n ${R2[atftpd]:-} && -n ${R2[pxeproxy]:-} ]] && echo "pxeproxy windowsize 16 / atftpd:     $(ratio "${R2[pxeproxy]}" "${R2[atftpd]}") (target >= 1.3x)"
+	[[ -n ${R3[pxeproxy]:-} ]] && echo "pxeproxy $CLIENTS clients / best peer:     $(ratio "${R3[pxeproxy]}" "$(best R3)") (target >= 1x)"
 	echo "pxeproxy peak RSS with $CLIENTS clients:   ${RSS[pxeproxy]} MiB (target <= 16)"
 fi
