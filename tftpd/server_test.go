@@ -569,6 +569,13 @@ func TestReplyFromRequestAddress(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "f", "hello")
 	ts := startServerOn(t, "0.0.0.0:0", Config{}, dir)
+	// A request queued before Serve enables IP_PKTINFO carries no
+	// destination or interface (answered at blksize 1468): wait for an
+	// answer first.
+	warm := newRawClient(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ts.addr.Port})
+	warm.request(opRRQ, "missing", "octet")
+	wantError(t, warm.mustRecv(), errCodeNotFound, "file not found")
+	ts.next(t)
 	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2), net.IPv4(127, 1, 2, 3)} {
 		rc := newRawClient(t, &net.UDPAddr{IP: ip, Port: ts.addr.Port})
 		rc.request(opRRQ, "f", "octet", "blksize", "65464")
