@@ -20,7 +20,7 @@ import (
 // EAGAIN + epoll + wake-up (measured in bench/tftp). Each transfer holds an
 // OS thread while it waits, bounded by Config.MaxTransfers.
 //
-// While fewer transfers wait than there are Ps (GOMAXPROCS) less one, a
+// While fewer transfers wait than there are Ps (GOMAXPROCS), a
 // waiting transfer keeps its P too (see heldRead).
 type sock struct {
 	fd      int
@@ -135,19 +135,18 @@ func (s *sock) read(b []byte, deadline time.Time) (int, error) {
 	}
 }
 
-// heldReads counts transfers blocked in heldRead.
-var heldReads atomic.Int32
+// waiting counts transfers blocked in recv.
+var waiting atomic.Int32
 
-// recv is one blocking read of the socket. While fewer than GOMAXPROCS-1
-// transfers are in heldRead, it waits in heldRead, otherwise in a normal
-// system call.
+// recv is one blocking read of the socket: in heldRead while fewer than
+// GOMAXPROCS transfers wait (one P always stays free for everything else),
+// otherwise in a normal system call so that many transfers share the Ps.
 func (s *sock) recv(b []byte) (int, error) {
-	if max := int32(runtime.GOMAXPROCS(0)) - 1; heldReads.Add(1) <= max {
-		n, err := heldRead(s.fd, b)
-		heldReads.Add(-1)
-		return n, err
+	w := waiting.Add(1)
+	defer waiting.Add(-1)
+	if w < int32(runtime.GOMAXPROCS(0)) {
+		return heldRead(s.fd, b)
 	}
-	heldReads.Add(-1)
 	return unix.Read(s.fd, b)
 }
 
