@@ -79,8 +79,14 @@ func sockaddr(ip net.IP, port int) (int, unix.Sockaddr, error) {
 func (s *sock) write(b []byte) error {
 	if len(b) > 0 {
 		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
-		if e == 0 {
+		switch e {
+		case 0:
 			return nil
+		case unix.EAGAIN, unix.EINTR:
+		default:
+			// For instance ECONNREFUSED from an earlier ICMP port
+			// unreachable: reported once, so return it here.
+			return fmt.Errorf("write: %w", e)
 		}
 	}
 	for {
