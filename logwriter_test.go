@@ -3,33 +3,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-type lockedBuf struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	writes int
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.writes++
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() (string, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String(), l.writes
-}
-
 func TestBufferedLogBatchesInOrder(t *testing.T) {
-	out := &lockedBuf{}
+	out := &testlog.Buffer{}
 	b := newBufferedLog(out)
 	var want strings.Builder
 	for i := range 1000 {
@@ -40,7 +21,7 @@ func TestBufferedLogBatchesInOrder(t *testing.T) {
 	// Within a flush period everything arrives, in order, in few writes.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got, writes := out.String()
+		got, writes := out.String(), out.Writes()
 		if got == want.String() {
 			if writes > 10 {
 				t.Fatalf("%d writes for 1000 lines: not batched", writes)
@@ -54,16 +35,16 @@ func TestBufferedLogBatchesInOrder(t *testing.T) {
 	}
 	b.Write([]byte("last\n"))
 	b.Flush()
-	if got, _ := out.String(); !strings.HasSuffix(got, "line 999\nlast\n") {
+	if got := out.String(); !strings.HasSuffix(got, "line 999\nlast\n") {
 		t.Fatalf("Flush did not write the pending line: %q", got[len(got)-20:])
 	}
 }
 
 func TestBufferedLogFlushesLargeBurstAtOnce(t *testing.T) {
-	out := &lockedBuf{}
+	out := &testlog.Buffer{}
 	b := newBufferedLog(out)
 	b.Write(bytes.Repeat([]byte("x"), flushAtBytes))
-	if got, _ := out.String(); len(got) != flushAtBytes {
+	if got := out.String(); len(got) != flushAtBytes {
 		t.Fatalf("a full buffer was not written at once: %d bytes", len(got))
 	}
 }

@@ -3,11 +3,11 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,22 +18,7 @@ import (
 )
 
 // syncBuffer collects log output from the server goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 // startServer runs a Server on conn for port until the test ends.
 func startServer(t *testing.T, conn net.PacketConn, port int, ifaces []string) (*Server, *syncBuffer) {

@@ -1,0 +1,37 @@
+// Package testlog collects log output that goroutines under test write
+// while the test reads it.
+package testlog
+
+import (
+	"bytes"
+	"sync"
+)
+
+// Buffer is a bytes.Buffer safe for concurrent writes and reads.
+type Buffer struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
+}
+
+// Write implements io.Writer.
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes++
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Writes counts the calls to Write so far.
+func (l *Buffer) Writes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.writes
+}
