@@ -45,7 +45,9 @@ func TestServeEndToEnd(t *testing.T) {
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))) }()
+	go func() {
+		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -144,8 +146,8 @@ func TestServeEndToEnd(t *testing.T) {
 
 	metrics := scrape(t, "http://127.0.0.1:18080/metrics")
 	for series, v := range map[string]string{
-		`pxeproxy_proxy_replies_total{arch="0",class="bios",port="67"}`:  "5",
-		`pxeproxy_proxy_replies_total{arch="7",class="uefi",port="67"}`:  "3",
+		`pxeproxy_proxy_replies_total{arch="0",class="bios",port="67"}`:    "5",
+		`pxeproxy_proxy_replies_total{arch="7",class="uefi",port="67"}`:    "3",
 		`pxeproxy_proxy_ignored_total{port="67",reason="mac-denied"}`:      "2",
 		`pxeproxy_proxy_ignored_total{port="67",reason="mac-not-allowed"}`: "1",
 		`pxeproxy_proxy_ignored_total{port="67",reason="not-pxe"}`:         "4",

@@ -93,4 +93,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-
