@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,7 +94,8 @@ type Transport interface {
 	// ReadPacket reads one datagram into b.
 	ReadPacket(b []byte) (n int, in Received, err error)
 	// WritePacket sends b to dst from src; a non-zero ifIndex makes it leave
-	// through that interface (broadcasts).
+	// through that interface (broadcasts). Safe for concurrent use: delayed
+	// replies are sent from timers.
 	WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error
 	// Close ends the transport and any ReadPacket blocked on it.
 	Close() error
@@ -118,7 +120,8 @@ type UDPTransport struct {
 	next, n int            // next unread message, messages in the batch
 	cm      ipv4.ControlMessage
 
-	oobSrc   net.IP // the control message last marshalled, and for what
+	oobMu    sync.Mutex // delayed replies write from timer goroutines
+	oobSrc   net.IP     // the control message last marshalled, and for what
 	oobIf    int
 	oob      []byte
 	oobValid bool
@@ -172,8 +175,10 @@ func (u *UDPTransport) ReadPacket(b []byte) (int, Received, error) {
 	return copy(b, m.Buffers[0][:m.N]), r, nil
 }
 
-// WritePacket implements Transport.
+// WritePacket implements Transport. It is safe for concurrent use.
 func (u *UDPTransport) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
+	u.oobMu.Lock()
+	defer u.oobMu.Unlock()
 	// Nearly every reply on a socket leaves with the same source and
 	// interface: marshal that control message once.
 	if !u.oobValid || u.oobIf != ifIndex || !u.oobSrc.Equal(src) {
