@@ -2,10 +2,7 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -15,16 +12,7 @@ import (
 // both ports. Invariants: no panic, and every reply keeps the contract
 // checked by checkInvariants (yiaddr 0, xid/chaddr echoed, codec round trip).
 func FuzzReply(f *testing.F) {
-	for _, c := range replyCases {
-		f.Add(c.req.ToBytes())
-	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, file := range files {
-		raw, _ := os.ReadFile(file)
-		if b, err := hex.DecodeString(strings.Join(strings.Fields(string(raw)), "")); err == nil {
-			f.Add(b)
-		}
-	}
+	seedCorpus(f)
 	f.Add([]byte{})
 	f.Add(make([]byte, 240))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -60,16 +48,7 @@ func FuzzReply(f *testing.F) {
 // FuzzDecode: the zero-copy Decoder reads every message exactly as the
 // dhcpv4 codec does, and refuses exactly what it refuses.
 func FuzzDecode(f *testing.F) {
-	for _, c := range replyCases {
-		f.Add(c.req.ToBytes())
-	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, file := range files {
-		raw, _ := os.ReadFile(file)
-		if b, err := hex.DecodeString(strings.Join(strings.Fields(string(raw)), "")); err == nil {
-			f.Add(b)
-		}
-	}
+	seedCorpus(f)
 	var dec Decoder
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want, werr := dhcpv4.FromBytes(b)
@@ -92,4 +71,17 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// seedCorpus adds every table case and every captured firmware packet.
+func seedCorpus(f *testing.F) {
+	for _, c := range replyCases {
+		f.Add(c.req.ToBytes())
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
+	for _, file := range files {
+		if b, err := readHex(file); err == nil {
+			f.Add(b)
+		}
+	}
 }

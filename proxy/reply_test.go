@@ -186,19 +186,28 @@ func TestCaptures(t *testing.T) {
 
 func loadHex(t testing.TB, path string) *dhcpv4.DHCPv4 {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	b, err := readHex(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.Join(strings.Fields(string(raw)), ""))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	p, err := dhcpv4.FromBytes(b)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return p
+}
+
+// readHex reads a capture: hex digits, white space ignored.
+func readHex(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := hex.DecodeString(strings.Join(strings.Fields(string(raw)), ""))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
 
 // diff is a minimal line diff, enough to read a golden mismatch.
