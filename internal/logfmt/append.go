@@ -15,8 +15,8 @@ import (
 
 // appendValue mirrors slog's appendTextValue for the kinds that run no
 // user code (appendAttr takes Any, Group and LogValuer).
-func (s *state) appendValue(v slog.Value) {
-	switch v.Kind() {
+func (s *state) appendValue(v slog.Value, k slog.Kind) {
+	switch k {
 	case slog.KindString:
 		s.buf = appendString(s.buf, v.String())
 	case slog.KindInt64:
@@ -60,10 +60,6 @@ func (s *state) appendAny(x any) {
 	}
 	if bs, ok := byteSlice(x); ok {
 		s.buf = strconv.AppendQuote(s.buf, string(bs))
-		return
-	}
-	if x == nil {
-		s.buf = appendString(s.buf, "<nil>")
 		return
 	}
 	if str, ok := methodString(x); ok {
@@ -145,7 +141,15 @@ func needsQuoting(s string) bool {
 	if len(s) == 0 {
 		return true
 	}
-	for i := 0; i < len(s); {
+	i := 0
+	// Eight plain ASCII bytes at a time; a chunk with anything else is
+	// looked at byte by byte below.
+	for ; i+8 <= len(s); i += 8 {
+		if !plain8(load64(s[i : i+8])) {
+			break
+		}
+	}
+	for i < len(s) {
 		switch quoteByte[s[i]] {
 		case 0:
 			i++
@@ -160,6 +164,25 @@ func needsQuoting(s string) bool {
 		i += size
 	}
 	return false
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether none of the eight bytes of x is a control
+// character, space, '"', '=' or non-ASCII. Each test is the classic
+// "some byte less than n" bit trick, exact for the whole word's answer.
+func plain8(x uint64) bool {
+	lessThan := func(x, n uint64) uint64 { return (x - n*ones) & ^x & highs }
+	return x&highs == 0 && lessThan(x, 0x21)|lessThan(x^('"'*ones), 1)|lessThan(x^('='*ones), 1) == 0
+}
+
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func appendString(b []byte, s string) []byte {

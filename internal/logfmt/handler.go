@@ -237,7 +237,7 @@ func (s *state) appendAttr(a slog.Attr) bool {
 		return s.appendGroup(a.Key, a.Value.Group())
 	}
 	s.appendKey(a.Key)
-	s.appendValue(a.Value)
+	s.appendValue(a.Value, k)
 	return true
 }
 

@@ -317,6 +317,15 @@ func TestNeedsQuoting(t *testing.T) {
 	for b := range 256 {
 		vals = append(vals, string([]byte{byte(b)}), "a"+string([]byte{byte(b)})+"b")
 	}
+	// Every byte at every place of a 17-byte string: needsQuoting reads
+	// eight bytes at a time, so each lane and the tail are covered.
+	for b := range 256 {
+		for i := range 17 {
+			v := []byte(strings.Repeat("a", 17))
+			v[i] = byte(b)
+			vals = append(vals, string(v))
+		}
+	}
 	for _, r := range []rune{0x85, 0xa0, 0xad, 0x1680, 0x2000, 0x200b, 0x2028, 0x202f, 0x3000, 0xfeff, 0xfffd, 0x10ffff, 0xe000} {
 		vals = append(vals, string(r))
 	}
