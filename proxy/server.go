@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,89 +106,6 @@ type Received struct {
 	Src      *net.UDPAddr // source address and port
 	Oversize bool         // the datagram was larger than the transport reads (truncated)
 }
-
-// UDPTransport wraps a UDP socket with IP_PKTINFO control messages. It
-// reads with recvmmsg into reused buffers and writes with a cached control
-// message, so a burst costs no allocation per packet in the transport.
-type UDPTransport struct {
-	conn *net.UDPConn
-	pc   *ipv4.PacketConn
-
-	ms      []ipv4.Message // one recvmmsg batch
-	next, n int            // next unread message, messages in the batch
-	cm      ipv4.ControlMessage
-
-	oobMu    sync.Mutex // delayed replies write from timer goroutines
-	oobSrc   net.IP     // the control message last marshalled, and for what
-	oobIf    int
-	oob      []byte
-	oobValid bool
-}
-
-const (
-	batchSize = 16
-	// maxDatagram bounds a DHCP message: 576 is the minimum every host must
-	// take, real ones stay under the Ethernet MTU; larger ones are refused.
-	maxDatagram = 4096
-)
-
-// NewUDPTransport enables IP_PKTINFO on conn (a *net.UDPConn) and wraps it.
-func NewUDPTransport(conn net.PacketConn) (*UDPTransport, error) {
-	uc, ok := conn.(*net.UDPConn)
-	if !ok {
-		return nil, fmt.Errorf("not a UDP socket: %T", conn)
-	}
-	pc := ipv4.NewPacketConn(conn)
-	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
-		return nil, fmt.Errorf("enable IP_PKTINFO: %w", err)
-	}
-	u := &UDPTransport{conn: uc, pc: pc, ms: make([]ipv4.Message, batchSize)}
-	for i := range u.ms {
-		u.ms[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-		u.ms[i].OOB = ipv4.NewControlMessage(ipv4.FlagInterface | ipv4.FlagDst)
-	}
-	return u, nil
-}
-
-// ReadPacket implements Transport. It serves the datagrams of one recvmmsg
-// batch in order and blocks only when none is left.
-func (u *UDPTransport) ReadPacket(b []byte) (int, Received, error) {
-	var r Received
-	if u.next >= u.n {
-		n, err := u.pc.ReadBatch(u.ms, 0)
-		if err != nil {
-			return 0, r, err
-		}
-		u.next, u.n = 0, n
-	}
-	m := &u.ms[u.next]
-	u.next++
-	if m.Flags&unix.MSG_TRUNC != 0 {
-		r.Oversize = true
-	}
-	if err := u.cm.Parse(m.OOB[:m.NN]); err == nil {
-		r.IfIndex, r.Dst = u.cm.IfIndex, u.cm.Dst
-	}
-	r.Src, _ = m.Addr.(*net.UDPAddr)
-	return copy(b, m.Buffers[0][:m.N]), r, nil
-}
-
-// WritePacket implements Transport. It is safe for concurrent use.
-func (u *UDPTransport) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
-	u.oobMu.Lock()
-	defer u.oobMu.Unlock()
-	// Nearly every reply on a socket leaves with the same source and
-	// interface: marshal that control message once.
-	if !u.oobValid || u.oobIf != ifIndex || !u.oobSrc.Equal(src) {
-		u.oob = (&ipv4.ControlMessage{Src: src, IfIndex: ifIndex}).Marshal()
-		u.oobSrc, u.oobIf, u.oobValid = src, ifIndex, true
-	}
-	_, _, err := u.conn.WriteMsgUDP(b, u.oob, dst)
-	return err
-}
-
-// Close implements Transport.
-func (u *UDPTransport) Close() error { return u.conn.Close() }
 
 // Serve answers requests arriving on conn, which listens on port (PortDHCP
 // or PortPXE), until ctx ends. A conn closed because ctx ended is a clean

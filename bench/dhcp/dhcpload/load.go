@@ -134,6 +134,8 @@ type PhaseResult struct {
 	Elapsed    time.Duration `json:"elapsed_ns"`
 	SendTime   time.Duration `json:"send_ns,omitempty"` // burst: time to hand all packets to the kernel
 	P50        time.Duration `json:"p50_ns,omitempty"`
+	P90        time.Duration `json:"p90_ns,omitempty"`
+	P95        time.Duration `json:"p95_ns,omitempty"`
 	P99        time.Duration `json:"p99_ns,omitempty"`
 	Max        time.Duration `json:"max_ns,omitempty"`
 	CPU        time.Duration `json:"cpu_ns"`     // server utime+stime during the phase
@@ -325,6 +327,8 @@ func (c *client) finish(p *phase) PhaseResult {
 	slices.Sort(p.lat)
 	if len(p.lat) > 0 {
 		p.res.P50 = p.lat[len(p.lat)/2]
+		p.res.P90 = p.lat[len(p.lat)*90/100]
+		p.res.P95 = p.lat[len(p.lat)*95/100]
 		p.res.P99 = p.lat[min(len(p.lat)-1, len(p.lat)*99/100)]
 		p.res.Max = p.lat[len(p.lat)-1]
 	}
@@ -366,8 +370,11 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 	defer t.Stop()
 	stop := time.Now().Add(limit)
 	for ctr := 0; ctr < count && time.Now().Before(stop); ctr++ {
-		for i, c := range cs {
-			c.roundTrip(ps[i], 0, ctr, b, t, timeout)
+		// Each round starts with the next target, so no target always
+		// follows the same one (whatever one leaves behind, the next pays).
+		for j := range cs {
+			i := (ctr + j) % len(cs)
+			cs[i].roundTrip(ps[i], 0, ctr, b, t, timeout)
 		}
 	}
 	out := make([]PhaseResult, len(cs))

@@ -255,7 +255,7 @@ func report(name, what string, r PhaseResult) {
 		fmt.Fprintf(os.Stderr, " (sent in %s)", r.SendTime.Round(time.Millisecond))
 	}
 	if r.P50 > 0 {
-		fmt.Fprintf(os.Stderr, " p50 %s p99 %s max %s", r.P50, r.P99, r.Max)
+		fmt.Fprintf(os.Stderr, " p50 %s p90 %s p95 %s p99 %s max %s", r.P50, r.P90, r.P95, r.P99, r.Max)
 	}
 	if r.Answered > 0 && r.CPU > 0 {
 		fmt.Fprintf(os.Stderr, " cpu %s/reply (%.0f%% in the kernel)", r.CPU/time.Duration(r.Answered), 100*float64(r.SysCPU)/float64(r.CPU))
