@@ -278,3 +278,18 @@ func hasOpt(p *dhcpv4.DHCPv4, code uint8) bool {
 	_, ok := p.Options[code]
 	return ok
 }
+
+// TestLogStrings checks the log line's hand-made MAC and xid strings
+// against the codec's own String methods.
+func TestLogStrings(t *testing.T) {
+	for _, mac := range []net.HardwareAddr{nil, {0}, {0x52, 0x54, 0, 0x12, 0xab, 0xff}, bytes.Repeat([]byte{0xa5}, 16)} {
+		if got, want := macString(mac), mac.String(); got != want {
+			t.Errorf("macString(%x) = %q, want %q", []byte(mac), got, want)
+		}
+	}
+	for _, x := range []dhcpv4.TransactionID{{}, {0xde, 0xad, 0xbe, 0xef}, {1, 2, 3, 0xa0}} {
+		if got, want := xidString(x), x.String(); got != want {
+			t.Errorf("xidString(%x) = %q, want %q", x[:], got, want)
+		}
+	}
+}

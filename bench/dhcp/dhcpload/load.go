@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -21,6 +23,7 @@ const batch = 64 // messages per sendmmsg/recvmmsg
 // proxy offers arrive) bound to the test interface, and one receive loop that
 // hands each reply to the running phase.
 type client struct {
+	iface string
 	conn  *net.UDPConn
 	pc    *ipv4.PacketConn
 	dst   *net.UDPAddr
@@ -60,7 +63,7 @@ func dialClient(iface string, rcvbuf int, dst *net.UDPAddr) (*client, error) {
 		return nil, err
 	}
 	uc := c.(*net.UDPConn)
-	return &client{conn: uc, pc: ipv4.NewPacketConn(uc), dst: dst, ts: ts}, nil
+	return &client{iface: iface, conn: uc, pc: ipv4.NewPacketConn(uc), dst: dst, ts: ts}, nil
 }
 
 // receive runs until the socket is closed.
@@ -95,15 +98,19 @@ func (c *client) handle(b []byte, now time.Time) {
 		c.stray.Add(1)
 		return
 	}
+	if p.direct {
+		return // oneAtATime reads its own copy
+	}
 	p.deliver(ctr, b, now)
 }
 
 // phase is the state of one measurement. Only the receive loop and the phase's
 // own goroutines touch it, under mu.
 type phase struct {
-	id  uint8
-	mu  sync.Mutex
-	res PhaseResult
+	id     uint8
+	direct bool // replies are read by oneAtATime's own sockets
+	mu     sync.Mutex
+	res    PhaseResult
 
 	// burst
 	seen   []bool
@@ -324,15 +331,19 @@ func (c *client) finish(p *phase) PhaseResult {
 	defer p.mu.Unlock()
 	p.res.Elapsed = time.Since(p.start)
 	p.res.Sent = int(p.sent.Load())
-	slices.Sort(p.lat)
-	if len(p.lat) > 0 {
-		p.res.P50 = p.lat[len(p.lat)/2]
-		p.res.P90 = p.lat[len(p.lat)*90/100]
-		p.res.P95 = p.lat[len(p.lat)*95/100]
-		p.res.P99 = p.lat[min(len(p.lat)-1, len(p.lat)*99/100)]
-		p.res.Max = p.lat[len(p.lat)-1]
-	}
+	percentiles(&p.res, p.lat)
 	return p.res
+}
+
+func percentiles(r *PhaseResult, lat []time.Duration) {
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		r.P50 = lat[len(lat)/2]
+		r.P90 = lat[len(lat)*90/100]
+		r.P95 = lat[len(lat)*95/100]
+		r.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.Max = lat[len(lat)-1]
+	}
 }
 
 // lanes runs a closed loop: each of k lanes sends a DISCOVER, waits for its
@@ -359,29 +370,139 @@ func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration) Phase
 // oneAtATime measures latency with one request in flight in the whole run:
 // request i goes to each client in turn, so that every server sees the same
 // machine noise (the machine is shared; a tail measured minutes apart is not
-// comparable).
-func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration, checks []func([]byte)) []PhaseResult {
+// comparable), and each round starts with the next client, so that none
+// always follows the same one.
+//
+// The instrument must add as little noise as it can: the requests go out
+// and the replies come in on a locked thread of their own, through blocking
+// system calls on a second socket per client (a broadcast reply reaches
+// every socket on :68), timed right around them. Through the receive
+// goroutine and the netpoller, every reply also waited for the generator's
+// own scheduling (an epoll wake-up, a goroutine, a channel hand-off).
+func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration, checks []func([]byte)) ([]PhaseResult, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fds := make([]int, len(cs))
+	for i := range fds {
+		fds[i] = -1
+	}
+	defer func() {
+		for _, fd := range fds {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}()
 	ps := make([]*phase, len(cs))
 	for i, c := range cs {
-		ps[i] = c.newLanes(id, 1, count, checks[i])
+		fd, err := directSocket(c.iface, timeout)
+		if err != nil {
+			return nil, err
+		}
+		fds[i] = fd
+		ps[i] = &phase{id: id, direct: true, lat: make([]time.Duration, 0, min(count, 1<<20)), start: time.Now()}
+		c.cur.Store(ps[i])
 	}
 	b := make([]byte, len(cs[0].ts[0].b))
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
+	rb := make([]byte, 2048)
 	stop := time.Now().Add(limit)
 	for ctr := 0; ctr < count && time.Now().Before(stop); ctr++ {
-		// Each round starts with the next target, so no target always
-		// follows the same one (whatever one leaves behind, the next pays).
 		for j := range cs {
 			i := (ctr + j) % len(cs)
-			cs[i].roundTrip(ps[i], 0, ctr, b, t, timeout)
+			c, p := cs[i], ps[i]
+			xid := makeXid(id, uint32(ctr))
+			c.ts.pick(uint32(ctr)).fill(b, xid)
+			sa := &unix.SockaddrInet4{Port: c.dst.Port, Addr: [4]byte(c.dst.IP.To4())}
+			t0 := time.Now()
+			if err := unix.Sendto(fds[i], b, 0, sa); err != nil {
+				p.sendFailed(err)
+				continue
+			}
+			p.res.Sent++
+			deadline := t0.Add(timeout)
+			for {
+				n, err := rawRecv(fds[i], rb)
+				now := time.Now()
+				if err == unix.EINTR {
+					if now.After(deadline) {
+						p.res.Lost++
+						break
+					}
+					continue
+				}
+				if err != nil { // EAGAIN: SO_RCVTIMEO passed
+					p.res.Lost++
+					break
+				}
+				got, qerr := quickCheck(rb[:n])
+				if qerr != nil {
+					p.res.Malformed++
+					continue
+				}
+				if got != xid {
+					p.res.Dup++ // a late reply to an earlier request
+					continue
+				}
+				p.res.Answered++
+				p.lat = append(p.lat, now.Sub(t0))
+				if checks[i] != nil {
+					checks[i](slices.Clone(rb[:n]))
+				}
+				break
+			}
 		}
 	}
 	out := make([]PhaseResult, len(cs))
 	for i, c := range cs {
-		out[i] = c.finish(ps[i])
+		out[i] = c.finishDirect(ps[i])
 	}
-	return out
+	return out, nil
+}
+
+// directSocket opens a blocking UDP socket on :68 bound to iface, with
+// SO_RCVTIMEO = timeout, next to the client's own socket (SO_REUSEADDR).
+func directSocket(iface string, timeout time.Duration) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	err = errors.Join(
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+	)
+	if err == nil && iface != "" {
+		err = unix.BindToDevice(fd, iface)
+	}
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: 68})
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("one-at-a-time socket on %s: %w", iface, err)
+	}
+	return fd, nil
+}
+
+// rawRecv is a blocking recv that keeps the thread's P (no scheduler
+// bookkeeping around it): nothing else of the generator runs meanwhile.
+func rawRecv(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// finishDirect ends a oneAtATime phase and computes its percentiles.
+func (c *client) finishDirect(p *phase) PhaseResult {
+	c.cur.Store(nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res.Elapsed = time.Since(p.start)
+	percentiles(&p.res, p.lat)
+	return p.res
 }
 
 // waitReady sends DISCOVERs every interval until one is answered or limit

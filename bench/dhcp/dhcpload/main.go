@@ -154,7 +154,10 @@ func run() error {
 			fns[i] = chks[i].check
 			t0[i] = t.cpu()
 		}
-		rs := oneAtATime(cs, 2, *seqN, *seqMax, *timeout, fns)
+		rs, err := oneAtATime(cs, 2, *seqN, *seqMax, *timeout, fns)
+		if err != nil {
+			return err
+		}
 		settle()
 		for i, t := range targets {
 			r := rs[i]
