@@ -39,6 +39,13 @@ type sock struct {
 
 	mu     sync.Mutex // orders shutdown (from another goroutine) and close
 	closed bool
+
+	// Spinning (see read): at most spin, only while *active (transfers
+	// running) is below GOMAXPROCS and the last wait took at most spin.
+	spin     time.Duration
+	active   *atomic.Int64
+	lastWait time.Duration
+	polled   int // reads served by polling (tests)
 }
 
 var errRecvTimeout = errors.New("receive timeout")
@@ -144,7 +151,64 @@ func (s *sock) write(b []byte) error {
 
 // read waits for one datagram until deadline; it returns errRecvTimeout
 // when the deadline passes.
+//
+// A transfer that is alone (fewer transfers than GOMAXPROCS, so a CPU stays
+// free for the client's side and everything else) and whose last ACK came within
+// s.spin first polls the socket for up to s.spin without sleeping. A
+// lock-step round trip that ends in a sleeping thread pays for its
+// wake-up (on a VM, a halted virtual CPU woken by an interrupt): a C
+// server that only answers each ACK from memory made 37.9 MB/s sleeping
+// and 50.4 MB/s polling (bench/tftp floor). The rule keeps the cost
+// bounded and adaptive: a client whose ACKs take longer than s.spin (a
+// real LAN with firmware behind it, or a machine too busy to run it
+// promptly) turns polling off after one miss, and it comes back only when
+// an ACK again arrives within s.spin of the send; with several transfers
+// at once, nobody polls.
 func (s *sock) read(b []byte, deadline time.Time) (int, error) {
+	start := time.Now()
+	if s.spin > 0 && s.lastWait <= s.spin && s.active != nil && s.active.Load() < int64(runtime.GOMAXPROCS(0)) {
+		if n, ok := s.poll(b, start.Add(s.spin)); ok {
+			s.lastWait = time.Since(start)
+			s.polled++
+			return n, nil
+		}
+	}
+	n, err := s.wait(b, deadline)
+	if err == nil {
+		s.lastWait = time.Since(start)
+	} else {
+		s.lastWait = time.Hour
+	}
+	return n, err
+}
+
+// poll reads without sleeping until a datagram comes (true) or until
+// passes, the socket is shut down, or the read fails (false; the blocking
+// read then waits, or reports the failure).
+func (s *sock) poll(b []byte, until time.Time) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	for !s.down.Load() {
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			if n > 0 {
+				return int(n), true
+			}
+		case unix.EAGAIN, unix.EINTR:
+		default:
+			return 0, false
+		}
+		if time.Now().After(until) {
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// wait is the sleeping read: until a datagram comes or deadline passes.
+func (s *sock) wait(b []byte, deadline time.Time) (int, error) {
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {

@@ -19,7 +19,8 @@
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
 # tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb /opt/tftpd-hpa; default:
 # /opt/tftpd-hpa/usr/sbin/in.tftpd if present, else /usr/sbin/in.tftpd).
-# GOMAXPROCS and GODEBUG pass through to tftpdserve.
+# GOMAXPROCS and GODEBUG pass through to tftpdserve; SPIN sets its
+# tftpd.Config.Spin (a duration; default: tftpd's default; negative: off).
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
@@ -62,6 +63,10 @@ fi
 echo "building servers..." >&2
 mkdir -p "$work/bin" "$work/root"
 (cd "$repo" && go build -o "$work/bin/tftpdserve" ./bench/tftp/tftpdserve && go build -o "$work/bin/pinserve" ./bench/tftp/pinserve)
+if [[ " $SERVERS " == *" floor "* ]]; then
+	command -v gcc >/dev/null || { echo "run.sh: the floor yardstick needs gcc" >&2; exit 1; }
+	gcc -O2 -o "$work/bin/floor" "$here/floor/floor.c"
+fi
 head -c $((SIZE_MB << 20)) /dev/urandom >"$work/root/big.bin"
 if [[ $CONC_MB == "$SIZE_MB" ]]; then
 	ln "$work/root/big.bin" "$work/root/conc.bin"
@@ -91,7 +96,7 @@ inc() { ip netns exec "$NS_C" "$@"; }
 start_server() {
 	local root=$work/root
 	case $1 in
-	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $SRV_IP:69 -root "$root" -log error & ;;
+	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $SRV_IP:69 -root "$root" -log error -spin "${SPIN:-0}" & ;;
 	tftpd-hpa) ip netns exec "$NS_S" "$HPA_TFTPD" -L -u nobody -a $SRV_IP:69 -s "$root" & ;;
 	atftpd) ip netns exec "$NS_S" atftpd --daemon --no-fork --port 69 --bind-address $SRV_IP \
 		--user nobody.nogroup --logfile /dev/null --maxthread 100 "$root" & ;;
@@ -99,6 +104,7 @@ start_server() {
 		--enable-tftp --tftp-root="$root" --tftp-max=100 --listen-address=$SRV_IP --bind-interfaces \
 		--user=root --group=root --pid-file="$work/dnsmasq.pid" --log-facility=/dev/null & ;;
 	pin) ip netns exec "$NS_S" "$work/bin/pinserve" -addr $SRV_IP:69 -root "$root" & ;;
+	floor) ip netns exec "$NS_S" "$work/bin/floor" $SRV_IP big.bin "$size" & ;;
 	*) echo "unknown server $1" >&2; exit 1 ;;
 	esac
 	srv_pid=$!
@@ -157,13 +163,14 @@ check() { # file label [sha256]
 }
 
 one_curl() { # run -> MB/s
-	local out=/dev/null
-	[[ $1 == 1 ]] && out=$work/out
+	local out=/dev/null chk=$1
+	[[ $srv == floor ]] && chk=0 # zeros, not the file
+	[[ $chk == 1 ]] && out=$work/out
 	local t0 t1
 	t0=$(now)
 	inc curl -sS --fail --max-time 300 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/big.bin
 	t1=$(now)
-	[[ $1 == 1 ]] && check "$out" "$srv curl"
+	[[ $chk == 1 ]] && check "$out" "$srv curl"
 	mbs "$size" $((t1 - t0))
 }
 
@@ -202,6 +209,9 @@ for srv in $SERVERS; do
 	echo "== $srv" >&2
 	start_server "$srv"
 	for sc in $SCENARIOS; do
+		# The floor yardstick serves zeros, one transfer at a time, no
+		# windowsize: only the lock-step figure means something.
+		[[ $srv == floor && $sc != one_curl ]] && continue
 		vals=()
 		for run in $(seq "$RUNS"); do vals+=("$($sc "$run")"); done
 		med=$(printf '%s\n' "${vals[@]}" | median)
@@ -227,7 +237,7 @@ if [[ " $SERVERS " == *" pxeproxy "* ]]; then
 		local -n a=$1
 		local b=0 s
 		for s in $SERVERS; do
-			[[ $s == pxeproxy ]] && continue
+			[[ $s == pxeproxy || $s == floor ]] && continue
 			b=$(awk -v x="${a[$s]:-0}" -v y="$b" 'BEGIN{print (x > y ? x : y)}')
 		done
 		echo "$b"
