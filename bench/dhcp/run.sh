@@ -18,7 +18,7 @@
 #   BURST        DISCOVERs in the burst                    20000
 #   INFLIGHT     closed loop: requests in flight           32
 #   CLOSED       closed loop: duration                     5s
-#   SEQ          one-at-a-time requests per peer           2000
+#   SEQ          one-at-a-time requests per peer           10000
 #   PROFILE      folder: measure a copy of the checkout with a net/http/pprof hook (127.0.0.1:6060 inside
 #                each server namespace) and save each pxeproxy peer's CPU profile (PROFILE_SECS, 40 s,
 #                from start) and allocation profile there. The figures of such a run include the
@@ -36,7 +36,7 @@ PEERS=${PEERS:-pxeproxy-warn dnsmasq pxeproxy-info}
 BURST=${BURST:-20000}
 INFLIGHT=${INFLIGHT:-32}
 CLOSED=${CLOSED:-5s}
-SEQ=${SEQ:-2000}
+SEQ=${SEQ:-10000}
 PXE_TFTP=${PXE_TFTP:-on}
 PXE_HTTP_ADDR=${PXE_HTTP_ADDR:-}
 

@@ -103,7 +103,7 @@ func run() error {
 		burstN   = flag.Int("burst", 20000, "DISCOVERs in the burst (0: skip)")
 		inflight = flag.Int("inflight", 32, "requests in flight in the closed loop")
 		closed   = flag.Duration("closed", 5*time.Second, "closed-loop duration (0: skip)")
-		seqN     = flag.Int("seq", 2000, "one-at-a-time requests per target (0: skip)")
+		seqN     = flag.Int("seq", 10000, "one-at-a-time requests per target (0: skip)")
 		seqMax   = flag.Duration("seq-max", 60*time.Second, "upper bound on the one-at-a-time phase")
 		timeout  = flag.Duration("timeout", time.Second, "a request without reply after this is lost")
 		quiet    = flag.Duration("quiet", time.Second, "the burst ends when no reply came for this long")
