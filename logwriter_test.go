@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"github.com/pxeproxy/pxeproxy/internal/testlog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
 func TestBufferedLogBatchesInOrder(t *testing.T) {
@@ -40,11 +40,37 @@ func TestBufferedLogBatchesInOrder(t *testing.T) {
 	}
 }
 
-func TestBufferedLogFlushesLargeBurstAtOnce(t *testing.T) {
-	out := &testlog.Buffer{}
-	b := newBufferedLog(out)
-	b.Write(bytes.Repeat([]byte("x"), flushAtBytes))
-	if got := out.String(); len(got) != flushAtBytes {
-		t.Fatalf("a full buffer was not written at once: %d bytes", len(got))
+// gateWriter blocks every Write until the test lets it go.
+type gateWriter struct {
+	gate chan struct{}
+	out  *testlog.Buffer
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	<-g.gate
+	return g.out.Write(p)
+}
+
+// TestBufferedLogNeverWaitsForOutput: a full buffer is handed to a flush
+// at once, and while that flush is stuck in a slow output, logging goes on
+// without waiting; everything then arrives in order.
+func TestBufferedLogNeverWaitsForOutput(t *testing.T) {
+	g := &gateWriter{gate: make(chan struct{}), out: &testlog.Buffer{}}
+	b := newBufferedLog(g)
+	var want strings.Builder
+	big := strings.Repeat("x", flushAtBytes) + "\n"
+	want.WriteString(big)
+	b.Write([]byte(big)) // kicks a flush, which blocks in the output
+	// If Write waited for the output, this loop would never end (the gate
+	// is only opened below).
+	for i := range 5000 {
+		line := fmt.Sprintf("line %d\n", i)
+		want.WriteString(line)
+		b.Write([]byte(line))
+	}
+	close(g.gate)
+	b.Flush()
+	if got := g.out.String(); got != want.String() {
+		t.Fatalf("output is not every line in order: %d bytes, want %d", len(got), want.Len())
 	}
 }

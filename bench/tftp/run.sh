@@ -131,7 +131,7 @@ start_server() {
 			for p in $pids; do
 				while read -r k v _; do
 					[[ $k == VmRSS: ]] && sum=$((sum + v)) && break
-				done <"/proc/$p/status" 2>/dev/null
+				done 2>/dev/null <"/proc/$p/status"
 			done
 			((sum > max)) && max=$sum && echo $max >"$work/rss"
 			read -rt 0.1 <> <(:) || true

@@ -147,6 +147,10 @@ type PhaseResult struct {
 	Max        time.Duration `json:"max_ns,omitempty"`
 	CPU        time.Duration `json:"cpu_ns"`     // server utime+stime during the phase
 	SysCPU     time.Duration `json:"sys_cpu_ns"` // of which stime (kernel)
+
+	// InOrder is one-at-a-time's latency of each request in sending order,
+	// -1 for a lost one (written next to the JSON, for tail analysis).
+	InOrder []time.Duration `json:"-"`
 }
 
 func (p *phase) malformed(err error) {
@@ -419,6 +423,7 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 				continue
 			}
 			p.res.Sent++
+			p.res.InOrder = append(p.res.InOrder, -1)
 			deadline := t0.Add(timeout)
 			for {
 				n, err := rawRecv(fds[i], rb)
@@ -445,6 +450,7 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 				}
 				p.res.Answered++
 				p.lat = append(p.lat, now.Sub(t0))
+				p.res.InOrder[len(p.res.InOrder)-1] = now.Sub(t0)
 				if checks[i] != nil {
 					checks[i](slices.Clone(rb[:n]))
 				}

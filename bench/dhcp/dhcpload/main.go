@@ -221,6 +221,14 @@ func run() error {
 		if err := os.WriteFile(filepath.Join(*out, t.name+".json"), append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
+		var lat []byte
+		for _, d := range res.Seq.InOrder {
+			lat = strconv.AppendInt(lat, int64(d), 10)
+			lat = append(lat, '\n')
+		}
+		if err := os.WriteFile(filepath.Join(*out, t.name+".seq.txt"), lat, 0o644); err != nil {
+			return fmt.Errorf("write latencies: %w", err)
+		}
 	}
 	return nil
 }
