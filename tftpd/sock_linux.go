@@ -286,13 +286,18 @@ func (s *sock) pollRead(b []byte, deadline time.Time) (int, error) {
 	var e syscall.Errno
 	err := s.rc.Read(func(fd uintptr) bool {
 		n, _, e = unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
-		return e != unix.EAGAIN
+		// A UDP socket that was shut down still says EAGAIN to a
+		// non-blocking recv (the end of file is only reported to a
+		// blocking one), but its wake-up does reach the netpoller.
+		return e != unix.EAGAIN || s.down.Load()
 	})
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, errRecvTimeout
 	case err != nil:
 		return 0, fmt.Errorf("poll: %w", err)
+	case e == unix.EAGAIN:
+		return 0, nil // shut down: read's caller sees 0 bytes and s.down
 	case e != 0:
 		return 0, e
 	}

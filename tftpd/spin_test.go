@@ -120,3 +120,28 @@ func unixSockname(fd int) (net.Addr, error) {
 	}
 	return &net.UDPAddr{IP: net.IP(in4.Addr[:]), Port: in4.Port}, nil
 }
+
+// TestPollRead: the netpoller read (many transfers at once) gets a queued
+// datagram, one that comes while it waits, ends at its deadline and on a
+// shutdown.
+func TestPollRead(t *testing.T) {
+	s, peer := spinPair(t, 0, 1)
+	b := make([]byte, 16)
+	deadline := time.Now().Add(5 * time.Second)
+	sendTo(t, peer, s, "queued")
+	time.Sleep(20 * time.Millisecond)
+	if n, err := s.pollRead(b, deadline); err != nil || string(b[:n]) != "queued" {
+		t.Fatalf("pollRead with a queued datagram: %q %v", b[:n], err)
+	}
+	time.AfterFunc(30*time.Millisecond, func() { sendTo(t, peer, s, "later") })
+	if n, err := s.pollRead(b, deadline); err != nil || string(b[:n]) != "later" {
+		t.Fatalf("pollRead, datagram while waiting: %q %v", b[:n], err)
+	}
+	if _, err := s.pollRead(b, time.Now().Add(50*time.Millisecond)); err != errRecvTimeout {
+		t.Fatalf("pollRead with nothing to read: %v, want errRecvTimeout", err)
+	}
+	time.AfterFunc(30*time.Millisecond, s.shutdown)
+	if n, err := s.pollRead(b, time.Now().Add(10*time.Second)); err != nil || n != 0 {
+		t.Fatalf("pollRead after shutdown: %d bytes, %v; want 0 bytes (end of file)", n, err)
+	}
+}
