@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark pxeproxy's tftpd against tftpd-hpa, atftpd, dnsmasq and pin/tftp.
 #
-# Two network namespaces joined by a veth pair (10.199.0.1 server, .2 client);
-# nothing touches the host's interfaces. Every server serves the same file in
-# turn; for each: one curl lock-step at blksize 1468, one atftp with
-# windowsize 16 at 1468, CLIENTS concurrent curls at 1468. MB/s is 10^6 bytes
+# Two network namespaces joined by a veth pair (servers on 10.199.0.10, .11,
+# ... in one, the client 10.199.0.2 in the other); nothing touches the
+# host's interfaces. All servers run at once, each on its own address, and
+# serve the same file; the runs go round them (run 1 of each scenario on
+# every server, then run 2, ...): one curl lock-step at blksize 1468, one
+# atftp with windowsize 16 at 1468, CLIENTS concurrent curls at 1468. `floor`
+# (floor/floor.c, needs gcc) is a yardstick, not a peer: a C loop answering
+# each ACK from memory, lock-step only. MB/s is 10^6 bytes
 # per second, the median of RUNS runs; peak RSS is the largest of the main
 # process's VmHWM and the sampled RSS sum of it and its children (tftpd-hpa
 # forks per transfer). "server CPU s" is the server's user+system time over
@@ -35,13 +39,16 @@ repo=$(cd "$here/../.." && pwd)
 
 work=$(mktemp -d /tmp/tftpbench.XXXXXX)
 NS_S=tftpb-s-$$ NS_C=tftpb-c-$$
-SRV_IP=10.199.0.1 CLI_IP=10.199.0.2
-srv_pid="" sampler_pid=""
+CLI_IP=10.199.0.2
+# Every server runs from the start, each on its own address (10.199.0.10,
+# .11, ...), and the runs go round the servers (see the main loop).
+declare -A IP PID
+sampler_pid=""
 
 cleanup() {
 	set +e
 	[[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
-	[[ -n $srv_pid ]] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null
+	for p in "${PID[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	ip netns del "$NS_S" 2>/dev/null
 	ip netns del "$NS_C" 2>/dev/null
 	rm -rf "$work"
@@ -84,7 +91,12 @@ csize=$(stat -c %s "$work/root/conc.bin")
 ip netns add "$NS_S"
 ip netns add "$NS_C"
 ip link add tb-s$$ netns "$NS_S" type veth peer name tb-c$$ netns "$NS_C"
-ip -n "$NS_S" addr add $SRV_IP/24 dev tb-s$$
+i=10
+for srv in $SERVERS; do
+	IP[$srv]=10.199.0.$i
+	ip -n "$NS_S" addr add ${IP[$srv]}/24 dev tb-s$$
+	i=$((i + 1))
+done
 ip -n "$NS_C" addr add $CLI_IP/24 dev tb-c$$
 for ns in "$NS_S" "$NS_C"; do
 	ip -n "$ns" link set lo up
@@ -93,63 +105,67 @@ ip -n "$NS_S" link set tb-s$$ up
 ip -n "$NS_C" link set tb-c$$ up
 inc() { ip netns exec "$NS_C" "$@"; }
 
-start_server() {
-	local root=$work/root
+start_server() { # name
+	local root=$work/root ip=${IP[$1]}
 	case $1 in
-	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $SRV_IP:69 -root "$root" -log error -spin "${SPIN:-0}" & ;;
-	tftpd-hpa) ip netns exec "$NS_S" "$HPA_TFTPD" -L -u nobody -a $SRV_IP:69 -s "$root" & ;;
-	atftpd) ip netns exec "$NS_S" atftpd --daemon --no-fork --port 69 --bind-address $SRV_IP \
+	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $ip:69 -root "$root" -log error -spin "${SPIN:-0}" & ;;
+	tftpd-hpa) ip netns exec "$NS_S" "$HPA_TFTPD" -L -u nobody -a $ip:69 -s "$root" & ;;
+	atftpd) ip netns exec "$NS_S" atftpd --daemon --no-fork --port 69 --bind-address $ip \
 		--user nobody.nogroup --logfile /dev/null --maxthread 100 "$root" & ;;
 	dnsmasq) ip netns exec "$NS_S" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
-		--enable-tftp --tftp-root="$root" --tftp-max=100 --listen-address=$SRV_IP --bind-interfaces \
+		--enable-tftp --tftp-root="$root" --tftp-max=100 --listen-address=$ip --bind-interfaces \
 		--user=root --group=root --pid-file="$work/dnsmasq.pid" --log-facility=/dev/null & ;;
-	pin) ip netns exec "$NS_S" "$work/bin/pinserve" -addr $SRV_IP:69 -root "$root" & ;;
-	floor) ip netns exec "$NS_S" "$work/bin/floor" $SRV_IP big.bin "$size" & ;;
+	pin) ip netns exec "$NS_S" "$work/bin/pinserve" -addr $ip:69 -root "$root" & ;;
+	floor) ip netns exec "$NS_S" "$work/bin/floor" $ip big.bin "$size" & ;;
 	*) echo "unknown server $1" >&2; exit 1 ;;
 	esac
-	srv_pid=$!
+	PID[$1]=$!
 	for _ in $(seq 50); do
-		inc curl -s --max-time 1 -o /dev/null tftp://$SRV_IP/probe.txt && break
+		inc curl -s --max-time 1 -o /dev/null tftp://$ip/probe.txt && break
 		sleep 0.1
 	done
-	# RSS sampler: the server and its children (tftpd-hpa forks per client).
-	# Shell builtins only: forking cat and awk ten times a second took 2-5 %
-	# of the CPU the servers compete for, and more for some servers than
-	# for others (perf).
-	echo 0 >"$work/rss"
+}
+
+# RSS sampler for all servers: each with its children (tftpd-hpa forks per
+# client), the largest sum per server in $work/rss.NAME. Shell builtins
+# only: forking cat and awk ten times a second took 2-5 % of the CPU the
+# servers compete for, and more in some servers' runs than in others' (perf).
+start_sampler() {
 	(
-		max=0
-		while [[ -d /proc/$srv_pid ]]; do
-			pids=$srv_pid
-			for f in /proc/$srv_pid/task/*/children; do
-				kids=""
-				# (no newline at the end of that file: read "fails" but fills kids)
-				read -r kids <"$f" 2>/dev/null || true
-				pids+=" $kids"
+		declare -A max
+		while :; do
+			for srv in $SERVERS; do
+				sp=${PID[$srv]}
+				pids=$sp
+				for f in /proc/$sp/task/*/children; do
+					kids=""
+					# (no newline at the end of that file: read "fails" but fills kids)
+					read -r kids <"$f" 2>/dev/null || true
+					pids+=" $kids"
+				done
+				sum=0
+				for p in $pids; do
+					while read -r k v _; do
+						[[ $k == VmRSS: ]] && sum=$((sum + v)) && break
+					done 2>/dev/null <"/proc/$p/status"
+				done
+				((sum > ${max[$srv]:-0})) && max[$srv]=$sum && echo "$sum" >"$work/rss.$srv"
 			done
-			sum=0
-			for p in $pids; do
-				while read -r k v _; do
-					[[ $k == VmRSS: ]] && sum=$((sum + v)) && break
-				done 2>/dev/null <"/proc/$p/status"
-			done
-			((sum > max)) && max=$sum && echo $max >"$work/rss"
 			read -rt 0.1 <> <(:) || true
 		done
 	) &
 	sampler_pid=$!
 }
 
-stop_server() {
-	hwm=$(awk '/^VmHWM/{print $2}' /proc/$srv_pid/status)
+stop_server() { # name -> peak_kb, cpu_s
+	local sp=${PID[$1]}
+	hwm=$(awk '/^VmHWM/{print $2}' /proc/$sp/status)
 	# utime+stime+cutime+cstime (fields 14-17, after the parenthesised name).
-	cpu_s=$(sed 's/.*) //' /proc/$srv_pid/stat | awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($12 + $13 + $14 + $15) / hz}')
-	kill "$sampler_pid" 2>/dev/null || true
-	wait "$sampler_pid" 2>/dev/null || true
-	kill "$srv_pid"
-	wait "$srv_pid" 2>/dev/null || true
-	srv_pid="" sampler_pid=""
-	sampled=$(cat "$work/rss")
+	cpu_s=$(sed 's/.*) //' /proc/$sp/stat | awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($12 + $13 + $14 + $15) / hz}')
+	kill "$sp"
+	wait "$sp" 2>/dev/null || true
+	unset "PID[$1]"
+	sampled=$(cat "$work/rss.$1" 2>/dev/null || echo 0)
 	peak_kb=$((hwm > sampled ? hwm : sampled))
 }
 
@@ -204,21 +220,41 @@ many_curl() {
 	mbs $((csize * CLIENTS)) $((t1 - t0))
 }
 
-declare -A R1 R2 R3 RSS CPU
-for srv in $SERVERS; do
-	echo "== $srv" >&2
-	start_server "$srv"
+declare -A R1 R2 R3 RSS CPU VALS
+for srv in $SERVERS; do start_server "$srv"; done
+start_sampler
+# Round robin: run 1 of every scenario on every server, then run 2, ...,
+# each round starting with the next server. Measured server by server
+# (all runs of one, then the next), the machine's speed drifted by up to
+# a quarter within the ten minutes of a full run (atftpd's lock-step 31 ->
+# 42 MB/s between two runs), and the ratios followed the order.
+srvs=($SERVERS)
+for run in $(seq "$RUNS"); do
+	echo "== run $run" >&2
 	for sc in $SCENARIOS; do
-		# The floor yardstick serves zeros, one transfer at a time, no
-		# windowsize: only the lock-step figure means something.
-		[[ $srv == floor && $sc != one_curl ]] && continue
-		vals=()
-		for run in $(seq "$RUNS"); do vals+=("$($sc "$run")"); done
-		med=$(printf '%s\n' "${vals[@]}" | median)
-		echo "   $sc: ${vals[*]} -> median $med MB/s" >&2
+		for k in "${!srvs[@]}"; do
+			srv=${srvs[$(((k + run - 1) % ${#srvs[@]}))]}
+			# The floor yardstick serves zeros, one transfer at a time, no
+			# windowsize: only the lock-step figure means something.
+			[[ $srv == floor && $sc != one_curl ]] && continue
+			SRV_IP=${IP[$srv]}
+			v=$($sc "$run")
+			echo "   $srv $sc: $v MB/s" >&2
+			VALS[$srv,$sc]+=" $v"
+		done
+	done
+done
+kill "$sampler_pid" 2>/dev/null || true
+wait "$sampler_pid" 2>/dev/null || true
+sampler_pid=""
+for srv in $SERVERS; do
+	for sc in $SCENARIOS; do
+		[[ -z ${VALS[$srv,$sc]:-} ]] && continue
+		med=$(printf '%s\n' ${VALS[$srv,$sc]} | median)
+		echo "$srv $sc:${VALS[$srv,$sc]} -> median $med MB/s" >&2
 		case $sc in one_curl) R1[$srv]=$med ;; one_atftp) R2[$srv]=$med ;; many_curl) R3[$srv]=$med ;; esac
 	done
-	stop_server
+	stop_server "$srv"
 	RSS[$srv]=$(awk -v k="$peak_kb" 'BEGIN{printf "%.1f", k / 1024}')
 	CPU[$srv]=$cpu_s
 	# in.tftpd -L lets its per-transfer children be reaped without
