@@ -145,3 +145,28 @@ func TestPollRead(t *testing.T) {
 		t.Fatalf("pollRead after shutdown: %d bytes, %v; want 0 bytes (end of file)", n, err)
 	}
 }
+
+// TestPollReadCoarseDeadline: the netpoller's timer is left where it was
+// when the deadline moves on by less than coarseDeadline; when it then
+// fires before the deadline, the read goes on waiting until the real one.
+func TestPollReadCoarseDeadline(t *testing.T) {
+	old := coarseDeadline
+	coarseDeadline = 10 * time.Second
+	defer func() { coarseDeadline = old }()
+	s, peer := spinPair(t, 0, 1)
+	b := make([]byte, 16)
+	a := time.Now().Add(200 * time.Millisecond)
+	sendTo(t, peer, s, "one")
+	if n, err := s.pollRead(b, a); err != nil || string(b[:n]) != "one" {
+		t.Fatalf("first pollRead: %q %v", b[:n], err)
+	}
+	// The timer stays at a; the datagram comes after a, well before the
+	// deadline.
+	time.AfterFunc(time.Until(a)+500*time.Millisecond, func() { sendTo(t, peer, s, "two") })
+	if n, err := s.pollRead(b, a.Add(5*time.Second)); err != nil || string(b[:n]) != "two" {
+		t.Fatalf("pollRead past the coarse timer: %q %v; want two", b[:n], err)
+	}
+	if !s.deadline.Equal(a.Add(5 * time.Second)) {
+		t.Fatalf("timer at %v after firing early, want the exact deadline", s.deadline)
+	}
+}

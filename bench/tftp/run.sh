@@ -23,7 +23,9 @@
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
 # tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb /opt/tftpd-hpa; default:
 # /opt/tftpd-hpa/usr/sbin/in.tftpd if present, else /usr/sbin/in.tftpd).
-# GOMAXPROCS and GODEBUG pass through to tftpdserve; SPIN sets its
+# alt in SERVERS: a second tftpdserve binary, TFTPDSERVE_ALT (a candidate
+# change side by side; not a peer). GOMAXPROCS and GODEBUG pass through to
+# tftpdserve; SPIN sets its
 # tftpd.Config.Spin (a duration; default: tftpd's default; negative: off).
 set -euo pipefail
 
@@ -117,6 +119,7 @@ start_server() { # name
 		--user=root --group=root --pid-file="$work/dnsmasq.pid" --log-facility=/dev/null & ;;
 	pin) ip netns exec "$NS_S" "$work/bin/pinserve" -addr $ip:69 -root "$root" & ;;
 	floor) ip netns exec "$NS_S" "$work/bin/floor" $ip big.bin "$size" & ;;
+	alt) ip netns exec "$NS_S" "${TFTPDSERVE_ALT:?the alt server needs TFTPDSERVE_ALT}" -addr $ip:69 -root "$root" -log error -spin "${SPIN:-0}" & ;;
 	*) echo "unknown server $1" >&2; exit 1 ;;
 	esac
 	PID[$1]=$!
@@ -273,7 +276,7 @@ if [[ " $SERVERS " == *" pxeproxy "* ]]; then
 		local -n a=$1
 		local b=0 s
 		for s in $SERVERS; do
-			[[ $s == pxeproxy || $s == floor ]] && continue
+			[[ $s == pxeproxy || $s == floor || $s == alt ]] && continue
 			b=$(awk -v x="${a[$s]:-0}" -v y="$b" 'BEGIN{print (x > y ? x : y)}')
 		done
 		echo "$b"
