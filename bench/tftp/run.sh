@@ -204,8 +204,16 @@ one_atftp() {
 	mbs "$size" $((t1 - t0))
 }
 
+# busy: the machine's busy CPU time so far and the server's, in clock ticks.
+busy() {
+	local cpu u n sy idle io irq sirq rest
+	read -r cpu u n sy idle io irq sirq rest </proc/stat
+	echo "$((u + n + sy + irq + sirq)) $(sed 's/.*) //' /proc/${PID[$srv]}/stat | awk '{print $12 + $13 + $14 + $15}')"
+}
+
 many_curl() {
-	local t0 t1 pids=() i
+	local t0 t1 pids=() i b0 b1
+	b0=$(busy)
 	t0=$(now)
 	for i in $(seq "$CLIENTS"); do
 		local out=/dev/null
@@ -219,6 +227,11 @@ many_curl() {
 	# last (a server that starves some clients ends with a slow tail).
 	cat "$work"/end.* | sort -n | awk -v t0="$t0" -v t1="$t1" '{a[NR]=$1} END{printf "     finish: first %.0f%%, median %.0f%% of the run\n", 100*(a[1]-t0)/(t1-t0), 100*(a[int((NR+1)/2)]-t0)/(t1-t0)}' >&2
 	rm -f "$work"/end.*
+	# Where the CPU went: the whole machine's busy time per MB, and the
+	# server's part of it (the rest is the clients, the kernel's softirqs
+	# and everything else).
+	b1=$(busy)
+	awk -v a="$b0" -v b="$b1" -v mb=$((csize * CLIENTS / 1000000)) -v hz="$(getconf CLK_TCK)" 'BEGIN{split(a, x, " "); split(b, y, " "); printf "     cpu: %.1f ms per MB busy, of which the server %.1f\n", 1000 * (y[1] - x[1]) / hz / mb, 1000 * (y[2] - x[2]) / hz / mb}' >&2
 	[[ $1 == 1 ]] && check "$work/out" "$srv $CLIENTS clients" "$want_conc"
 	mbs $((csize * CLIENTS)) $((t1 - t0))
 }
