@@ -328,7 +328,8 @@ func (c *client) roundTrip(p *phase, lane, ctr int, b []byte, t *time.Timer, tim
 	}
 }
 
-// finish ends a lanes phase and computes its latency percentiles.
+// finish ends a lanes or one-at-a-time phase and computes its latency
+// percentiles.
 func (c *client) finish(p *phase) PhaseResult {
 	c.cur.Store(nil)
 	p.mu.Lock()
@@ -422,7 +423,7 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 				p.sendFailed(err)
 				continue
 			}
-			p.res.Sent++
+			p.sent.Add(1)
 			p.res.InOrder = append(p.res.InOrder, -1)
 			deadline := t0.Add(timeout)
 			for {
@@ -460,7 +461,7 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 	}
 	out := make([]PhaseResult, len(cs))
 	for i, c := range cs {
-		out[i] = c.finishDirect(ps[i])
+		out[i] = c.finish(ps[i])
 	}
 	return out, nil
 }
@@ -499,16 +500,6 @@ func rawRecv(fd int, b []byte) (int, error) {
 		return 0, e
 	}
 	return int(n), nil
-}
-
-// finishDirect ends a oneAtATime phase and computes its percentiles.
-func (c *client) finishDirect(p *phase) PhaseResult {
-	c.cur.Store(nil)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.res.Elapsed = time.Since(p.start)
-	percentiles(&p.res, p.lat)
-	return p.res
 }
 
 // waitReady sends DISCOVERs every interval until one is answered or limit
