@@ -37,7 +37,7 @@ type UDPTransport struct {
 	oobs    [][]byte
 	next, n int // next unread message, messages in the batch
 	cm      ipv4.ControlMessage
-	yielded time.Time
+	yielded time.Time // last runtime.Gosched (see recv)
 
 	oobSrc   net.IP // the control message last marshalled, and for what
 	oobIf    int
@@ -56,7 +56,7 @@ const (
 	// maxDatagram bounds a DHCP message: 576 is the minimum every host must
 	// take, real ones stay under the Ethernet MTU; larger ones are refused.
 	maxDatagram = 4096
-	// yieldEvery: see ReadPacket.
+	// yieldEvery: see recv.
 	yieldEvery = 8 * time.Millisecond
 )
 
