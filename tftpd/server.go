@@ -220,6 +220,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 	s.active.Add(1)
 	s.inflight[key] = raw
 	s.mu.Unlock()
+	procs.add(1)
 
 	wg.Add(1)
 	go func() {
@@ -231,6 +232,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		}
 		s.mu.Unlock()
 		s.active.Add(-1)
+		procs.add(-1)
 		s.finish(st)
 	}()
 }

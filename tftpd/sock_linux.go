@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,10 +46,6 @@ type sock struct {
 	lastWait time.Duration
 	polled   int // reads served by polling (tests)
 
-	// procs is GOMAXPROCS when the socket was opened: runtime.GOMAXPROCS
-	// takes the scheduler's lock, twice per block otherwise.
-	procs int
-
 	// pollRead's state for readFn, made once per socket: a closure per
 	// read was an allocation per block.
 	readFn func(fd uintptr) bool
@@ -72,7 +67,7 @@ func dialSock(laddr net.IP, peer *net.UDPAddr) (*sock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	s := &sock{fd: fd, procs: runtime.GOMAXPROCS(0)}
+	s := &sock{fd: fd}
 	if laddr != nil {
 		lf, lsa, err := sockaddr(laddr, 0)
 		if err == nil && lf == family {
@@ -164,8 +159,9 @@ func (s *sock) write(b []byte) error {
 // read waits for one datagram until deadline; it returns errRecvTimeout
 // when the deadline passes.
 //
-// A transfer that is alone (fewer transfers than GOMAXPROCS, so a CPU stays
-// free for the client's side and everything else) and whose last ACK came within
+// A transfer that is alone (fewer transfers than the runtime's own
+// GOMAXPROCS, procs.cpus, so a CPU stays free for the client's side and
+// everything else) and whose last ACK came within
 // s.spin first polls the socket for up to s.spin without sleeping. A
 // lock-step round trip that ends in a sleeping thread pays for its
 // wake-up (on a VM, a halted virtual CPU woken by an interrupt): a C
@@ -178,7 +174,7 @@ func (s *sock) write(b []byte) error {
 // at once, nobody polls.
 func (s *sock) read(b []byte, deadline time.Time) (int, error) {
 	start := time.Now()
-	if s.spin > 0 && s.lastWait <= s.spin && s.active != nil && s.active.Load() < int64(s.procs) {
+	if s.spin > 0 && s.lastWait <= s.spin && s.active != nil && s.active.Load() < int64(procs.cpus.Load()) {
 		if n, ok := s.poll(b, start.Add(s.spin)); ok {
 			s.lastWait = time.Since(start)
 			s.polled++
@@ -266,10 +262,12 @@ var waiting atomic.Int32
 // recv is one blocking read of the socket: in heldRead while fewer than
 // GOMAXPROCS transfers wait (one P always stays free for everything else),
 // otherwise parked in the netpoller so that many transfers share the Ps.
+// While a few transfers run, procs raises GOMAXPROCS so that each of them
+// is held (procs.go).
 func (s *sock) recv(b []byte, deadline time.Time) (int, error) {
 	w := waiting.Add(1)
 	defer waiting.Add(-1)
-	if w < int32(s.procs) {
+	if w <= procs.held.Load() {
 		return heldRead(s.fd, b)
 	}
 	return s.pollRead(b, deadline)

@@ -1,0 +1,54 @@
+package tftpd
+
+import (
+	"os"
+	"runtime"
+	"testing"
+)
+
+// TestProcsRaise checks the GOMAXPROCS policy: while at most heldMax
+// transfers run and they outnumber the runtime's Ps-1, one P per transfer
+// plus one; beyond heldMax, and once they are done, the runtime's default.
+// The spin rule keeps counting against the runtime's own value.
+func TestProcsRaise(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS set in the environment: the policy is off")
+	}
+	defer runtime.SetDefaultGOMAXPROCS()
+	cpus := runtime.GOMAXPROCS(0)
+	c := newProcsCtl()
+	check := func(when string, wantProcs int) {
+		t.Helper()
+		if got := runtime.GOMAXPROCS(0); got != wantProcs {
+			t.Fatalf("%s: GOMAXPROCS %d, want %d", when, got, wantProcs)
+		}
+		if got := c.held.Load(); got != int32(wantProcs-1) {
+			t.Fatalf("%s: held budget %d, want %d", when, got, wantProcs-1)
+		}
+		if got := c.cpus.Load(); got != int32(cpus) {
+			t.Fatalf("%s: spin counts against %d, want the runtime's %d", when, got, cpus)
+		}
+	}
+	for i := 1; i <= heldMax; i++ {
+		c.add(1)
+		check("transfers up", max(cpus, i+1))
+	}
+	c.add(1)
+	check("heldMax+1 transfers", cpus)
+	c.add(-1)
+	check("back to heldMax", max(cpus, heldMax+1))
+	for c.active > 0 {
+		c.add(-1)
+		check("transfers down", max(cpus, c.active+1))
+	}
+	check("no transfers", cpus)
+
+	fixed := newProcsCtl()
+	fixed.fixed = true
+	for range 3 {
+		fixed.add(1)
+	}
+	if got := runtime.GOMAXPROCS(0); got != cpus {
+		t.Fatalf("GOMAXPROCS from the environment: changed to %d, want %d", got, cpus)
+	}
+}
