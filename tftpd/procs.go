@@ -25,8 +25,9 @@ import (
 // transfers run, procs raises GOMAXPROCS to one more than the number of
 // transfers, and gives the runtime its default back as soon as there are
 // fewer or more. An explicit GOMAXPROCS in the environment is left alone.
-// Raising GOMAXPROCS costs a stop-the-world of a few microseconds, once per
-// transfer start and end while at most heldMax run.
+// Each change of GOMAXPROCS is a stop-the-world (here 34 µs median, 222 µs
+// at most over 200 changes; runtime.SetDefaultGOMAXPROCS 151 µs), at most
+// once per transfer start and end while at most heldMax run.
 const heldMax = 8
 
 type procsCtl struct {
