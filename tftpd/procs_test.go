@@ -52,3 +52,34 @@ func TestProcsRaise(t *testing.T) {
 		t.Fatalf("GOMAXPROCS from the environment: changed to %d, want %d", got, cpus)
 	}
 }
+
+// TestServerRaisesProcs: the server's transfers drive the policy, a second
+// running transfer gets a P of its own, and the default is back once both
+// are done.
+func TestServerRaisesProcs(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS set in the environment: the policy is off")
+	}
+	cpus := runtime.GOMAXPROCS(0)
+	dir := t.TempDir()
+	writeFile(t, dir, "f", "one block")
+	ts := startServer(t, Config{}, dir)
+	a, b := newRawClient(t, ts.addr), newRawClient(t, ts.addr)
+	a.request(opRRQ, "f", "octet")
+	b.request(opRRQ, "f", "octet")
+	dataBlock(t, a.mustRecv())
+	dataBlock(t, b.mustRecv())
+	if got, want := runtime.GOMAXPROCS(0), max(cpus, 3); got != want {
+		t.Fatalf("two transfers running: GOMAXPROCS %d, want %d", got, want)
+	}
+	a.ack(1)
+	b.ack(1)
+	for range 2 {
+		if st := ts.next(t); st.Err != nil {
+			t.Fatalf("transfer: %v", st.Err)
+		}
+	}
+	if got := runtime.GOMAXPROCS(0); got != cpus {
+		t.Fatalf("transfers done: GOMAXPROCS %d, want the default %d", got, cpus)
+	}
+}
