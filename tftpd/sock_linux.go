@@ -40,7 +40,8 @@ type sock struct {
 	closed bool
 
 	// Spinning (see read): at most spin, only while *active (transfers
-	// running) is below GOMAXPROCS and the last wait took at most spin.
+	// running) is below the runtime's own GOMAXPROCS (procs.cpus, not the
+	// raised value) and the last wait took at most spin.
 	spin     time.Duration
 	active   *atomic.Int64
 	lastWait time.Duration
