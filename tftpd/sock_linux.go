@@ -53,6 +53,11 @@ type sock struct {
 	rb     []byte
 	rn     uintptr
 	re     syscall.Errno
+
+	// writeBatch's sendmmsg headers, reused.
+	msgs    []unix.Mmsghdr
+	iovs    []unix.Iovec
+	batches int // sendmmsg calls that sent something (tests)
 }
 
 var errRecvTimeout = errors.New("receive timeout")
@@ -155,6 +160,55 @@ func (s *sock) write(b []byte) error {
 		}
 		return nil
 	}
+}
+
+// writeBatch sends the datagrams in pkts in order, as many as it can per
+// sendmmsg. Besides the system calls it saves (a windowsize-16 transfer
+// made 16 per window), the whole batch is queued before the client runs:
+// with a write per block, a client on the same machine was woken by, and
+// ran after, each block of the window. bench/tftp, same run, 5 rounds
+// against a write per block: one atftp at windowsize 16, 159.3 vs 126.3
+// MB/s; 32 atftp at windowsize 4, 99.6 vs 90.5 MB/s; server CPU 26.4 vs
+// 30.8 s. A full socket buffer falls back to write for the next datagram
+// (it blocks until there is room).
+func (s *sock) writeBatch(pkts [][]byte) error {
+	if cap(s.msgs) < len(pkts) {
+		s.msgs = make([]unix.Mmsghdr, len(pkts))
+		s.iovs = make([]unix.Iovec, len(pkts))
+	}
+	msgs, iovs := s.msgs[:len(pkts)], s.iovs[:len(pkts)]
+	for i, p := range pkts {
+		if len(p) == 0 {
+			return errors.New("write: empty datagram")
+		}
+		iovs[i].Base = &p[0]
+		iovs[i].SetLen(len(p))
+		msgs[i] = unix.Mmsghdr{}
+		msgs[i].Hdr.Iov = &iovs[i]
+		msgs[i].Hdr.SetIovlen(1)
+	}
+	defer clear(iovs) // keep no pointers into the packet buffers
+	for len(msgs) > 0 {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			if n > 0 {
+				msgs = msgs[n:]
+				s.batches++
+				continue
+			}
+		case unix.EAGAIN, unix.EINTR:
+		default:
+			return fmt.Errorf("write: %w", e)
+		}
+		// Nothing went: wait for room with a blocking write of the next one.
+		i := len(pkts) - len(msgs)
+		if err := s.write(pkts[i]); err != nil {
+			return err
+		}
+		msgs = msgs[1:]
+	}
+	return nil
 }
 
 // read waits for one datagram until deadline; it returns errRecvTimeout

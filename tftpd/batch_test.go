@@ -1,0 +1,121 @@
+package tftpd
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestBatchLen(t *testing.T) {
+	for _, c := range []struct{ blksize, window, want int }{
+		{512, 1, 1},
+		{1468, 1, 1},
+		{1468, 4, 4},
+		{1468, 16, 16},
+		{1468, 64, batchMax},
+		{8192, 64, 3},       // 32 KiB of buffers
+		{maxBlksize, 64, 1}, // one datagram fills the budget
+		{maxBlksize, 1, 1},  // never 0
+	} {
+		if got := batchLen(params{blksize: c.blksize, window: c.window}); got != c.want {
+			t.Errorf("batchLen(blksize %d, window %d) = %d, want %d", c.blksize, c.window, got, c.want)
+		}
+	}
+}
+
+// TestSendWindowBatches sends windows through sendWindow to a socket on
+// loopback: every block arrives once, in order, with its number and the
+// file's bytes; a window goes out in ceil(window / batch) sendmmsg calls;
+// the short final block ends the window early and is remembered as last;
+// a resend counts its blocks as retransmits.
+func TestSendWindowBatches(t *testing.T) {
+	const blksize = 512
+	data := make([]byte, 40*blksize+100) // 41 blocks, the last one short
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := newOctetSource(f, int64(len(data)))
+	defer src.release()
+
+	s, peer := spinPair(t, 0, 1)
+	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 64}}
+	x.allocPkts()
+	if len(x.pkts) != batchMax {
+		t.Fatalf("%d packet buffers, want %d", len(x.pkts), batchMax)
+	}
+
+	buf := make([]byte, 1024)
+	expect := func(from, to int64) {
+		t.Helper()
+		peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for b := from; b <= to; b++ {
+			n, _, err := peer.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("block %d: %v", b, err)
+			}
+			if op, k := binary.BigEndian.Uint16(buf), binary.BigEndian.Uint16(buf[2:]); op != opDATA || int64(k) != b {
+				t.Fatalf("got op %d block %d, want DATA %d", op, k, b)
+			}
+			off := (b - 1) * blksize
+			want := data[off:min(off+blksize, int64(len(data)))]
+			if !bytes.Equal(buf[4:n], want) {
+				t.Fatalf("block %d: %d bytes, not the file's %d", b, n-4, len(want))
+			}
+		}
+		peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, _, err := peer.ReadFrom(buf); err == nil {
+			t.Fatalf("a datagram after block %d", to)
+		}
+	}
+
+	// Blocks 1..40 (40 of the 64-block window; 41 is short and ends it).
+	if err := x.sendWindow(false); err != nil {
+		t.Fatal(err)
+	}
+	expect(1, 41)
+	if x.last != 41 || x.lastLen != 100 || x.sentMax != 41 {
+		t.Fatalf("last %d lastLen %d sentMax %d, want 41 100 41", x.last, x.lastLen, x.sentMax)
+	}
+	if s.batches != 3 { // 16 + 16 + 9
+		t.Fatalf("%d sendmmsg calls, want 3", s.batches)
+	}
+	if x.retransmits != 0 {
+		t.Fatalf("%d retransmits on the first send", x.retransmits)
+	}
+
+	// The client acknowledged 20: the resend starts at 21.
+	x.base = 20
+	if err := x.sendWindow(true); err != nil {
+		t.Fatal(err)
+	}
+	expect(21, 41)
+	if x.retransmits != 21 {
+		t.Fatalf("%d retransmits, want 21", x.retransmits)
+	}
+
+	// Lock-step: one block per window, no sendmmsg.
+	y := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 1}}
+	y.allocPkts()
+	before := s.batches
+	for y.base = 0; y.base < 3; y.base++ {
+		if err := y.sendWindow(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect(1, 3)
+	if s.batches != before {
+		t.Fatalf("lock-step used sendmmsg")
+	}
+}
