@@ -6,7 +6,8 @@
 # host's interfaces. All servers run at once, each on its own address, and
 # serve the same file; the runs go round them (run 1 of each scenario on
 # every server, then run 2, ...): one curl lock-step at blksize 1468, one
-# atftp with windowsize 16 at 1468, CLIENTS concurrent curls at 1468. `floor`
+# atftp with windowsize 16 at 1468, CLIENTS concurrent curls at 1468, CLIENTS
+# concurrent atftp at windowsize 4 (what EDK2 asks for) at 1468. `floor`
 # (floor/floor.c, needs gcc) is a yardstick, not a peer: a C loop answering
 # each ACK from memory, lock-step only. MB/s is 10^6 bytes
 # per second, the median of RUNS runs; peak RSS is the largest of the main
@@ -18,8 +19,8 @@
 # Usage (root): bench/tftp/run.sh
 # Env: RUNS (3), CLIENTS (32), SIZE_MB (64), CONC_MB (size of the file the
 # concurrent clients fetch; default SIZE_MB), SERVERS ("pxeproxy tftpd-hpa
-# atftpd dnsmasq pin"), SCENARIOS ("one_curl one_atftp many_curl"; many_atftp,
-# CLIENTS atftp clients with windowsize 4, is there to add),
+# atftpd dnsmasq pin"), SCENARIOS ("one_curl one_atftp many_curl many_atftp";
+# many_atftp: CLIENTS atftp clients at windowsize 4, no target),
 # HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's atftpd package takes
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
 # tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb /opt/tftpd-hpa; default:
@@ -36,7 +37,7 @@ CLIENTS=${CLIENTS:-32}
 SIZE_MB=${SIZE_MB:-64}
 CONC_MB=${CONC_MB:-$SIZE_MB}
 SERVERS=${SERVERS:-"pxeproxy tftpd-hpa atftpd dnsmasq pin"}
-SCENARIOS=${SCENARIOS:-"one_curl one_atftp many_curl"}
+SCENARIOS=${SCENARIOS:-"one_curl one_atftp many_curl many_atftp"}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
