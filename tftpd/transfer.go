@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -23,7 +24,9 @@ type xfer struct {
 	retries int
 
 	pkts [][]byte // DATA packet buffers (4-byte header + block), one per datagram of a batch
+	pbuf []byte   // the pkts, back to back
 	out  [][]byte // the batch being sent, slices of pkts
+	gso  bool     // the socket splits a batch sent as one buffer (see sendWindow)
 	rbuf []byte
 
 	base    int64 // last acknowledged block (0: OACK or nothing yet)
@@ -106,6 +109,9 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 		x.lastLen = int(fi.Size() % int64(p.blksize))
 	}
 	x.allocPkts()
+	if len(x.pkts) > 1 {
+		x.gso = x.conn.setSegment(4 + p.blksize)
+	}
 
 	err = x.run(oack)
 	st.Retransmits = x.retransmits
@@ -249,7 +255,8 @@ func (x *xfer) await(send func(resend bool) error) error {
 
 // sendWindow sends blocks base+1 .. base+window (fewer at the end of the
 // file). A window goes out in batches of up to len(x.pkts) datagrams, one
-// sendmmsg each (see sock.writeBatch); lock-step, one write per block.
+// send each that the kernel splits (UDP GSO, sock.setSegment) or, without
+// GSO, one sendmmsg each (sock.writeBatch); lock-step, one write per block.
 func (x *xfer) sendWindow(resend bool) error {
 	end := x.base + int64(x.p.window)
 	if x.last != 0 {
@@ -277,9 +284,17 @@ func (x *xfer) sendWindow(resend bool) error {
 			b++
 		}
 		var err error
-		if len(x.out) == 1 {
+		switch {
+		case len(x.out) == 1:
 			err = x.conn.write(x.out[0])
-		} else {
+		case x.gso:
+			// The batch is one buffer: every slot full but the last.
+			size := len(x.pkts[0])
+			if err = x.conn.write(x.pbuf[:(len(x.out)-1)*size+len(x.out[len(x.out)-1])]); err != nil && errors.Is(err, syscall.EIO) {
+				x.gso = false // the device cannot segment: one datagram per buffer from now on
+				err = x.conn.writeBatch(x.out)
+			}
+		default:
 			err = x.conn.writeBatch(x.out)
 		}
 		if err != nil {
@@ -293,6 +308,7 @@ func (x *xfer) sendWindow(resend bool) error {
 func (x *xfer) allocPkts() {
 	n, size := batchLen(x.p), 4+x.p.blksize
 	buf := make([]byte, n*size)
+	x.pbuf = buf
 	x.pkts = make([][]byte, n)
 	for i := range n {
 		x.pkts[i] = buf[i*size : (i+1)*size]
