@@ -290,8 +290,11 @@ func (x *xfer) sendWindow(resend bool) error {
 		case x.gso:
 			// The batch is one buffer: every slot full but the last.
 			size := len(x.pkts[0])
-			if err = x.conn.write(x.pbuf[:(len(x.out)-1)*size+len(x.out[len(x.out)-1])]); err != nil && errors.Is(err, syscall.EIO) {
-				x.gso = false // the device cannot segment: one datagram per buffer from now on
+			err = x.conn.write(x.pbuf[:(len(x.out)-1)*size+len(x.out[len(x.out)-1])])
+			if errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EMSGSIZE) {
+				// The device cannot segment, or the route's MTU is below a
+				// datagram: one datagram per buffer from now on.
+				x.gso = false
 				err = x.conn.writeBatch(x.out)
 			}
 		default:
