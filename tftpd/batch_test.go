@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"golang.org/x/sys/unix"
 )
 
 func TestBatchLen(t *testing.T) {
@@ -129,5 +133,69 @@ func testSendWindow(t *testing.T, gso bool) {
 	expect(1, 3)
 	if s.batches != before {
 		t.Fatalf("lock-step used sendmmsg")
+	}
+}
+
+// TestSendWindowGSOFallback: a route whose MTU is below a datagram makes the
+// kernel refuse a GSO send even where it would fragment a plain one; the
+// transfer then sends the same batch, and the following ones, with
+// sendmmsg.
+func TestSendWindowGSOFallback(t *testing.T) {
+	if !netnstest.Private(t) {
+		return
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "mtu", "1200").CombinedOutput(); err != nil {
+		t.Fatalf("lower the loopback MTU: %v: %s", err, out)
+	}
+	const blksize = 1468
+	data := make([]byte, 10*blksize)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := newOctetSource(f, int64(len(data)))
+	defer src.release()
+
+	s, peer := spinPair(t, 0, 1)
+	// Fragment datagrams above the MTU instead of refusing them (a plain
+	// send then works, a GSO send still does not).
+	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); err != nil {
+		t.Fatal(err)
+	}
+	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 4}}
+	x.allocPkts()
+	if x.gso = s.setSegment(4 + blksize); !x.gso {
+		t.Skip("no UDP_SEGMENT in this kernel")
+	}
+	buf := make([]byte, 2048)
+	for x.base = 0; x.base < 8; x.base += 4 {
+		if err := x.sendWindow(false); err != nil {
+			t.Fatalf("window after %d: %v", x.base, err)
+		}
+		peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for b := x.base + 1; b <= x.base+4; b++ {
+			n, _, err := peer.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("block %d: %v", b, err)
+			}
+			off := (b - 1) * blksize
+			if k := binary.BigEndian.Uint16(buf[2:]); int64(k) != b || !bytes.Equal(buf[4:n], data[off:off+blksize]) {
+				t.Fatalf("block %d: got block %d, %d bytes", b, k, n-4)
+			}
+		}
+	}
+	if x.gso {
+		t.Fatal("GSO still on after the kernel refused it")
+	}
+	if s.batches != 2 {
+		t.Fatalf("%d sendmmsg calls, want 2 (both windows)", s.batches)
 	}
 }

@@ -293,8 +293,10 @@ func (x *xfer) sendWindow(resend bool) error {
 			err = x.conn.write(x.pbuf[:(len(x.out)-1)*size+len(x.out[len(x.out)-1])])
 			if errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EMSGSIZE) {
 				// The device cannot segment, or the route's MTU is below a
-				// datagram: one datagram per buffer from now on.
+				// datagram: one datagram per buffer from now on, and the
+				// option off (it also applies its checks to those).
 				x.gso = false
+				x.conn.setSegment(0)
 				err = x.conn.writeBatch(x.out)
 			}
 		default:
