@@ -44,21 +44,7 @@ func TestSendWindowBatches(t *testing.T) {
 
 func testSendWindow(t *testing.T, gso bool) {
 	const blksize = 512
-	data := make([]byte, 40*blksize+100) // 41 blocks, the last one short
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src := newOctetSource(f, int64(len(data)))
-	defer src.release()
+	data, src := fileSource(t, 40*blksize+100) // 41 blocks, the last one short
 
 	s, peer := spinPair(t, 0, 1)
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 64}}
@@ -148,21 +134,7 @@ func TestSendWindowGSOFallback(t *testing.T) {
 		t.Fatalf("lower the loopback MTU: %v: %s", err, out)
 	}
 	const blksize = 1468
-	data := make([]byte, 10*blksize)
-	for i := range data {
-		data[i] = byte(i * 13)
-	}
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src := newOctetSource(f, int64(len(data)))
-	defer src.release()
+	data, src := fileSource(t, 10*blksize)
 
 	s, peer := spinPair(t, 0, 1)
 	// Fragment datagrams above the MTU instead of refusing them (a plain
@@ -198,4 +170,25 @@ func TestSendWindowGSOFallback(t *testing.T) {
 	if s.batches != 2 {
 		t.Fatalf("%d sendmmsg calls, want 2 (both windows)", s.batches)
 	}
+}
+
+// fileSource writes size patterned bytes to a file and returns them with an
+// octet source reading it (closed when the test ends).
+func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
+	t.Helper()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newOctetSource(f, int64(size))
+	t.Cleanup(func() { src.release(); f.Close() })
+	return data, src
 }
