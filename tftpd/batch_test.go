@@ -50,7 +50,7 @@ func testSendWindow(t *testing.T, gso bool) {
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 64}}
 	x.allocPkts()
 	if gso {
-		if x.gso = s.setSegment(4 + blksize); !x.gso {
+		if !s.setSegment(4 + blksize) {
 			t.Skip("no UDP_SEGMENT in this kernel")
 		}
 	}
@@ -144,7 +144,7 @@ func TestSendWindowGSOFallback(t *testing.T) {
 	}
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 4}}
 	x.allocPkts()
-	if x.gso = s.setSegment(4 + blksize); !x.gso {
+	if !s.setSegment(4 + blksize) {
 		t.Skip("no UDP_SEGMENT in this kernel")
 	}
 	buf := make([]byte, 2048)
@@ -164,7 +164,7 @@ func TestSendWindowGSOFallback(t *testing.T) {
 			}
 		}
 	}
-	if x.gso {
+	if s.segment != 0 {
 		t.Fatal("GSO still on after the kernel refused it")
 	}
 	if s.batches != 2 {
@@ -191,4 +191,31 @@ func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
 	src := newOctetSource(f, int64(size))
 	t.Cleanup(func() { src.release(); f.Close() })
 	return data, src
+}
+
+// TestSegmented: a batch goes as one GSO send only when it is one buffer of
+// full segments but the last; anything else goes by sendmmsg.
+func TestSegmented(t *testing.T) {
+	const seg = 8
+	buf := make([]byte, 4*seg)
+	s := &sock{segment: seg}
+	full := [][]byte{buf[0:seg], buf[seg : 2*seg], buf[2*seg : 2*seg+3]}
+	if whole, ok := s.segmented(full); !ok || len(whole) != 2*seg+3 || &whole[0] != &buf[0] {
+		t.Fatalf("back to back, last short: %d bytes, %v", len(whole), ok)
+	}
+	other := make([]byte, seg)
+	for name, pkts := range map[string][][]byte{
+		"one":          {buf[0:seg]},
+		"gap":          {buf[0:seg], buf[2*seg : 3*seg]},
+		"short middle": {buf[0:seg], buf[seg : seg+3], buf[2*seg : 3*seg]},
+		"other buffer": {buf[0:seg], other},
+		"empty last":   {buf[0:seg], buf[seg:seg]},
+	} {
+		if _, ok := s.segmented(pkts); ok {
+			t.Errorf("%s: taken as one GSO send", name)
+		}
+	}
+	if _, ok := (&sock{}).segmented(full); ok {
+		t.Error("GSO off: taken as one GSO send")
+	}
 }

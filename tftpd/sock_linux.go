@@ -54,7 +54,9 @@ type sock struct {
 	rn     uintptr
 	re     syscall.Errno
 
-	// writeBatch's sendmmsg headers, reused.
+	// writeBatch: the GSO segment size (0: off) and the sendmmsg
+	// headers, reused.
+	segment int
 	msgs    []unix.Mmsghdr
 	iovs    []unix.Iovec
 	batches int // sendmmsg calls that sent something (tests)
@@ -163,26 +165,43 @@ func (s *sock) write(b []byte) error {
 }
 
 // setSegment asks the kernel to split every send longer than size into
-// datagrams of size bytes (UDP GSO, Linux 4.18): a batch then goes down the
-// stack once, and a NIC with UDP segmentation offload splits it itself.
-// False when the kernel does not have it. Size 0 turns it off. bench/tftp, same run, 3 rounds,
-// against sendmmsg: 32 atftp clients at windowsize 4, 122.4 vs 96.8 MB/s
-// (atftpd 92.5), server CPU 7.6 vs 11.5 s; one at windowsize 16, 165.4 vs
-// 161.4.
+// datagrams of size bytes (UDP GSO, Linux 4.18), so that writeBatch sends a
+// batch down the stack once and a NIC with UDP segmentation offload splits
+// it itself; size 0 turns it off. False when the kernel does not have it.
 func (s *sock) setSegment(size int) bool {
-	return unix.SetsockoptInt(s.fd, unix.SOL_UDP, unix.UDP_SEGMENT, size) == nil
+	if unix.SetsockoptInt(s.fd, unix.SOL_UDP, unix.UDP_SEGMENT, size) != nil {
+		return false
+	}
+	s.segment = size
+	return true
 }
 
-// writeBatch sends the datagrams in pkts in order, as many as it can per
-// sendmmsg. Besides the system calls it saves (a windowsize-16 transfer
-// made 16 per window), the whole batch is queued before the client runs:
-// with a write per block, a client on the same machine was woken by, and
-// ran after, each block of the window. bench/tftp, same run, 5 rounds
-// against a write per block: one atftp at windowsize 16, 159.3 vs 126.3
-// MB/s; 32 atftp at windowsize 4, 99.6 vs 90.5 MB/s; server CPU 26.4 vs
-// 30.8 s. A full socket buffer falls back to write for the next datagram
-// (it blocks until there is room).
+// writeBatch sends the datagrams in pkts in order. With GSO on (setSegment)
+// and pkts back to back in one buffer, every one segment-sized but the
+// last, that is one send; otherwise as many as it can per sendmmsg.
+//
+// Both save system calls (a windowsize-16 transfer made 16 per window), and
+// the whole batch is queued before the client runs: with a write per
+// block, a client on the same machine was woken by, and ran after, each
+// block of the window. bench/tftp, same run: against a write per block
+// (5 rounds), sendmmsg took one atftp at windowsize 16 from 126.3 to 159.3
+// MB/s and 32 atftp at windowsize 4 from 90.5 to 99.6, server CPU 30.8 ->
+// 26.4 s; against sendmmsg (3 rounds), GSO took the 32 clients from 96.8 to
+// 122.4 MB/s (atftpd 92.5), server CPU 11.5 -> 7.6 s.
+//
+// A GSO send refused (EIO: the device cannot segment; EINVAL, EMSGSIZE: a
+// datagram above the route's MTU) turns GSO off for the socket, since the
+// kernel applies its checks to every send while it is on, and the batch
+// goes by sendmmsg. A full socket buffer falls back to write for the next
+// datagram (it blocks until there is room).
 func (s *sock) writeBatch(pkts [][]byte) error {
+	if whole, ok := s.segmented(pkts); ok {
+		err := s.write(whole)
+		if !errors.Is(err, unix.EIO) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EMSGSIZE) {
+			return err
+		}
+		s.setSegment(0)
+	}
 	if cap(s.msgs) < len(pkts) {
 		s.msgs = make([]unix.Mmsghdr, len(pkts))
 		s.iovs = make([]unix.Iovec, len(pkts))
@@ -220,6 +239,27 @@ func (s *sock) writeBatch(pkts [][]byte) error {
 		msgs = msgs[1:]
 	}
 	return nil
+}
+
+// segmented returns pkts as the one buffer a GSO send takes: true when GSO
+// is on and pkts lie back to back in memory, all s.segment bytes long but
+// the last, which may be shorter.
+func (s *sock) segmented(pkts [][]byte) ([]byte, bool) {
+	if s.segment == 0 || len(pkts) < 2 {
+		return nil, false
+	}
+	last := pkts[len(pkts)-1]
+	total := (len(pkts)-1)*s.segment + len(last)
+	if len(last) == 0 || len(last) > s.segment || cap(pkts[0]) < total {
+		return nil, false
+	}
+	whole := pkts[0][:total]
+	for i, p := range pkts {
+		if (i < len(pkts)-1 && len(p) != s.segment) || &p[0] != &whole[i*s.segment] {
+			return nil, false
+		}
+	}
+	return whole, true
 }
 
 // read waits for one datagram until deadline; it returns errRecvTimeout

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -23,10 +22,8 @@ type xfer struct {
 	timeout time.Duration
 	retries int
 
-	pkts [][]byte // DATA packet buffers (4-byte header + block), one per datagram of a batch
-	pbuf []byte   // the pkts, back to back
+	pkts [][]byte // DATA packet buffers (4-byte header + block) back to back, one per datagram of a batch
 	out  [][]byte // the batch being sent, slices of pkts
-	gso  bool     // the socket splits a batch sent as one buffer (see sendWindow)
 	rbuf []byte
 
 	base    int64 // last acknowledged block (0: OACK or nothing yet)
@@ -110,7 +107,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	}
 	x.allocPkts()
 	if len(x.pkts) > 1 {
-		x.gso = x.conn.setSegment(4 + p.blksize)
+		x.conn.setSegment(4 + p.blksize) // without it, writeBatch uses sendmmsg
 	}
 
 	err = x.run(oack)
@@ -255,8 +252,7 @@ func (x *xfer) await(send func(resend bool) error) error {
 
 // sendWindow sends blocks base+1 .. base+window (fewer at the end of the
 // file). A window goes out in batches of up to len(x.pkts) datagrams, one
-// send each that the kernel splits (UDP GSO, sock.setSegment) or, without
-// GSO, one sendmmsg each (sock.writeBatch); lock-step, one write per block.
+// system call each (sock.writeBatch); lock-step, one write per block.
 func (x *xfer) sendWindow(resend bool) error {
 	end := x.base + int64(x.p.window)
 	if x.last != 0 {
@@ -284,22 +280,9 @@ func (x *xfer) sendWindow(resend bool) error {
 			b++
 		}
 		var err error
-		switch {
-		case len(x.out) == 1:
+		if len(x.out) == 1 {
 			err = x.conn.write(x.out[0])
-		case x.gso:
-			// The batch is one buffer: every slot full but the last.
-			size := len(x.pkts[0])
-			err = x.conn.write(x.pbuf[:(len(x.out)-1)*size+len(x.out[len(x.out)-1])])
-			if errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EMSGSIZE) {
-				// The device cannot segment, or the route's MTU is below a
-				// datagram: one datagram per buffer from now on, and the
-				// option off (it also applies its checks to those).
-				x.gso = false
-				x.conn.setSegment(0)
-				err = x.conn.writeBatch(x.out)
-			}
-		default:
+		} else {
 			err = x.conn.writeBatch(x.out)
 		}
 		if err != nil {
@@ -313,7 +296,6 @@ func (x *xfer) sendWindow(resend bool) error {
 func (x *xfer) allocPkts() {
 	n, size := batchLen(x.p), 4+x.p.blksize
 	buf := make([]byte, n*size)
-	x.pbuf = buf
 	x.pkts = make([][]byte, n)
 	for i := range n {
 		x.pkts[i] = buf[i*size : (i+1)*size]
