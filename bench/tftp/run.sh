@@ -297,26 +297,28 @@ for srv in $SERVERS; do
 	printf '%-10s %16s %18s %18s %18s %14s %12s\n' "$srv" "${R1[$srv]:--}" "${R2[$srv]:--}" "${R3[$srv]:--}" "${R4[$srv]:--}" "${RSS[$srv]}" "${CPU[$srv]}"
 done
 if [[ " $SERVERS " == *" pxeproxy "* ]]; then
-	best() { # array-name -> best peer value
+	bestpeer() { # array-name -> the peer with the highest median (not pxeproxy, floor or alt)
 		local -n a=$1
-		local b=0 s
+		local b="" bv=0 s
 		for s in $SERVERS; do
-			[[ $s == pxeproxy || $s == floor || $s == alt ]] && continue
-			b=$(awk -v x="${a[$s]:-0}" -v y="$b" 'BEGIN{print (x > y ? x : y)}')
+			[[ $s == pxeproxy || $s == floor || $s == alt || -z ${a[$s]:-} ]] && continue
+			if awk -v x="${a[$s]}" -v y="$bv" 'BEGIN{exit !(x > y)}'; then b=$s bv=${a[$s]}; fi
 		done
 		echo "$b"
+	}
+	best() { # array-name -> best peer value
+		local -n a=$1
+		local b
+		b=$(bestpeer "$1")
+		if [[ -n $b ]]; then echo "${a[$b]}"; else echo 0; fi
 	}
 	ratio() { awk -v x="$1" -v y="$2" 'BEGIN{ if (y > 0) printf "%.2fx", x / y; else print "n/a"}'; }
 	# rounds scenario array: pxeproxy against the best peer round by round
 	# (both ran in the same round, minutes apart at most), and how many
 	# rounds pxeproxy won: the medians alone hide how close a result is.
 	rounds() {
-		local -n a=$2
-		local b="" bv=0 s
-		for s in $SERVERS; do
-			[[ $s == pxeproxy || $s == floor || $s == alt || -z ${a[$s]:-} ]] && continue
-			if awk -v x="${a[$s]}" -v y="$bv" 'BEGIN{exit !(x > y)}'; then b=$s bv=${a[$s]}; fi
-		done
+		local b
+		b=$(bestpeer "$2")
 		[[ -z $b ]] && return
 		awk -v p="${VALS[pxeproxy,$1]}" -v q="${VALS[$b,$1]}" -v b="$b" 'BEGIN{
 			n = split(p, x, " "); split(q, y, " "); w = 0; out = ""
