@@ -29,14 +29,14 @@ struct transfer {
 	int s;
 	long blksize;
 	long long size;
-	unsigned short expect; /* 0: an OACK went out; 1: block 1 goes first */
+	int oacked; /* an OACK went out: wait for ACK 0, else send block 1 first */
 };
 
 static void *serve(void *arg) {
 	struct transfer *t = arg;
 	unsigned char ack[516];
 	unsigned char *pkt = calloc(1, 4 + t->blksize);
-	long long blocks = t->size / t->blksize + 1, b = t->expect == 0 ? 0 : 1;
+	long long blocks = t->size / t->blksize + 1, b = t->oacked ? 0 : 1;
 	if (pkt == NULL)
 		goto out;
 	pkt[1] = 3;
@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
 			close(s);
 			continue;
 		}
-		*t = (struct transfer){.s = s, .blksize = blksize, .size = size, .expect = 1};
+		*t = (struct transfer){.s = s, .blksize = blksize, .size = size};
 		if (want_bs || want_ts) {
 			int o = 2;
 			oack[0] = 0, oack[1] = 6;
@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
 			if (want_ts)
 				o += sprintf((char *)oack + o, "tsize%c%lld", 0, size) + 1;
 			send(s, oack, o, 0);
-			t->expect = 0;
+			t->oacked = 1;
 		}
 		pthread_t th;
 		if (pthread_create(&th, NULL, serve, t) != 0) {
