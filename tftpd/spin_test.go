@@ -87,6 +87,24 @@ func TestSpinPolicy(t *testing.T) {
 	if _, err := busy.read(b, deadline()); err != nil || busy.polled != 0 {
 		t.Fatalf("with GOMAXPROCS transfers: err %v, polled %d; want no poll", err, busy.polled)
 	}
+	// Alone again: it polls (nothing was timed meanwhile, and nothing said
+	// the client is slow).
+	busy.active.Store(1)
+	sendTo(t, peer2, busy, "alone")
+	if n, err := busy.read(b, deadline()); err != nil || string(b[:n]) != "alone" || busy.polled != 1 {
+		t.Fatalf("alone again: %q %v, polled %d; want 1", b[:n], err, busy.polled)
+	}
+	// A timeout while not alone turns polling off for the next read alone.
+	busy.active.Store(int64(runtime.GOMAXPROCS(0)))
+	if _, err := busy.read(b, time.Now().Add(20*time.Millisecond)); err != errRecvTimeout {
+		t.Fatalf("nothing sent: err %v; want errRecvTimeout", err)
+	}
+	busy.active.Store(1)
+	sendTo(t, peer2, busy, "after-timeout")
+	if n, err := busy.read(b, deadline()); err != nil || string(b[:n]) != "after-timeout" || busy.polled != 1 {
+		t.Fatalf("after a timeout: %q %v, polled %d; want no poll", b[:n], err, busy.polled)
+	}
+
 	// No budget: never polls.
 	off, peer3 := spinPair(t, 0, 1)
 	sendTo(t, peer3, off, "x")
