@@ -316,16 +316,21 @@ if [[ " $SERVERS " == *" pxeproxy "* ]]; then
 	}
 	ratio() { awk -v x="$1" -v y="$2" 'BEGIN{ if (y > 0) printf "%.2fx", x / y; else print "n/a"}'; }
 	# rounds scenario array: pxeproxy against the best peer round by round
-	# (both ran in the same round, minutes apart at most), and how many
-	# rounds pxeproxy won: the medians alone hide how close a result is.
+	# (both ran in the same round, minutes apart at most), how many rounds
+	# pxeproxy won, and the median and mean of those paired ratios: the
+	# medians of each server's runs alone hide how close a result is, and
+	# their ratio moves with whichever runs a slow stretch of the machine hit.
 	rounds() {
 		local b
 		b=$(bestpeer "$2")
 		[[ -z $b ]] && return
 		awk -v p="${VALS[pxeproxy,$1]}" -v q="${VALS[$b,$1]}" -v b="$b" 'BEGIN{
-			n = split(p, x, " "); split(q, y, " "); w = 0; out = ""
-			for (i = 1; i <= n; i++) { r = x[i] / y[i]; out = out sprintf(" %.2f", r); if (r > 1) w++ }
-			printf "; per round vs %s:%s (ahead in %d of %d)", b, out, w, n }'
+			n = split(p, x, " "); split(q, y, " "); w = 0; sum = 0; out = ""
+			for (i = 1; i <= n; i++) {
+				r[i] = x[i] / y[i]; sum += r[i]; out = out sprintf(" %.2f", r[i]); if (r[i] > 1) w++
+				for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+			}
+			printf "; per round vs %s:%s (ahead in %d of %d; median %.2fx, mean %.3fx)", b, out, w, n, r[int((n + 1) / 2)], sum / n }'
 	}
 	echo
 	[[ -n ${R1[pxeproxy]:-} ]] && echo "pxeproxy lock-step / best peer:      $(ratio "${R1[pxeproxy]}" "$(best R1)") (target >= 1.2x)"
