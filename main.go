@@ -71,8 +71,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lw := newBufferedLog(stderr)
-	defer lw.Flush()
+	lw := logfmt.NewWriter(stderr, logfmt.WriterConfig{JSON: cfg.LogFormat == "json"})
+	// A blocked log output (full disk, stalled pipe) must not hold the exit.
+	defer lw.FlushTimeout(time.Second)
 	log := newLogger(cfg, lw)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
