@@ -82,12 +82,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(cfg.LogLevel)}
+	var h slog.Handler
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		// Byte for byte what slog.NewTextHandler writes, at half its cost per
+		// line (one line per PXE answer; internal/logfmt).
+		h = logfmt.NewTextHandler(w, opts)
 	}
-	// Byte for byte what slog.NewTextHandler writes, at half its cost per
-	// line (one line per PXE answer; internal/logfmt).
-	return slog.New(logfmt.NewTextHandler(w, opts))
+	// Every line about a client is rate-limited per client and reason, so a
+	// flood from the LAN cannot flood the log (metrics still count it all).
+	return slog.New(logfmt.NewLimiter(h, logfmt.LimitConfig{}))
 }
 
 // service is one loop that runs until the context ends.
