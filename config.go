@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -45,7 +47,7 @@ type Config struct {
 	AllowMACs       macList  `envconfig:"PXE_ALLOW_MACS" desc:"answer only these clients: comma list of MACs or prefixes (52:54:00 matches a whole OUI); empty: everyone"`
 	DenyMACs        macList  `envconfig:"PXE_DENY_MACS" desc:"never answer these clients (MACs or prefixes); deny wins over allow"`
 	MACBootFiles    macFiles `envconfig:"PXE_MAC_BOOTFILES" desc:"per-client boot files: comma list of mac-or-prefix=file, overriding the architecture's file (longest prefix wins; iPXE clients still get PXE_IPXE_SCRIPT)"`
-	ReplyDelay      duration `envconfig:"PXE_REPLY_DELAY" default:"0s" desc:"quirk: hold every reply back this long, for ROMs that miss an instant answer (as dnsmasq's dhcp-reply-delay)"`
+	ReplyDelay      duration `envconfig:"PXE_REPLY_DELAY" default:"0s" desc:"quirk: hold every reply back this long (at most 5s), for ROMs that miss an instant answer (as dnsmasq's dhcp-reply-delay)"`
 	AnswerRequest67 onOff    `envconfig:"PXE_ANSWER_REQUEST_67" default:"off" desc:"quirk: answer a DHCPREQUEST on port 67 that names this server in option 54, needed by some old Intel PXE ROMs (pixiecore issue 21); never a REQUEST for another server"`
 
 	ConflictWatch onOff    `envconfig:"PXE_CONFLICT_WATCH" default:"on" desc:"listen (never send) for other DHCP servers' broadcast replies on port 68 and warn, once per server and kind every 10 minutes, when one sends option 60 PXEClient, a boot file or options 66/67 in its lease offers, or is a second ProxyDHCP"`
@@ -77,28 +79,97 @@ func (c *Config) validate() error {
 	if c.TFTPSpin < 0 || time.Duration(c.TFTPSpin) > 10*time.Millisecond {
 		return fmt.Errorf("PXE_TFTP_SPIN=%s: expected 0s (off) up to 10ms, such as 100us", time.Duration(c.TFTPSpin))
 	}
-	if c.RecvBuffer < 0 {
-		return fmt.Errorf("PXE_DHCP_RCVBUF=%d: expected a size in bytes", c.RecvBuffer)
+	// The kernel takes the size as a C int: past 2^31 it would wrap.
+	if c.RecvBuffer != 0 && (c.RecvBuffer < 4096 || c.RecvBuffer > 1<<30) {
+		return fmt.Errorf("PXE_DHCP_RCVBUF=%d: expected a size in bytes from 4096 to 1073741824 (0: the kernel's default)", c.RecvBuffer)
 	}
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("PXE_SHUTDOWN_GRACE=%s: expected a positive duration", time.Duration(c.ShutdownGrace))
 	}
+	// A held reply is a timer and a packet in memory; firmware that needs a
+	// delay needs one or two seconds (dnsmasq's dhcp-reply-delay is used so).
+	if time.Duration(c.ReplyDelay) > maxReplyDelay {
+		return fmt.Errorf("PXE_REPLY_DELAY=%s: expected at most %s, such as 1s", time.Duration(c.ReplyDelay), maxReplyDelay)
+	}
 	if c.TFTP {
-		if _, _, err := net.SplitHostPort(c.TFTPAddr); err != nil {
-			return fmt.Errorf("PXE_TFTP_ADDR=%q: expected host:port such as :69", c.TFTPAddr)
+		if err := checkListen(c.TFTPAddr); err != nil {
+			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w, such as :69", c.TFTPAddr, err)
 		}
 	}
 	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			return fmt.Errorf("PXE_HTTP_ADDR=%q: expected host:port such as :8080", c.HTTPAddr)
+		if err := checkListen(c.HTTPAddr); err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w, such as :8080", c.HTTPAddr, err)
 		}
 	}
-	if c.HTTPURL != "" && !strings.HasPrefix(c.HTTPURL, "http://") && !strings.HasPrefix(c.HTTPURL, "https://") {
-		return fmt.Errorf("PXE_HTTP_URL=%q: expected an http:// URL", c.HTTPURL)
+	if c.HTTPURL != "" {
+		if err := checkHTTPURL(c.HTTPURL); err != nil {
+			return fmt.Errorf("PXE_HTTP_URL=%q: %w", c.HTTPURL, err)
+		}
+	}
+	if strings.TrimSpace(c.IPXEScript) == "" {
+		return errors.New(`PXE_IPXE_SCRIPT="": expected a file name or an http:// URL (empty, iPXE clients would get iPXE again and loop)`)
+	}
+	for _, f := range []struct{ name, value string }{
+		{"PXE_BOOTFILE_BIOS", c.BootfileBIOS}, {"PXE_BOOTFILE_UEFI", c.BootfileUEFI},
+		{"PXE_BOOTFILE_UEFI32", c.BootfileUEFI32}, {"PXE_BOOTFILE_ARM64", c.BootfileARM64},
+		{"PXE_IPXE_SCRIPT", c.IPXEScript},
+	} {
+		if len(f.value) > 255 || strings.ContainsAny(f.value, "\x00\n\r") {
+			return fmt.Errorf("%s=%q: expected a file name or URL of at most 255 bytes on one line", f.name, f.value)
+		}
 	}
 	for _, name := range c.Interfaces {
 		if _, err := net.InterfaceByName(name); err != nil {
 			return fmt.Errorf("PXE_INTERFACES=%q: no interface named %q on this host (expected a comma list of interface names)", strings.Join(c.Interfaces, ","), name)
+		}
+	}
+	return nil
+}
+
+// maxReplyDelay bounds PXE_REPLY_DELAY.
+const maxReplyDelay = 5 * time.Second
+
+// warnings lists settings that start but probably do not do what the admin
+// wants; serve logs each at Warn.
+func (c *Config) warnings() []string {
+	var w []string
+	if len(c.bootFiles()) == 0 {
+		w = append(w, "every architecture is switched off (PXE_BOOTFILE_* and PXE_BOOTFILES empty): no PXE client will be answered")
+	}
+	return w
+}
+
+// checkListen checks a listen address: an IP literal or nothing, and a port.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("expected host:port")
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return errors.New("expected an IP address or nothing before the port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return errors.New("expected a port number from 1 to 65535")
+	}
+	return nil
+}
+
+// checkHTTPURL accepts what UEFI HTTP boot firmware can follow from a proxy
+// offer alone: http:// with an IP-literal host (a name needs DNS from the
+// lease offer; EDK2 HttpBootDhcp4.c) and no https (no certificates enrolled).
+func checkHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		strings.ContainsAny(v, " \t\n\r") {
+		return errors.New("expected an http:// URL with an IP address, such as http://10.0.0.5:8080/boot")
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) == nil {
+		return fmt.Errorf("host %q is not an IP address (firmware cannot resolve names from a proxy offer), such as http://10.0.0.5:8080/boot", host)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return errors.New("expected a port number from 1 to 65535")
 		}
 	}
 	return nil
@@ -154,8 +225,10 @@ func (a *ipv4Addr) Decode(v string) error {
 		return nil
 	}
 	ip := net.ParseIP(v).To4()
-	if ip == nil || ip.IsUnspecified() || ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
-		return fmt.Errorf("expected a unicast IPv4 address such as 192.168.1.10")
+	// Loopback, "this network" (0/8) and the reserved 240/4 are never an
+	// address a PXE client on the LAN can reach.
+	if ip == nil || ip.IsLoopback() || ip[0] == 0 || ip[0] >= 240 || ip.IsMulticast() {
+		return fmt.Errorf("expected a unicast IPv4 address on the LAN such as 192.168.1.10 (not loopback, multicast or broadcast)")
 	}
 	a.IP = ip
 	return nil

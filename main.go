@@ -77,7 +77,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, lw)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	ignoreHangup(ctx, log)
 	return serve(ctx, cfg, log)
+}
+
+// ignoreHangup keeps SIGHUP (a closed terminal, a habit of `kill -HUP` to
+// reload) from killing the process: settings are read once at start, so it
+// says so in the log and goes on serving.
+func ignoreHangup(ctx context.Context, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("SIGHUP ignored: settings are read at start only; restart pxeproxy to apply changes", "svc", "main")
+			}
+		}
+	}()
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
@@ -185,6 +205,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Warn("no interface to answer on yet: none is up with an IPv4 address (or none of PXE_INTERFACES); pxeproxy picks them up when they appear", "svc", "proxy")
 	}
 
+	for _, w := range cfg.warnings() {
+		log.Warn(w, "svc", "main")
+	}
 	err = runAll(ctx, services, health)
 	log.Info("stopped", "svc", "main")
 	return err
