@@ -20,6 +20,7 @@ import (
 
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/httpd"
+	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy"
@@ -215,7 +216,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // tftpSpin maps PXE_TFTP_SPIN to tftpd.Config.Spin, where 0 means the
 // default and a negative value off.
-func tftpSpin(d duration) time.Duration {
+func tftpSpin(d envcfg.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}
@@ -259,9 +260,9 @@ func proxyConfig(cfg *Config) *proxy.Config {
 		BootServer: cfg.BootServer.IP,
 		HTTPURL:    cfg.HTTPURL,
 
-		Allow:           cfg.AllowMACs,
-		Deny:            cfg.DenyMACs,
-		MACBootFiles:    cfg.MACBootFiles,
+		Allow:           macPrefixes(cfg.AllowMACs),
+		Deny:            macPrefixes(cfg.DenyMACs),
+		MACBootFiles:    macBootFiles(cfg.MACBootFiles),
 		AnswerRequest67: bool(cfg.AnswerRequest67),
 	}
 	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
@@ -269,6 +270,22 @@ func proxyConfig(cfg *Config) *proxy.Config {
 		pcfg.HTTPPort, _ = strconv.Atoi(port)
 	}
 	return pcfg
+}
+
+func macPrefixes(l envcfg.MACList) []proxy.MACPrefix {
+	out := make([]proxy.MACPrefix, len(l))
+	for i, p := range l {
+		out[i] = proxy.MACPrefix(p)
+	}
+	return out
+}
+
+func macBootFiles(l envcfg.MACFiles) []proxy.MACBootFile {
+	out := make([]proxy.MACBootFile, len(l))
+	for i, f := range l {
+		out[i] = proxy.MACBootFile{Prefix: proxy.MACPrefix(f.Prefix), File: f.File}
+	}
+	return out
 }
 
 // openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing

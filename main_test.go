@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
@@ -135,7 +136,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	if err := run([]string{"--help"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range envVars() {
+	for _, v := range envcfg.Vars(Config{}) {
 		if v.Name == "" || v.Desc == "" {
 			t.Fatalf("config field without envconfig name or desc: %+v", v)
 		}
