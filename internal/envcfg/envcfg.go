@@ -173,7 +173,7 @@ type Duration time.Duration
 func (d *Duration) Decode(v string) error {
 	x, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil || x < 0 {
-		return fmt.Errorf("expected a Duration such as 500ms, 20s or 1m")
+		return fmt.Errorf("expected a duration such as 500ms, 20s or 1m")
 	}
 	*d = Duration(x)
 	return nil
