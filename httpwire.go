@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/metrics"
-	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 // setupHTTP opens the PXE_HTTP_ADDR listener (/healthz, /metrics and the boot
@@ -20,7 +20,7 @@ import (
 // with one line like the other sockets. run is nil when PXE_HTTP_ADDR is
 // empty. root may be nil (PXE_TFTP=off): then only health and metrics are
 // served.
-func setupHTTP(cfg *Config, root *tftpd.Root, m *metrics.Metrics, h *httpd.Health, log *slog.Logger) (run func(context.Context) error, err error) {
+func setupHTTP(cfg *Config, root *bootfs.Root, m *metrics.Metrics, h *httpd.Health, log *slog.Logger) (run func(context.Context) error, err error) {
 	if cfg.HTTPAddr == "" {
 		return nil, nil
 	}

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/metrics"
-	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 func TestSetupHTTPOff(t *testing.T) {
@@ -49,7 +49,7 @@ func TestSetupHTTPServes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	root, err := tftpd.OpenRoot(dir)
+	root, err := bootfs.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

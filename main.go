@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
@@ -130,7 +131,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
-	var root *tftpd.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
+	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	if cfg.TFTP {
 		var dirs []string
 		root, dirs, err = openTFTPRoot(cfg, log)
@@ -245,7 +246,7 @@ func proxyConfig(cfg *Config) *proxy.Config {
 // openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing
 // admin root is fine when built-in defaults exist (the container with no
 // volume mounted); with neither, the start stops.
-func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) {
+func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error) {
 	var dirs []string
 	for _, d := range []struct{ name, dir string }{{"PXE_TFTP_ROOT", cfg.TFTPRoot}, {"PXE_TFTP_DEFAULTS", cfg.TFTPDefaults}} {
 		if d.dir == "" {
@@ -266,7 +267,7 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) 
 	if len(dirs) == 0 {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
 	}
-	root, err := tftpd.OpenRoot(dirs...)
+	root, err := bootfs.OpenRoot(dirs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
 	}

@@ -3,7 +3,7 @@
 // fetch big images at wire speed instead of TFTP speed.
 //
 // Contract: every other path is a boot file looked up through the same
-// confined tftpd.Root as TFTP (os.Root underneath), so neither "..", its
+// confined bootfs.Root as TFTP (os.Root underneath), so neither "..", its
 // percent-encodings, backslashes nor a planted symlink reach a file outside
 // the root; only regular files are sent, never a directory listing; only GET
 // and HEAD are answered; error bodies are fixed words and never name a host
@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/metrics"
-	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 // Config configures a Server. Zero values mean the documented defaults.
@@ -34,7 +34,7 @@ type Config struct {
 	Addr string
 	// Root is where boot files are looked up. Nil: every file is "not
 	// found" (health and metrics still work).
-	Root *tftpd.Root
+	Root *bootfs.Root
 	// Metrics is served on /metrics and counts the boot file bytes sent.
 	// Nil: /metrics is "not found" and nothing is counted.
 	Metrics *metrics.Metrics
@@ -156,7 +156,7 @@ const (
 
 // ServeHTTP routes one request. It does not use http.ServeMux: the mux
 // cleans paths and redirects "/a/../b", while a boot file path must reach
-// tftpd.Clean unchanged so ".." is refused, not silently resolved.
+// bootfs.Clean unchanged so ".." is refused, not silently resolved.
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w := &countingWriter{ResponseWriter: rw}
@@ -250,10 +250,10 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 		return errors.New("no boot file root")
 	}
 	// r.URL.Path is already percent-decoded: "%2e%2e" and "%5c" arrive as
-	// ".." and '\', which tftpd.Clean refuses or splits like TFTP names.
+	// ".." and '\', which bootfs.Clean refuses or splits like TFTP names.
 	f, err := s.cfg.Root.Open(r.URL.Path)
 	if err != nil {
-		if errors.Is(err, tftpd.ErrAccess) {
+		if errors.Is(err, bootfs.ErrAccess) {
 			http.Error(w, "access denied", http.StatusForbidden)
 		} else {
 			http.Error(w, "file not found", http.StatusNotFound)

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/metrics"
-	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 const secret = "TOP-SECRET-OUTSIDE-THE-ROOT"
@@ -33,7 +33,7 @@ type fixture struct {
 	dir  string // the root
 	out  string // outside the root
 	big  []byte // content of big.bin
-	root *tftpd.Root
+	root *bootfs.Root
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -71,7 +71,7 @@ func newFixture(t *testing.T) *fixture {
 	must(os.Symlink(f.out, filepath.Join(f.dir, "outdir")))
 	must(os.Symlink("undionly.kpxe", filepath.Join(f.dir, "link.kpxe")))
 	must(syscall.Mkfifo(filepath.Join(f.dir, "fifo"), 0o644))
-	r, err := tftpd.OpenRoot(f.dir)
+	r, err := bootfs.OpenRoot(f.dir)
 	must(err)
 	t.Cleanup(func() { r.Close() })
 	f.root = r
@@ -445,7 +445,7 @@ func TestShutdownCutsStalledDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	fh.Close()
-	root, err := tftpd.OpenRoot(dir)
+	root, err := bootfs.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
