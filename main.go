@@ -104,12 +104,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	pcfg := proxyConfig(cfg)
 	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
 	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
-	psrv.OnAnswer = m.ProxyReply
+	psrv.OnAnswer = func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }
 	psrv.OnIgnore = m.ProxyIgnored
 
 	var services []service
 	// Port 67 falls back to a raw AF_PACKET listener when the host's own
-	// DHCP server holds it (PXE-NOTES 8); 4011 is never taken by one.
+	// DHCP server holds it (docs/pxe-notes.md §8); 4011 is never taken by one.
 	t67, mode67, err := listen67(ctx, cfg.RecvBuffer, log)
 	if err != nil {
 		return err
@@ -145,7 +145,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			MaxTransfers:  cfg.TFTPMaxTransfers,
 			Spin:          tftpSpin(cfg.TFTPSpin),
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
-			OnDone:        m.TFTPDone,
+			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
 		}, log)
 		if err != nil {
 			return err
@@ -160,12 +160,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers, "spin", time.Duration(cfg.TFTPSpin))
 	}
 
-	httpRun, err := setupHTTP(cfg, root, m, health, log)
-	if err != nil {
-		return err
-	}
-	if httpRun != nil {
-		services = append(services, service{"http", httpRun})
+	if cfg.HTTPAddr != "" {
+		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
+			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
+		if err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+		}
+		ln, err := hsrv.Listen(ctx)
+		if err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+		}
+		defer ln.Close()
+		services = append(services, service{"http", func(ctx context.Context) error { return hsrv.Serve(ctx, ln) }})
 	}
 
 	bootServer := "ingress address"
@@ -192,6 +198,22 @@ func tftpSpin(d duration) time.Duration {
 		return -1
 	}
 	return time.Duration(d)
+}
+
+// tftpMetrics is what the metrics count of a finished transfer.
+func tftpMetrics(st tftpd.Stats) metrics.TFTPTransfer {
+	t := metrics.TFTPTransfer{Bytes: st.Bytes, Retransmits: st.Retransmits, Probe: st.Probe,
+		Dur: st.Dur, BlockSize: st.BlockSize, WindowSize: st.WindowSize}
+	switch {
+	case st.Err == nil:
+	case errors.Is(st.Err, bootfs.ErrNotFound):
+		t.Failure = metrics.FailNotFound
+	case errors.Is(st.Err, bootfs.ErrAccess):
+		t.Failure = metrics.FailAccess
+	default:
+		t.Failure = metrics.FailOther
+	}
+	return t
 }
 
 // runAll runs every service until ctx ends; the first failure stops the
