@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
@@ -130,12 +131,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	pcfg := proxyConfig(cfg)
 	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
 	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
-	psrv.OnAnswer = m.ProxyReply
+	psrv.OnAnswer = func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }
 	psrv.OnIgnore = m.ProxyIgnored
 
 	var services []service
 	// Port 67 falls back to a raw AF_PACKET listener when the host's own
-	// DHCP server holds it (PXE-NOTES 8); 4011 is never taken by one.
+	// DHCP server holds it (docs/pxe-notes.md §8); 4011 is never taken by one.
 	t67, mode67, err := listen67(ctx, cfg.RecvBuffer, log)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
-	var root *tftpd.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
+	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	if cfg.TFTP {
 		var dirs []string
 		root, dirs, err = openTFTPRoot(cfg, log)
@@ -171,7 +172,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			MaxTransfers:  cfg.TFTPMaxTransfers,
 			Spin:          tftpSpin(cfg.TFTPSpin),
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
-			OnDone:        m.TFTPDone,
+			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
 		}, log)
 		if err != nil {
 			return err
@@ -186,12 +187,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers, "spin", time.Duration(cfg.TFTPSpin))
 	}
 
-	httpRun, err := setupHTTP(cfg, root, m, health, log)
-	if err != nil {
-		return err
-	}
-	if httpRun != nil {
-		services = append(services, service{"http", httpRun})
+	if cfg.HTTPAddr != "" {
+		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
+			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
+		if err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+		}
+		ln, err := hsrv.Listen(ctx)
+		if err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+		}
+		defer ln.Close()
+		services = append(services, service{"http", func(ctx context.Context) error { return hsrv.Serve(ctx, ln) }})
 	}
 
 	bootServer := "ingress address"
@@ -221,6 +228,22 @@ func tftpSpin(d envcfg.Duration) time.Duration {
 		return -1
 	}
 	return time.Duration(d)
+}
+
+// tftpMetrics is what the metrics count of a finished transfer.
+func tftpMetrics(st tftpd.Stats) metrics.TFTPTransfer {
+	t := metrics.TFTPTransfer{Bytes: st.Bytes, Retransmits: st.Retransmits, Probe: st.Probe,
+		Dur: st.Dur, BlockSize: st.BlockSize, WindowSize: st.WindowSize}
+	switch {
+	case st.Err == nil:
+	case errors.Is(st.Err, bootfs.ErrNotFound):
+		t.Failure = metrics.FailNotFound
+	case errors.Is(st.Err, bootfs.ErrAccess):
+		t.Failure = metrics.FailAccess
+	default:
+		t.Failure = metrics.FailOther
+	}
+	return t
 }
 
 // runAll runs every service until ctx ends; the first failure stops the
@@ -291,7 +314,7 @@ func macBootFiles(l envcfg.MACFiles) []proxy.MACBootFile {
 // openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing
 // admin root is fine when built-in defaults exist (the container with no
 // volume mounted); with neither, the start stops.
-func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) {
+func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error) {
 	var dirs []string
 	for _, d := range []struct{ name, dir string }{{"PXE_TFTP_ROOT", cfg.TFTPRoot}, {"PXE_TFTP_DEFAULTS", cfg.TFTPDefaults}} {
 		if d.dir == "" {
@@ -312,7 +335,7 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) 
 	if len(dirs) == 0 {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
 	}
-	root, err := tftpd.OpenRoot(dirs...)
+	root, err := bootfs.OpenRoot(dirs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
 	}
