@@ -26,13 +26,14 @@ import (
 // either (bench/dhcp/FINDINGS.md, "Port 67 out of the netpoller"). The
 // price is a thread per socket while it waits.
 type UDP struct {
-	mu      sync.Mutex // fd's lifetime; serialises writes (delayed replies write from timers)
+	mu      sync.Mutex // fd's lifetime; serialises writes (delayed replies come from another goroutine)
 	fd      int
 	closed  bool // Close was called
 	reading bool // ReadPacket is in recvmmsg: it closes fd when it returns
 
 	hs      []mmsghdr // one recvmmsg batch
-	bufs    [][]byte  // as long as the longest b given to ReadPacket
+	iovs    []unix.Iovec
+	bufs    [][]byte // as long as the longest b given to ReadPacket (cut at len(b))
 	names   []unix.RawSockaddrInet4
 	oobs    [][]byte
 	next, n int // next unread message, messages in the batch
@@ -53,10 +54,6 @@ type mmsghdr struct {
 
 const (
 	batchSize = 16
-	// bufSize is the batch buffers' first size: a DHCP message fits, 576
-	// is the minimum every host must take and real ones stay under the
-	// Ethernet MTU.
-	bufSize = 4096
 	// yieldEvery: see recv.
 	yieldEvery = 8 * time.Millisecond
 )
@@ -92,6 +89,7 @@ func NewUDP(conn net.PacketConn) (*UDP, error) {
 	u := &UDP{
 		fd:    fd,
 		hs:    make([]mmsghdr, batchSize),
+		iovs:  make([]unix.Iovec, batchSize),
 		bufs:  make([][]byte, batchSize),
 		names: make([]unix.RawSockaddrInet4, batchSize),
 		oobs:  make([][]byte, batchSize),
@@ -99,15 +97,7 @@ func NewUDP(conn net.PacketConn) (*UDP, error) {
 	for i := range u.hs {
 		u.oobs[i] = ipv4.NewControlMessage(ipv4.FlagInterface | ipv4.FlagDst)
 	}
-	u.grow(bufSize)
 	return u, nil
-}
-
-// grow makes every batch buffer size bytes long.
-func (u *UDP) grow(size int) {
-	for i := range u.bufs {
-		u.bufs[i] = make([]byte, size)
-	}
 }
 
 // ReadPacket reads the next datagram into b and says where it came from,
@@ -117,9 +107,12 @@ func (u *UDP) grow(size int) {
 // recvmmsg batch in order and blocks only when none is left.
 func (u *UDP) ReadPacket(b []byte) (n int, src *net.UDPAddr, dst net.IP, ifIndex int, err error) {
 	for u.next >= u.n {
-		if len(b) > len(u.bufs[0]) {
-			// Cutting at len(b) needs buffers at least that long.
-			u.grow(len(b))
+		if size := max(len(b), 1); len(u.bufs[0]) < size {
+			// Cutting at len(b) needs batch buffers at least that long:
+			// made on the first read, again only for a longer b.
+			for i := range u.bufs {
+				u.bufs[i] = make([]byte, size)
+			}
 		}
 		k, err := u.recv()
 		if err != nil {
@@ -161,10 +154,11 @@ func (u *UDP) recv() (int, error) {
 	u.mu.Unlock()
 	for i := range u.hs {
 		h := &u.hs[i]
+		u.iovs[i] = unix.Iovec{Base: &u.bufs[i][0]}
 		h.hdr = unix.Msghdr{
 			Name:    (*byte)(unsafe.Pointer(&u.names[i])),
 			Namelen: unix.SizeofSockaddrInet4,
-			Iov:     &unix.Iovec{Base: &u.bufs[i][0]},
+			Iov:     &u.iovs[i],
 			Control: &u.oobs[i][0],
 		}
 		h.hdr.Iov.SetLen(len(u.bufs[i]))
