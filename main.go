@@ -20,6 +20,7 @@ import (
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/conflict"
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
@@ -129,32 +130,38 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	m := metrics.New()
 	health := &httpd.Health{}
 	pcfg := proxyConfig(cfg)
-	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
-	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
-	psrv.OnAnswer = func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }
-	psrv.OnIgnore = m.ProxyIgnored
+	psrv := proxy.New(proxy.ServerConfig{
+		Config:     *pcfg,
+		Interfaces: cfg.Interfaces,
+		ReplyDelay: time.Duration(cfg.ReplyDelay),
+		OnAnswer:   func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) },
+		OnIgnore:   m.ProxyIgnored,
+	}, log)
 
 	var services []service
 	// Port 67 falls back to a raw AF_PACKET listener when the host's own
 	// DHCP server holds it (docs/pxe-notes.md §8); 4011 is never taken by one.
-	t67, mode67, err := listen67(ctx, cfg.RecvBuffer, log)
+	t67, mode67, err := dhcpsock.Listen67(ctx, cfg.RecvBuffer, log)
 	if err != nil {
 		return err
 	}
 	defer t67.Close()
-	services = append(services, service{"proxy:67", func(ctx context.Context) error { return psrv.ServeTransport(ctx, t67, proxy.PortDHCP) }})
-	c4011, granted, err := proxy.Listen(ctx, ":"+strconv.Itoa(proxy.PortPXE), cfg.RecvBuffer)
+	services = append(services, service{"proxy:67", func(ctx context.Context) error { return psrv.Serve(ctx, t67, proxy.PortDHCP) }})
+	t4011, err := dhcpsock.ListenUDP(ctx, proxy.PortPXE, cfg.RecvBuffer, log)
 	if err != nil {
-		return portHint(err, proxy.PortPXE)
+		return err
 	}
-	defer c4011.Close()
-	warnRcvbuf(log, proxy.PortPXE, granted, cfg.RecvBuffer, "udp")
-	services = append(services, service{"proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, c4011, proxy.PortPXE) }})
+	defer t4011.Close()
+	services = append(services, service{"proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, t4011, proxy.PortPXE) }})
 
 	if cfg.ConflictWatch {
-		onFinding := func(f conflict.Finding) { m.Conflict(f.Server.String(), string(f.Kind)) }
-		if run := conflictWatch(ctx, log, cfg.ServerIP.IP, onFinding, mode67 == mode67UDP); run != nil {
-			services = append(services, service{"conflict", run})
+		// dropLocal when port 67 was free: no DHCP server runs on this host.
+		if r := dhcpsock.ListenReplies(ctx, mode67 == dhcpsock.ModeUDP, log); r != nil {
+			d := conflict.New(conflict.Config{
+				Ours:      conflict.OwnAddrs(cfg.ServerIP.IP),
+				OnFinding: func(f conflict.Finding) { m.Conflict(f.Server.String(), string(f.Kind)) },
+			}, log)
+			services = append(services, service{"conflict", func(ctx context.Context) error { return d.Serve(ctx, r) }})
 		}
 	}
 
@@ -340,15 +347,4 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error)
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
 	}
 	return root, dirs, nil
-}
-
-// portHint adds what to do when a DHCP port cannot be bound.
-func portHint(err error, port int) error {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("%w: port %d is taken by another program (a DHCP server or dnsmasq on this host?); stop it or run pxeproxy on another host", err, port)
-	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("%w: binding port %d needs root or CAP_NET_BIND_SERVICE", err, port)
-	}
-	return err
 }

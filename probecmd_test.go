@@ -43,9 +43,9 @@ func TestProbeCmdTwoServers(t *testing.T) {
 	}
 	corp := netnstest.Netns(t, "10.72.1.1/30", "10.72.0.1/24")
 	client := netnstest.Netns(t, "10.72.1.5/30", "10.72.0.9/24")
-	br := bridgeLAN(t, "10.72.0.2/24", corp, client)
+	br := netnstest.Bridge(t, "10.72.0.2/24", corp, client)
 	logs := &lockedBuffer{}
-	serveProxy(t, debugLogger(logs), br)
+	serveProxy(t, logs.Logger(), br)
 
 	probeIn := func(args ...string) (int, string) {
 		var stdout, stderr bytes.Buffer
@@ -69,7 +69,7 @@ func TestProbeCmdTwoServers(t *testing.T) {
 	}
 
 	t.Run("lease server and pxeproxy: boots", func(t *testing.T) {
-		dns := startDnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.72.0.100,10.72.0.150,1h")
+		dns := netnstest.Dnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.72.0.100,10.72.0.150,1h")
 		code, out := probeIn("-timeout", "1500ms")
 		if code != 0 {
 			t.Errorf("exit %d, want 0", code)
@@ -89,7 +89,7 @@ func TestProbeCmdTwoServers(t *testing.T) {
 		_ = dns.Wait()
 	})
 	t.Run("lease server with PXEClient: conflict, no boot", func(t *testing.T) {
-		startDnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.72.0.100,10.72.0.150,1h", "--dhcp-option-force=60,PXEClient")
+		netnstest.Dnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.72.0.100,10.72.0.150,1h", "--dhcp-option-force=60,PXEClient")
 		code, out := probeIn("-timeout", "1500ms")
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)

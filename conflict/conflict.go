@@ -29,9 +29,11 @@
 // agents do on the client's segment. Offers unicast to a client's MAC are
 // not seen (a switch does not flood them to us), so detection covers
 // clients that ask for broadcast replies, and a quiet LAN yields no
-// findings until a PXE client boots. The listener binds 255.255.255.255:68
-// with SO_REUSEADDR and SO_REUSEPORT: it shares the port with a DHCP
-// client on this host and never takes that client's unicast replies.
+// findings until a PXE client boots. The listener (package dhcpsock) binds
+// 255.255.255.255:68 with SO_REUSEADDR and SO_REUSEPORT: it shares the
+// port with a DHCP client on this host and never takes that client's
+// unicast replies. This package opens no socket: Detector reads the one
+// it is given.
 package conflict
 
 import (
@@ -43,13 +45,9 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 )
 
 // Kind names a kind of conflict; the texts are stable metric labels.
@@ -153,19 +151,38 @@ func Describe(p *dhcpv4.DHCPv4) string {
 	return strings.Join(parts, ", ")
 }
 
-// Detector logs findings, one Warn per server and kind per Every, and
-// passes every finding to OnFinding (metrics count them all).
-type Detector struct {
-	Log       *slog.Logger
-	Ours      func(net.IP) bool
+// Config configures a Detector. Zero values mean the documented defaults.
+type Config struct {
+	// Ours reports whether an address is one of ours (OwnAddrs); nil: none.
+	Ours func(net.IP) bool
+	// OnFinding, when set, gets every finding (metrics count them all).
 	OnFinding func(Finding)
 	// Every is the quiet period per server and kind; zero means 10 minutes.
 	Every time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
 
-	mu   sync.Mutex
-	last map[string]time.Time
+// Detector logs findings, one Warn per server and kind per Every, and
+// passes every finding to OnFinding.
+type Detector struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	last   map[string]time.Time // last warning per server and kind
+	pruned time.Time            // last sweep of last
+}
+
+// New returns a Detector that logs to log.
+func New(cfg Config, log *slog.Logger) *Detector {
+	if cfg.Every <= 0 {
+		cfg.Every = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Detector{cfg: cfg, log: log, last: map[string]time.Time{}}
 }
 
 // Handle classifies one datagram received from src and reports what is
@@ -173,7 +190,8 @@ type Detector struct {
 func (d *Detector) Handle(pkt []byte, src net.IP) []Finding {
 	// Our own broadcast offers come back to this socket (the kernel loops
 	// broadcasts to local listeners): skip them before decoding.
-	if len(pkt) >= 20 && src != nil && d.Ours != nil && bytes.Equal(pkt[16:20], []byte{0, 0, 0, 0}) && d.Ours(src) {
+	ours := d.cfg.Ours
+	if len(pkt) >= 20 && src != nil && ours != nil && bytes.Equal(pkt[16:20], []byte{0, 0, 0, 0}) && ours(src) {
 		return nil
 	}
 	p, err := dhcpv4.FromBytes(pkt)
@@ -181,21 +199,21 @@ func (d *Detector) Handle(pkt []byte, src net.IP) []Finding {
 		return nil // not DHCP, or broken: nothing to say about a server
 	}
 	var out []Finding
-	for _, f := range Classify(p, d.Ours) {
+	for _, f := range Classify(p, ours) {
 		if f.Server == nil {
 			// No option 54 (BOOTP-style): the sender is the best name.
 			// With a relay in between, that is the relay agent.
-			if d.Ours != nil && src != nil && d.Ours(src) {
+			if ours != nil && src != nil && ours(src) {
 				continue
 			}
 			f.Server = src
 		}
 		out = append(out, f)
-		if d.OnFinding != nil {
-			d.OnFinding(f)
+		if d.cfg.OnFinding != nil {
+			d.cfg.OnFinding(f)
 		}
 		if d.due(&f) {
-			d.Log.Warn("another DHCP server conflicts with pxeproxy", "svc", "conflict",
+			d.log.Warn("another DHCP server conflicts with pxeproxy", "svc", "conflict",
 				"server", serverName(f.Server), "kind", string(f.Kind), "mac", f.MAC.String(),
 				"xid", f.XID.String(), "sends", f.Sends, "effect", f.Effect)
 		}
@@ -210,81 +228,37 @@ func serverName(ip net.IP) string {
 	return ip.String()
 }
 
+// maxServers bounds the servers whose last warning is remembered: option
+// 54 comes from the LAN, and a flood of made-up server identifiers must not
+// grow the map without end.
+const maxServers = 1024
+
 func (d *Detector) due(f *Finding) bool {
-	now := time.Now
-	if d.Now != nil {
-		now = d.Now
-	}
-	every := d.Every
-	if every <= 0 {
-		every = 10 * time.Minute
-	}
 	key := serverName(f.Server) + "/" + string(f.Kind)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.last == nil {
-		d.last = map[string]time.Time{}
-	}
-	t := now()
-	if prev, ok := d.last[key]; ok && t.Sub(prev) < every {
+	t := d.cfg.Now()
+	if prev, ok := d.last[key]; ok && t.Sub(prev) < d.cfg.Every {
 		return false
+	}
+	if len(d.last) >= maxServers && t.Sub(d.pruned) >= time.Second {
+		// At most once a second: a flood must not cost a scan per packet.
+		d.pruned = t
+		for k, prev := range d.last {
+			if t.Sub(prev) >= d.cfg.Every {
+				delete(d.last, k)
+			}
+		}
+	}
+	if len(d.last) >= maxServers {
+		return false // a flood: the servers warned about already stand
 	}
 	d.last[key] = t
 	return true
 }
 
-// Port is the DHCP client port the replies go to.
-const Port = 68
-
-// Listen opens the passive listener: UDP bound to 255.255.255.255:68, so it
-// receives broadcast replies only, with SO_REUSEADDR and SO_REUSEPORT so a
-// DHCP client on this host keeps its port.
-//
-// dropLocal makes the kernel drop, with a socket filter, the copies of
-// broadcasts sent by this host itself (the kernel loops every broadcast
-// back to local listeners, skb pkt_type PACKET_LOOPBACK): pxeproxy's own
-// offers, one per reply, which would otherwise wake this listener under a
-// burst. Use it when no DHCP server runs on this host (port 67 was free):
-// then everything looped back is ours.
-func Listen(ctx context.Context, dropLocal bool) (net.PacketConn, error) {
-	var filter []bpf.RawInstruction
-	if dropLocal {
-		var err error
-		filter, err = bpf.Assemble([]bpf.Instruction{
-			bpf.LoadExtension{Num: bpf.ExtType},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_LOOPBACK, SkipTrue: 1},
-			bpf.RetConstant{Val: 0xffff},
-			bpf.RetConstant{Val: 0},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("assemble loopback filter: %w", err)
-		}
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = errors.Join(
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1))
-			if serr == nil && filter != nil {
-				prog := unix.SockFprog{Len: uint16(len(filter)), Filter: (*unix.SockFilter)(unsafe.Pointer(&filter[0]))}
-				serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf("255.255.255.255:%d", Port))
-	if err != nil {
-		return nil, fmt.Errorf("listen for dhcp replies on udp 255.255.255.255:%d: %w", Port, err)
-	}
-	return conn, nil
-}
-
-// PacketReader is the receiving half of a socket: a net.PacketConn, or a
-// raw listener adapted to it.
+// PacketReader is the receiving half of a socket: a net.PacketConn, or
+// the raw listener of package dhcpsock.
 type PacketReader interface {
 	ReadFrom(b []byte) (int, net.Addr, error)
 	Close() error

@@ -105,12 +105,11 @@ func TestDetectorRateLimit(t *testing.T) {
 	var logs bytes.Buffer
 	now := time.Unix(1000, 0)
 	var counted []Kind
-	d := &Detector{
-		Log:       slog.New(slog.NewTextHandler(&logs, nil)),
+	d := New(Config{
 		Ours:      ours,
 		OnFinding: func(f Finding) { counted = append(counted, f.Kind) },
 		Now:       func() time.Time { return now },
-	}
+	}, slog.New(slog.NewTextHandler(&logs, nil)))
 	pxeLease := reply(dhcpv4.MessageTypeOffer, other, lease, pxe).ToBytes()
 	bootLease := reply(dhcpv4.MessageTypeOffer, other, lease, opt67).ToBytes()
 	third := reply(dhcpv4.MessageTypeOffer, net.IPv4(10, 0, 0, 3), lease, pxe).ToBytes()
@@ -151,5 +150,50 @@ func TestDetectorRateLimit(t *testing.T) {
 	}
 	if n := strings.Count(out, "\n"); n != 5 {
 		t.Errorf("%d log lines, want 5:\n%s", n, out)
+	}
+}
+
+// TestDetectorFlood: made-up server identifiers (option 54 comes from the
+// LAN) never grow the warning memory past maxServers; once the quiet period
+// has passed, a new server is warned about again.
+func TestDetectorFlood(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Unix(1000, 0)
+	d := New(Config{Now: func() time.Time { return now }}, slog.New(slog.NewTextHandler(&logs, nil)))
+	for i := range 5 * maxServers {
+		p := reply(dhcpv4.MessageTypeOffer, net.IPv4(10, 1, byte(i>>8), byte(i)), lease, pxe)
+		if fs := d.Handle(p.ToBytes(), nil); len(fs) != 1 {
+			t.Fatalf("packet %d: %d findings", i, len(fs))
+		}
+	}
+	if n := len(d.last); n > maxServers {
+		t.Fatalf("%d servers remembered, bound %d", n, maxServers)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != maxServers {
+		t.Errorf("%d warnings during the flood, want %d", n, maxServers)
+	}
+	now = now.Add(11 * time.Minute)
+	logs.Reset()
+	d.Handle(reply(dhcpv4.MessageTypeOffer, net.IPv4(10, 2, 0, 1), lease, pxe).ToBytes(), nil)
+	if !strings.Contains(logs.String(), "server=10.2.0.1") || len(d.last) > maxServers {
+		t.Errorf("after the quiet period: %d remembered, log %q", len(d.last), logs.String())
+	}
+}
+
+func TestOwnAddrs(t *testing.T) {
+	server := net.IPv4(192, 0, 2, 7)
+	ours := OwnAddrs(server)
+	ifs, err := net.InterfaceAddrs()
+	if err != nil || len(ifs) == 0 {
+		t.Skipf("no interface address to check: %v", err)
+	}
+	host := ifs[0].(*net.IPNet).IP
+	for ip, want := range map[string]bool{server.String(): true, host.String(): true, "198.51.100.200": false} {
+		if got := ours(net.ParseIP(ip)); got != want {
+			t.Errorf("ours(%s) = %v, want %v", ip, got, want)
+		}
+	}
+	if OwnAddrs(nil)(server) {
+		t.Error("without PXE_SERVER_IP, 192.0.2.7 is not ours")
 	}
 }

@@ -4,10 +4,12 @@
 // yiaddr 0.0.0.0, echoes the request's xid, htype/hlen and chaddr, and is
 // addressed only to PXE firmware (option 60 "PXEClient" or "HTTPClient").
 // Ordinary DHCP traffic is never answered: the site's DHCP server owns the
-// lease. The rules and their sources are in shared/PXE-NOTES.md.
+// lease. The rules and their sources are in docs/pxe-notes.md.
 //
 // The decision (Reply) and the destination rule (Destination) are pure
-// functions; Server is the thin socket loop around them.
+// functions; Server is the thin socket loop around them, over a Transport
+// (ConnTransport here, or the Linux sockets of package dhcpsock). The
+// package builds and its tests run on any OS.
 package proxy
 
 import (
@@ -212,7 +214,7 @@ func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	switch port {
 	case PortDHCP:
 		// Only DISCOVER: a REQUEST on 67 belongs to the site's DHCP server
-		// and answering it races that server's ACK (PXE-NOTES 1).
+		// and answering it races that server's ACK (docs/pxe-notes.md §1).
 		if mt != dhcpv4.MessageTypeDiscover && (mt != dhcpv4.MessageTypeRequest || !requestOn67) {
 			return nil, fmt.Errorf("%w: %s on port 67", ErrMessageType, mt)
 		}

@@ -7,34 +7,61 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/sys/unix"
 )
 
-// Server is the socket loop around Reply: read, decode, decide, pick the
-// destination, write. One goroutine per socket, no goroutine per packet.
-type Server struct {
-	cfg    *Config
-	log    *slog.Logger
-	ifaces *ifaceTable
+// Transport is a socket that says where each datagram came in: the
+// portable ConnTransport here, or the Linux sockets of package dhcpsock
+// (recvmmsg, raw AF_PACKET).
+//
+// The methods use standard types only, not a metadata struct of this
+// package: a socket package then satisfies the interface without
+// importing the decision, and no adapter sits in between.
+type Transport interface {
+	// ReadPacket reads one datagram into b and returns its length, its
+	// source, the address it was sent to and the interface it came in on
+	// (0 if unknown). dst may be reused by the next call. A datagram longer
+	// than b is cut to len(b) bytes, as recvfrom does.
+	ReadPacket(b []byte) (n int, src *net.UDPAddr, dst net.IP, ifIndex int, err error)
+	// WritePacket sends b to dst from src; a non-zero ifIndex makes it leave
+	// through that interface (broadcasts). Safe for concurrent use.
+	WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error
+	// Close ends the transport and any ReadPacket blocked on it.
+	Close() error
+}
 
+// ServerConfig is what a Server needs: the decision's rules and the loop's
+// own settings. Zero values mean the documented defaults.
+type ServerConfig struct {
+	// Config is the decision's configuration, passed to Reply.
+	Config
+	// Interfaces names the interfaces to answer on; empty: every up,
+	// non-loopback interface with an IPv4 address.
+	Interfaces []string
+	// ReplyDelay holds every reply back this long: a quirk knob for ROMs
+	// that miss an instant answer (dnsmasq's dhcp-reply-delay). Zero: none.
+	ReplyDelay time.Duration
 	// OnAnswer, when set, is called after each reply is sent (metrics).
 	OnAnswer func(a *Answer, in Ingress)
 	// OnIgnore, when set, is called for each packet not answered, with the
 	// short reason label (metrics).
 	OnIgnore func(port int, reason string)
-	// ReplyDelay holds every reply back this long: a quirk knob for ROMs
-	// that miss an instant answer (dnsmasq's dhcp-reply-delay). Zero: none.
-	ReplyDelay time.Duration
 }
 
-// NewServer returns a loop that answers on the interfaces named in ifaces
-// (empty: every up, non-loopback interface with an IPv4 address).
-func NewServer(cfg *Config, ifaces []string, log *slog.Logger) *Server {
-	return &Server{cfg: cfg, log: log, ifaces: newIfaceTable(ifaces)}
+// Server is the socket loop around Reply: read, decode, decide, pick the
+// destination, write. One goroutine per socket, no goroutine per packet.
+type Server struct {
+	cfg    ServerConfig
+	log    *slog.Logger
+	ifaces *ifaceTable
+}
+
+// New returns a loop that answers on the interfaces of cfg.
+func New(cfg ServerConfig, log *slog.Logger) *Server {
+	return &Server{cfg: cfg, log: log, ifaces: newIfaceTable(cfg.Interfaces)}
 }
 
 // Interfaces returns the interfaces served right now with their IPv4
@@ -49,86 +76,39 @@ func (s *Server) Interfaces() map[string][]string {
 	return out
 }
 
-// Listen opens the UDP socket for port on all addresses with a large receive
-// buffer: a lab of machines powered on together sends thousands of
-// DISCOVERs at once, and the kernel's default buffer (208 KiB) drops most of
-// them. It returns the buffer size the kernel granted; rcvbuf 0 keeps the
-// kernel's default.
-func Listen(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, error) {
-	var granted int
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
-			// without it fall back to SO_RCVBUF, capped by rmem_max.
-			if rcvbuf > 0 && unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
-			}
-			if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
-				granted = v / 2 // the kernel reports twice the usable size
-			}
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
-			if serr == nil {
-				// From the first packet on: a datagram queued before
-				// IP_PKTINFO is enabled carries no ingress interface.
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := lc.ListenPacket(ctx, "udp4", addr)
-	if err != nil {
-		return nil, 0, fmt.Errorf("listen on udp %s: %w", addr, err)
-	}
-	return conn, granted, nil
-}
+// maxDatagram bounds a DHCP message: 576 is the minimum every host must
+// take, real ones stay under the Ethernet MTU; larger ones are refused.
+const maxDatagram = 4096
 
-// Transport is a socket that says where each datagram came in. UDPTransport
-// is the ordinary one; a raw AF_PACKET listener (for hosts where another
-// program holds port 67) is the other.
-type Transport interface {
-	// ReadPacket reads one datagram into b.
-	ReadPacket(b []byte) (n int, in Received, err error)
-	// WritePacket sends b to dst from src; a non-zero ifIndex makes it leave
-	// through that interface (broadcasts). Safe for concurrent use: delayed
-	// replies are sent from timers.
-	WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error
-	// Close ends the transport and any ReadPacket blocked on it.
-	Close() error
-}
+// ReasonDelayFull is the ignore reason of a reply dropped because
+// maxDelayed replies already wait for ReplyDelay.
+const ReasonDelayFull = "delay-queue-full"
 
-// Received is what a transport knows about one datagram.
-type Received struct {
-	IfIndex  int          // ingress interface; 0 if unknown
-	Dst      net.IP       // destination address of the datagram
-	Src      *net.UDPAddr // source address and port
-	Oversize bool         // the datagram was larger than the transport reads (truncated)
-}
-
-// Serve answers requests arriving on conn, which listens on port (PortDHCP
-// or PortPXE), until ctx ends. A conn closed because ctx ended is a clean
-// exit.
-func (s *Server) Serve(ctx context.Context, conn net.PacketConn, port int) error {
-	t, err := NewUDPTransport(conn)
-	if err != nil {
-		return fmt.Errorf("port %d: %w", port, err)
-	}
-	return s.ServeTransport(ctx, t, port)
-}
-
-// ServeTransport is Serve on any Transport.
-func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) error {
+// Serve answers requests arriving on t, which listens on port (PortDHCP
+// or PortPXE), until ctx ends. A transport closed because ctx ended is a
+// clean exit. Replies still held back by ReplyDelay when Serve returns are
+// dropped: no goroutine or timer of Serve outlives it.
+func (s *Server) Serve(ctx context.Context, t Transport, port int) error {
 	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
 
-	buf := make([]byte, maxDatagram)
+	var dq *delayQueue
+	if s.cfg.ReplyDelay > 0 {
+		dctx, cancel := context.WithCancel(ctx)
+		dq = newDelayQueue(maxDelayed)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.sendDelayed(dctx, t, dq) })
+		// Deferred in this order: cancel first, then wait.
+		defer wg.Wait()
+		defer cancel()
+	}
+
+	// One byte over maxDatagram: a datagram that fills buf is too long.
+	buf := make([]byte, maxDatagram+1)
 	out := make([]byte, 0, 1024) // reply encoding buffer, reused by this loop only
 	var dec Decoder              // request decoding, reused by this loop only
 	for {
-		n, rcv, err := t.ReadPacket(buf)
+		n, src, dst, ifIndex, err := t.ReadPacket(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -139,30 +119,29 @@ func (s *Server) ServeTransport(ctx context.Context, t Transport, port int) erro
 			}
 			return fmt.Errorf("read on port %d: %w", port, err)
 		}
-		out = s.handle(ctx, t, port, buf[:n], rcv, &dec, out)
+		out = s.handle(ctx, t, dq, port, buf[:n], src, dst, ifIndex, &dec, out)
 	}
 }
 
 // handle processes one datagram and returns the encoding buffer for reuse.
 // It never panics on bad input: the codec returns errors for truncated
 // packets and bad option lengths.
-func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, rcv Received, dec *Decoder, out []byte) []byte {
-	usrc := rcv.Src
-	if rcv.IfIndex == 0 || usrc == nil {
+func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port int, pkt []byte, usrc *net.UDPAddr, rdst net.IP, ifIndex int, dec *Decoder, out []byte) []byte {
+	if ifIndex == 0 || usrc == nil {
 		s.ignore(ctx, port, "no-pktinfo", nil, nil)
 		return out
 	}
-	info := s.ifaces.get(rcv.IfIndex)
+	info := s.ifaces.get(ifIndex)
 	if info == nil {
 		s.ignore(ctx, port, "interface-not-served", nil, func() []slog.Attr {
-			return []slog.Attr{slog.Int("ifindex", rcv.IfIndex), slog.String("peer", usrc.String())}
+			return []slog.Attr{slog.Int("ifindex", ifIndex), slog.String("peer", usrc.String())}
 		})
 		return out
 	}
 	where := func() []slog.Attr {
 		return []slog.Attr{slog.String("iface", info.name), slog.String("peer", usrc.String()), slog.Int("bytes", len(pkt))}
 	}
-	if rcv.Oversize {
+	if len(pkt) > maxDatagram {
 		s.ignore(ctx, port, ErrMalformed.Error(), errors.New("oversize datagram"), where)
 		return out
 	}
@@ -179,20 +158,20 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 	}
 	in := Ingress{
 		Port:    port,
-		IfIndex: rcv.IfIndex,
+		IfIndex: ifIndex,
 		IfName:  info.name,
 		Addr:    info.addrFor(req.GatewayIPAddr, usrc.IP),
 		Src:     usrc,
 	}
-	ans, err := Reply(req, in, s.cfg)
+	ans, err := Reply(req, in, &s.cfg.Config)
 	if err != nil {
 		level := slog.LevelDebug
 		if errors.Is(err, ErrDenied) || errors.Is(err, ErrNotAllowed) {
 			// An admin who set up access control wants to see it work.
 			level = slog.LevelInfo
 		}
-		if s.OnIgnore != nil {
-			s.OnIgnore(port, Reason(err))
+		if s.cfg.OnIgnore != nil {
+			s.cfg.OnIgnore(port, Reason(err))
 		}
 		if s.log.Enabled(ctx, level) {
 			msg := "ignored"
@@ -206,41 +185,48 @@ func (s *Server) handle(ctx context.Context, t Transport, port int, pkt []byte, 
 		return out
 	}
 	dst, bcast := Destination(req, in)
-	from, ifIndex := in.Addr, 0
+	from, outIf := in.Addr, 0
 	if bcast {
 		// Out of the interface the request came in on, not wherever the
 		// routing table sends 255.255.255.255.
-		ifIndex = in.IfIndex
-	} else if d := rcv.Dst.To4(); d != nil && !d.IsMulticast() && !d.Equal(net.IPv4bcast) && !isBroadcastOn(info, d) {
+		outIf = in.IfIndex
+	} else if d := rdst.To4(); d != nil && !d.IsMulticast() && !d.Equal(net.IPv4bcast) && !isBroadcastOn(info, d) {
 		// Unicast request: answer from the address it was sent to.
 		from = d
 	}
 	out = AppendPacket(out[:0], ans.Packet)
-	if s.ReplyDelay > 0 {
-		// Delayed on a timer, not in the loop: the next request must not
-		// wait for this one's delay. The request and the buffers are reused
-		// by the next read, so the timer gets copies of what it needs.
-		b, mac, xid := bytes.Clone(out), macString(req.ClientHWAddr), xidString(req.TransactionID)
-		time.AfterFunc(s.ReplyDelay, func() { s.send(ctx, t, b, ans, in, mac, xid, from, ifIndex, dst) })
+	if dq == nil {
+		s.send(ctx, t, out, ans, in, from, outIf, dst)
 		return out
 	}
-	s.send(ctx, t, out, ans, in, "", "", from, ifIndex, dst)
+	// Held back in a queue, not in the loop: the next request must not wait
+	// for this one's delay. The request buffer and the transport's
+	// destination address are reused by the next read, so the queue gets
+	// copies of what aliases them.
+	p := ans.Packet
+	p.ClientHWAddr = bytes.Clone(p.ClientHWAddr)
+	p.ClientIPAddr, p.GatewayIPAddr = cloneIP(p.ClientIPAddr), cloneIP(p.GatewayIPAddr)
+	r := delayedReply{
+		at: time.Now().Add(s.cfg.ReplyDelay), b: bytes.Clone(out), ans: ans, in: in,
+		from: cloneIP(from), outIf: outIf, dst: &net.UDPAddr{IP: cloneIP(dst.IP), Port: dst.Port},
+	}
+	if !dq.push(r) {
+		s.ignore(ctx, port, ReasonDelayFull, nil, where)
+	}
 	return out
 }
 
-// send writes one encoded reply and reports it. mac and xid are given
-// for delayed replies, whose request is gone; otherwise they come from the
-// reply, which echoes both.
-func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, in Ingress, mac, xid string, from net.IP, ifIndex int, dst *net.UDPAddr) {
-	if mac == "" {
-		mac, xid = macString(ans.Packet.ClientHWAddr), xidString(ans.Packet.TransactionID)
-	}
-	if err := t.WritePacket(b, from, ifIndex, dst); err != nil {
+func cloneIP(ip net.IP) net.IP { return bytes.Clone(ip) }
+
+// send writes one encoded reply and reports it.
+func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, in Ingress, from net.IP, outIf int, dst *net.UDPAddr) {
+	mac, xid := macString(ans.Packet.ClientHWAddr), xidString(ans.Packet.TransactionID)
+	if err := t.WritePacket(b, from, outIf, dst); err != nil {
 		s.log.Warn("send failed", "svc", svcName(in.Port), "mac", mac, "xid", xid, "iface", in.IfName, "peer", dst.String(), "err", err)
 		return
 	}
-	if s.OnAnswer != nil {
-		s.OnAnswer(ans, in)
+	if s.cfg.OnAnswer != nil {
+		s.cfg.OnAnswer(ans, in)
 	}
 	h := s.log.Handler()
 	if !h.Enabled(ctx, slog.LevelInfo) {
@@ -289,8 +275,8 @@ func xidString(x dhcpv4.TransactionID) string {
 // ignore counts a packet not answered and logs it at Debug; attrs is only
 // called when Debug is on, so a busy LAN's ordinary DHCP costs nothing here.
 func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs func() []slog.Attr) {
-	if s.OnIgnore != nil {
-		s.OnIgnore(port, reason)
+	if s.cfg.OnIgnore != nil {
+		s.cfg.OnIgnore(port, reason)
 	}
 	if !s.log.Enabled(ctx, slog.LevelDebug) {
 		return

@@ -7,7 +7,8 @@
 // would collide.
 // Inside it, Netns creates named namespaces joined to the test's own by veth
 // pairs, and Do runs a function with the calling OS thread switched into one
-// of them: sockets opened there stay there.
+// of them: sockets opened there stay there. Bridge joins several peers into
+// one LAN; Dnsmasq runs a real DHCP server on it.
 package netnstest
 
 import (
@@ -20,8 +21,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
 const childEnv = "PXEPROXY_NETNS_CHILD"
@@ -132,6 +136,69 @@ func (p *Peer) Do(fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// Dnsmasq runs a DHCP-only dnsmasq (no DNS) on iface, inside namespace
+// ns ("" for the test's own), until the test ends, and waits until it holds
+// UDP 67.
+func Dnsmasq(t *testing.T, ns, iface string, args ...string) *exec.Cmd {
+	t.Helper()
+	dir := t.TempDir()
+	cmdline := []string{"dnsmasq", "--conf-file=/dev/null", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+		"--port=0", "--no-ping", "--log-facility=-", "--log-dhcp", "--user=root", "--group=root",
+		"--pid-file=" + dir + "/pid", "--dhcp-leasefile=" + dir + "/leases", "--interface=" + iface}
+	cmdline = append(cmdline, args...)
+	if ns != "" {
+		cmdline = append([]string{"ip", "netns", "exec", ns}, cmdline...)
+	}
+	var out testlog.Buffer
+	cmd := exec.Command(cmdline[0], cmdline[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dnsmasq: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Logf("dnsmasq log:\n%s", out.String())
+	})
+	for i := 0; ; i++ {
+		check := []string{"ss", "-Hnlu", "sport = :67"}
+		if ns != "" {
+			check = append([]string{"ip", "netns", "exec", ns}, check...)
+		}
+		got, _ := exec.Command(check[0], check[1:]...).Output()
+		if len(bytes.TrimSpace(got)) > 0 {
+			return cmd
+		}
+		if i == 50 {
+			t.Fatalf("dnsmasq does not hold port 67 after 5 s:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Bridge puts the test's ends of the peers' veth pairs into one bridge
+// carrying cidr: a LAN with every peer and the test's namespace on it.
+func Bridge(t *testing.T, cidr string, peers ...*Peer) string {
+	t.Helper()
+	br := fmt.Sprintf("%sbr%d", Prefix, os.Getpid()%10000)
+	must(t, "ip", "link", "add", br, "type", "bridge", "forward_delay", "0")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
+	for _, p := range peers {
+		must(t, "ip", "addr", "flush", "dev", p.HostIf)
+		must(t, "ip", "link", "set", p.HostIf, "master", br)
+	}
+	must(t, "ip", "addr", "add", cidr, "dev", br)
+	must(t, "ip", "link", "set", br, "up")
+	return br
+}
+
+func must(t *testing.T, args ...string) {
+	t.Helper()
+	if err := run(args...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func run(args ...string) error {

@@ -4,6 +4,7 @@ package testlog
 
 import (
 	"bytes"
+	"log/slog"
 	"sync"
 )
 
@@ -34,4 +35,9 @@ func (l *Buffer) Writes() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.writes
+}
+
+// Logger returns a Debug-level text logger that writes to l.
+func (l *Buffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

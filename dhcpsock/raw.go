@@ -1,7 +1,25 @@
-// Package rawudp receives and sends UDP datagrams of one port without
+//go:build linux
+
+package dhcpsock
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Raw is a listener that receives and sends UDP datagrams of one port without
 // binding that port, for hosts where another program (the site's DHCP
 // server, dnsmasq, systemd-networkd's server) already holds UDP 67. It is
-// pixiecore's "no-bind" mode (PXE-NOTES 8).
+// pixiecore's "no-bind" mode (docs/pxe-notes.md §8).
 //
 // Receiving: an AF_PACKET socket of type SOCK_DGRAM for ETH_P_IP, with a
 // classic BPF filter that passes only unfragmented IPv4/UDP to the port.
@@ -23,26 +41,7 @@
 // An IPPROTO_RAW socket never receives, so it queues nothing.
 //
 // Both sockets need CAP_NET_RAW.
-package rawudp
-
-import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"sync"
-	"syscall"
-	"unsafe"
-
-	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
-
-	"github.com/pxeproxy/pxeproxy/proxy"
-)
-
-// Conn is a raw listener for one UDP port. It implements proxy.Transport.
-type Conn struct {
+type Raw struct {
 	port int
 	rx   *os.File // AF_PACKET, non-blocking, in Go's poller
 	rc   syscall.RawConn
@@ -52,16 +51,14 @@ type Conn struct {
 	closeErr  error
 }
 
-var _ proxy.Transport = (*Conn)(nil)
-
 // ErrNotPermitted wraps the error of a socket call refused for lack of
 // CAP_NET_RAW.
 var ErrNotPermitted = errors.New("raw sockets need CAP_NET_RAW")
 
-// Listen opens the raw listener for UDP port on every interface. rcvbuf > 0
-// asks for that receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF); Listen
-// returns the size granted.
-func Listen(port, rcvbuf int) (*Conn, int, error) {
+// ListenRaw opens the raw listener for UDP port on every interface.
+// rcvbuf > 0 asks for that receive buffer (SO_RCVBUFFORCE, else
+// SO_RCVBUF); ListenRaw returns the size granted.
+func ListenRaw(port, rcvbuf int) (*Raw, int, error) {
 	if port <= 0 || port > 65535 {
 		return nil, 0, fmt.Errorf("raw listen: bad port %d", port)
 	}
@@ -72,7 +69,7 @@ func Listen(port, rcvbuf int) (*Conn, int, error) {
 		return nil, 0, sockErr("open packet socket", err)
 	}
 	closeFd := func() { unix.Close(fd) }
-	prog, err := Filter(port)
+	prog, err := filter(port)
 	if err != nil {
 		closeFd()
 		return nil, 0, err
@@ -82,13 +79,7 @@ func Listen(port, rcvbuf int) (*Conn, int, error) {
 		closeFd()
 		return nil, 0, fmt.Errorf("attach bpf filter: %w", err)
 	}
-	granted := 0
-	if rcvbuf > 0 && unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
-	}
-	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
-		granted = v / 2 // the kernel reports twice the usable size
-	}
+	granted := setRcvbuf(fd, rcvbuf)
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
 		closeFd()
 		return nil, 0, sockErr("bind packet socket", err)
@@ -112,7 +103,7 @@ func Listen(port, rcvbuf int) (*Conn, int, error) {
 		unix.Close(tx)
 		return nil, 0, fmt.Errorf("packet socket: %w", err)
 	}
-	return &Conn{port: port, rx: f, rc: rc, tx: tx}, granted, nil
+	return &Raw{port: port, rx: f, rc: rc, tx: tx}, granted, nil
 }
 
 func sockErr(op string, err error) error {
@@ -122,10 +113,10 @@ func sockErr(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// Filter returns the classic BPF program that passes IPv4 packets (as
+// filter returns the classic BPF program that passes IPv4 packets (as
 // seen by a SOCK_DGRAM packet socket: IP header at offset 0) carrying an
 // unfragmented UDP datagram to port.
-func Filter(port int) ([]unix.SockFilter, error) {
+func filter(port int) ([]unix.SockFilter, error) {
 	raw, err := bpf.Assemble(program(port))
 	if err != nil {
 		return nil, fmt.Errorf("assemble bpf filter: %w", err)
@@ -154,53 +145,58 @@ func program(port int) []bpf.Instruction {
 	}
 }
 
-// ReadPacket implements proxy.Transport: it returns the UDP payload of the
-// next datagram to the port with its ingress interface, destination and
-// source.
-func (c *Conn) ReadPacket(b []byte) (int, proxy.Received, error) {
+// ReadPacket returns the UDP payload of the next datagram to the port,
+// moved to the front of b, with its source, destination and ingress
+// interface. A datagram whose IP packet does not fit in b is dropped.
+func (c *Raw) ReadPacket(b []byte) (n int, src *net.UDPAddr, dst net.IP, ifIndex int, err error) {
 	for {
 		var (
-			n    int
+			k    int
 			from unix.Sockaddr
 			rerr error
 		)
 		err := c.rc.Read(func(fd uintptr) bool {
-			n, from, rerr = unix.Recvfrom(int(fd), b, 0)
+			k, from, rerr = unix.Recvfrom(int(fd), b, 0)
 			return rerr != unix.EAGAIN
 		})
 		if err == nil {
 			err = rerr
 		}
 		if err != nil {
-			return 0, proxy.Received{}, fmt.Errorf("raw read: %w", err)
+			return 0, nil, nil, 0, fmt.Errorf("raw read: %w", err)
 		}
 		ll, ok := from.(*unix.SockaddrLinklayer)
 		if !ok || ll.Pkttype == unix.PACKET_OUTGOING || ll.Pkttype == unix.PACKET_OTHERHOST {
 			continue
 		}
-		d, err := ParseIPv4UDP(b[:n])
-		if err != nil || d.DstPort != c.port {
+		d, err := parseIPv4UDP(b[:k])
+		if err != nil || d.dstPort != c.port {
 			continue // the filter passed it, but it is not a whole datagram
 		}
 		// The payload moves to the front of b (copy handles the overlap);
 		// the addresses were copied out of b by the parser.
-		k := copy(b, d.Payload)
-		return k, proxy.Received{
-			IfIndex: ll.Ifindex,
-			Dst:     d.Dst,
-			Src:     &net.UDPAddr{IP: d.Src, Port: d.SrcPort},
-		}, nil
+		return copy(b, d.payload), &net.UDPAddr{IP: d.src, Port: d.srcPort}, d.dst, ll.Ifindex, nil
 	}
 }
 
-// WritePacket implements proxy.Transport: it sends b from src:port to dst,
-// through interface ifIndex when non-zero.
-func (c *Conn) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
+// ReadFrom is ReadPacket for readers that want only the source (the
+// conflict watcher: ReplyReader).
+func (c *Raw) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, src, _, _, err := c.ReadPacket(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, src, nil
+}
+
+// WritePacket sends b from src:port to dst, through interface ifIndex
+// when non-zero. It is safe for concurrent use.
+func (c *Raw) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
 	d4 := dst.IP.To4()
 	if d4 == nil {
 		return fmt.Errorf("raw write: %s is not IPv4", dst.IP)
 	}
-	pkt := BuildIPv4UDP(src, c.port, d4, dst.Port, b)
+	pkt := buildIPv4UDP(src, c.port, d4, dst.Port, b)
 	to := &unix.SockaddrInet4{}
 	copy(to.Addr[:], d4)
 	var oob []byte
@@ -227,25 +223,25 @@ func pktinfo(ifIndex int) []byte {
 	return oob
 }
 
-// Close implements proxy.Transport; a ReadPacket blocked on c returns.
-func (c *Conn) Close() error {
+// Close closes both sockets; a ReadPacket blocked on c returns.
+func (c *Raw) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeErr = errors.Join(c.rx.Close(), unix.Close(c.tx))
 	})
 	return c.closeErr
 }
 
-// Datagram is a parsed IPv4/UDP packet.
-type Datagram struct {
-	Src, Dst         net.IP
-	SrcPort, DstPort int
-	Payload          []byte
+// datagram is a parsed IPv4/UDP packet.
+type datagram struct {
+	src, dst         net.IP
+	srcPort, dstPort int
+	payload          []byte
 }
 
-// ParseIPv4UDP parses an IPv4 packet holding a whole UDP datagram. It
+// parseIPv4UDP parses an IPv4 packet holding a whole UDP datagram. It
 // checks the lengths, not the checksums: packets sent from this host reach
 // a packet socket before the NIC (or veth) fills the UDP checksum in.
-func ParseIPv4UDP(p []byte) (*Datagram, error) {
+func parseIPv4UDP(p []byte) (*datagram, error) {
 	if len(p) < 20 || p[0]>>4 != 4 {
 		return nil, errors.New("not ipv4")
 	}
@@ -265,19 +261,19 @@ func ParseIPv4UDP(p []byte) (*Datagram, error) {
 	if ulen < 8 || ulen > len(u) {
 		return nil, fmt.Errorf("bad udp length %d of %d", ulen, len(u))
 	}
-	return &Datagram{
-		Src:     net.IPv4(p[12], p[13], p[14], p[15]).To4(),
-		Dst:     net.IPv4(p[16], p[17], p[18], p[19]).To4(),
-		SrcPort: int(binary.BigEndian.Uint16(u[0:2])),
-		DstPort: int(binary.BigEndian.Uint16(u[2:4])),
-		Payload: u[8:ulen],
+	return &datagram{
+		src:     net.IPv4(p[12], p[13], p[14], p[15]).To4(),
+		dst:     net.IPv4(p[16], p[17], p[18], p[19]).To4(),
+		srcPort: int(binary.BigEndian.Uint16(u[0:2])),
+		dstPort: int(binary.BigEndian.Uint16(u[2:4])),
+		payload: u[8:ulen],
 	}, nil
 }
 
-// BuildIPv4UDP builds an IPv4 packet (no options) holding payload as a UDP
+// buildIPv4UDP builds an IPv4 packet (no options) holding payload as a UDP
 // datagram. A nil src leaves the source 0.0.0.0 for the kernel to fill in
 // and the UDP checksum 0 ("none", RFC 768), since it covers the source.
-func BuildIPv4UDP(src net.IP, sport int, dst net.IP, dport int, payload []byte) []byte {
+func buildIPv4UDP(src net.IP, sport int, dst net.IP, dport int, payload []byte) []byte {
 	p := make([]byte, 28+len(payload))
 	p[0] = 0x45
 	binary.BigEndian.PutUint16(p[2:4], uint16(len(p)))

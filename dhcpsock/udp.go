@@ -1,4 +1,6 @@
-package proxy
+//go:build linux
+
+package dhcpsock
 
 import (
 	"errors"
@@ -13,26 +15,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// UDPTransport reads a UDP socket with IP_PKTINFO control messages by a
-// blocking recvmmsg into reused buffers, and writes with a cached control
-// message, so a burst costs no allocation per packet in the transport.
+// UDP reads a UDP socket with IP_PKTINFO control messages by a blocking
+// recvmmsg into reused buffers, and writes with a cached control message,
+// so a burst costs no allocation per packet beyond the source address.
 //
-// The socket is kept out of Go's netpoller on purpose. A request that
+// The socket is kept out of Go's netpoller on purpose: a request that
 // arrives at an idle server then wakes the one thread blocked in recvmmsg,
-// as it wakes dnsmasq's poll, instead of the runtime's thread in
-// epoll_wait, which schedules the reading goroutine and looks for more
-// work; and no send completion (EPOLLOUT) wakes that thread either. strace
-// of one lone DISCOVER before: recvmmsg, sendmsg and two epoll_pwait on a
-// second thread; after: recvmmsg and sendmsg (bench/dhcp). The price is a
-// thread per socket while it waits.
-type UDPTransport struct {
-	mu      sync.Mutex // fd's lifetime; serialises writes (delayed replies write from timers)
+// as it wakes dnsmasq's poll, not the runtime's thread in epoll_wait and a
+// goroutine after it; and no send completion (EPOLLOUT) wakes that thread
+// either (bench/dhcp/FINDINGS.md, "Port 67 out of the netpoller"). The
+// price is a thread per socket while it waits.
+type UDP struct {
+	mu      sync.Mutex // fd's lifetime; serialises writes (delayed replies come from another goroutine)
 	fd      int
 	closed  bool // Close was called
 	reading bool // ReadPacket is in recvmmsg: it closes fd when it returns
 
 	hs      []mmsghdr // one recvmmsg batch
-	bufs    [][]byte
+	iovs    []unix.Iovec
+	bufs    [][]byte // as long as the longest b given to ReadPacket (cut at len(b))
 	names   []unix.RawSockaddrInet4
 	oobs    [][]byte
 	next, n int // next unread message, messages in the batch
@@ -53,18 +54,15 @@ type mmsghdr struct {
 
 const (
 	batchSize = 16
-	// maxDatagram bounds a DHCP message: 576 is the minimum every host must
-	// take, real ones stay under the Ethernet MTU; larger ones are refused.
-	maxDatagram = 4096
 	// yieldEvery: see recv.
 	yieldEvery = 8 * time.Millisecond
 )
 
-// NewUDPTransport takes over conn, a *net.UDPConn from Listen: it keeps a
-// duplicate of the socket in blocking mode, outside the netpoller, and
-// closes conn (which also takes the socket out of the netpoller's epoll
-// set). IP_PKTINFO must be on (Listen does it).
-func NewUDPTransport(conn net.PacketConn) (*UDPTransport, error) {
+// NewUDP takes over conn, a *net.UDPConn from Listen: it keeps a duplicate
+// of the socket in blocking mode, outside the netpoller, and closes conn
+// (which also takes the socket out of the netpoller's epoll set).
+// IP_PKTINFO is switched on here too, for a conn not opened by Listen.
+func NewUDP(conn net.PacketConn) (*UDP, error) {
 	uc, ok := conn.(*net.UDPConn)
 	if !ok {
 		return nil, fmt.Errorf("not a UDP socket: %T", conn)
@@ -88,56 +86,61 @@ func NewUDPTransport(conn net.PacketConn) (*UDPTransport, error) {
 		return nil, fmt.Errorf("set up socket: %w", err)
 	}
 	uc.Close()
-	u := &UDPTransport{
+	u := &UDP{
 		fd:    fd,
 		hs:    make([]mmsghdr, batchSize),
+		iovs:  make([]unix.Iovec, batchSize),
 		bufs:  make([][]byte, batchSize),
 		names: make([]unix.RawSockaddrInet4, batchSize),
 		oobs:  make([][]byte, batchSize),
 	}
 	for i := range u.hs {
-		u.bufs[i] = make([]byte, maxDatagram)
 		u.oobs[i] = ipv4.NewControlMessage(ipv4.FlagInterface | ipv4.FlagDst)
 	}
 	return u, nil
 }
 
-// ReadPacket implements Transport. It serves the datagrams of one recvmmsg
-// batch in order and blocks only when none is left.
-func (u *UDPTransport) ReadPacket(b []byte) (int, Received, error) {
-	var r Received
+// ReadPacket reads the next datagram into b and says where it came from,
+// the address it was sent to (valid until the next call) and the
+// interface it came in on (0 if unknown). A datagram longer than b is cut
+// to len(b) bytes, as recvfrom does. It serves the datagrams of one
+// recvmmsg batch in order and blocks only when none is left.
+func (u *UDP) ReadPacket(b []byte) (n int, src *net.UDPAddr, dst net.IP, ifIndex int, err error) {
 	for u.next >= u.n {
-		n, err := u.recv()
-		if err != nil {
-			return 0, r, err
+		if size := max(len(b), 1); len(u.bufs[0]) < size {
+			// Cutting at len(b) needs batch buffers at least that long:
+			// made on the first read, again only for a longer b.
+			for i := range u.bufs {
+				u.bufs[i] = make([]byte, size)
+			}
 		}
-		u.next, u.n = 0, n
+		k, err := u.recv()
+		if err != nil {
+			return 0, nil, nil, 0, err
+		}
+		u.next, u.n = 0, k
 	}
 	h := &u.hs[u.next]
 	i := u.next
 	u.next++
-	if h.hdr.Flags&unix.MSG_TRUNC != 0 {
-		r.Oversize = true
-	}
 	if err := u.cm.Parse(u.oobs[i][:h.hdr.Controllen]); err == nil {
-		r.IfIndex, r.Dst = u.cm.IfIndex, u.cm.Dst
+		ifIndex, dst = u.cm.IfIndex, u.cm.Dst
 	}
 	if h.hdr.Namelen >= unix.SizeofSockaddrInet4 && u.names[i].Family == unix.AF_INET {
 		a := u.names[i].Addr
 		p := (*[2]byte)(unsafe.Pointer(&u.names[i].Port))
-		r.Src = &net.UDPAddr{IP: net.IPv4(a[0], a[1], a[2], a[3]), Port: int(p[0])<<8 | int(p[1])}
+		src = &net.UDPAddr{IP: net.IPv4(a[0], a[1], a[2], a[3]), Port: int(p[0])<<8 | int(p[1])}
 	}
-	return copy(b, u.bufs[i][:min(int(h.len), len(u.bufs[i]))]), r, nil
+	return copy(b, u.bufs[i][:min(int(h.len), len(u.bufs[i]))]), src, dst, ifIndex, nil
 }
 
 // recv waits for one batch. The wait is an ordinary (blocking) system call,
 // so the thread gives up its P to the scheduler when it lasts. A goroutine
 // that never leaves its schedule slot for 10 ms, as this one would not
 // while it only waits in system calls, makes sysmon take its P away every
-// 10 ms and then tick every 20 us (a wake-up each on this VM, ~4000/s in
-// strace); a Gosched every 8 ms (under the 10) starts a new slot and lets sysmon back
-// off.
-func (u *UDPTransport) recv() (int, error) {
+// 10 ms and then tick every 20 us; a Gosched every 8 ms (under the 10)
+// starts a new slot and lets sysmon back off.
+func (u *UDP) recv() (int, error) {
 	if now := time.Now(); now.Sub(u.yielded) > yieldEvery {
 		u.yielded = now
 		runtime.Gosched()
@@ -151,10 +154,11 @@ func (u *UDPTransport) recv() (int, error) {
 	u.mu.Unlock()
 	for i := range u.hs {
 		h := &u.hs[i]
+		u.iovs[i] = unix.Iovec{Base: &u.bufs[i][0]}
 		h.hdr = unix.Msghdr{
 			Name:    (*byte)(unsafe.Pointer(&u.names[i])),
 			Namelen: unix.SizeofSockaddrInet4,
-			Iov:     &unix.Iovec{Base: &u.bufs[i][0]},
+			Iov:     &u.iovs[i],
 			Control: &u.oobs[i][0],
 		}
 		h.hdr.Iov.SetLen(len(u.bufs[i]))
@@ -187,8 +191,9 @@ func (u *UDPTransport) recv() (int, error) {
 	return int(n), nil
 }
 
-// WritePacket implements Transport. It is safe for concurrent use.
-func (u *UDPTransport) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
+// WritePacket sends b to dst from src; a non-zero ifIndex makes it leave
+// through that interface (broadcasts). It is safe for concurrent use.
+func (u *UDP) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) error {
 	ip4 := dst.IP.To4()
 	if ip4 == nil {
 		return fmt.Errorf("not an IPv4 destination: %s", dst)
@@ -217,11 +222,11 @@ func (u *UDPTransport) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.U
 	}
 }
 
-// Close implements Transport. Closing a descriptor does not end a
+// Close ends the transport and a ReadPacket blocked on it. Closing a descriptor does not end a
 // recvmmsg blocked on it, so Close shuts the socket down, which does; the
 // reader then closes it (closing it here could hand its number to a new
 // socket before the reader's next call).
-func (u *UDPTransport) Close() error {
+func (u *UDP) Close() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {

@@ -1,14 +1,10 @@
-package main
+//go:build linux
+
+package dhcpsock_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"github.com/pxeproxy/pxeproxy/internal/testlog"
-	"log/slog"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,102 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pxeproxy/pxeproxy/conflict"
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/probe"
-	"github.com/pxeproxy/pxeproxy/proxy"
 )
-
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer = testlog.Buffer
-
-func debugLogger(w *lockedBuffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// startDnsmasq runs a DHCP-only dnsmasq (no DNS) on iface, inside namespace
-// ns ("" for the test's own), until the test ends, and waits until it holds
-// UDP 67.
-func startDnsmasq(t *testing.T, ns, iface string, args ...string) *exec.Cmd {
-	t.Helper()
-	dir := t.TempDir()
-	cmdline := []string{"dnsmasq", "--conf-file=/dev/null", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-		"--port=0", "--no-ping", "--log-facility=-", "--log-dhcp", "--user=root", "--group=root",
-		"--pid-file=" + dir + "/pid", "--dhcp-leasefile=" + dir + "/leases", "--interface=" + iface}
-	cmdline = append(cmdline, args...)
-	if ns != "" {
-		cmdline = append([]string{"ip", "netns", "exec", ns}, cmdline...)
-	}
-	var out lockedBuffer
-	cmd := exec.Command(cmdline[0], cmdline[1:]...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dnsmasq: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Logf("dnsmasq log:\n%s", out.String())
-	})
-	for i := 0; ; i++ {
-		check := []string{"ss", "-Hnlu", "sport = :67"}
-		if ns != "" {
-			check = append([]string{"ip", "netns", "exec", ns}, check...)
-		}
-		got, _ := exec.Command(check[0], check[1:]...).Output()
-		if len(bytes.TrimSpace(got)) > 0 {
-			return cmd
-		}
-		if i == 50 {
-			t.Fatalf("dnsmasq does not hold port 67 after 5 s:\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func sh(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// bridgeLAN puts the test's ends of the peers' veth pairs into one bridge
-// carrying cidr: a LAN with every peer and the test's namespace on it.
-func bridgeLAN(t *testing.T, cidr string, peers ...*netnstest.Peer) string {
-	t.Helper()
-	br := fmt.Sprintf("%sbr%d", netnstest.Prefix, os.Getpid()%10000)
-	sh(t, "ip", "link", "add", br, "type", "bridge", "forward_delay", "0")
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
-	for _, p := range peers {
-		sh(t, "ip", "addr", "flush", "dev", p.HostIf)
-		sh(t, "ip", "link", "set", p.HostIf, "master", br)
-	}
-	sh(t, "ip", "addr", "add", cidr, "dev", br)
-	sh(t, "ip", "link", "set", br, "up")
-	return br
-}
-
-// serveProxy runs the proxy on port 67 through listen67 for ifaces until
-// the test ends and returns the listening mode.
-func serveProxy(t *testing.T, log *slog.Logger, ifaces ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	tr, mode, err := listen67(ctx, 1<<20, log)
-	if err != nil {
-		cancel()
-		t.Fatalf("listen67: %v", err)
-	}
-	srv := proxy.NewServer(&proxy.Config{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}, ifaces, log)
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeTransport(ctx, tr, proxy.PortDHCP) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("proxy: %v", err)
-		}
-	})
-	return mode
-}
 
 // TestListen67RawFallback: dnsmasq holds UDP 67 on the same host, as a
 // site's DHCP server would; pxeproxy falls back to the raw listener and a
@@ -126,13 +30,13 @@ func TestListen67RawFallback(t *testing.T) {
 		return
 	}
 	lan := netnstest.Netns(t, "10.70.0.1/24", "10.70.0.9/24")
-	startDnsmasq(t, "", lan.HostIf, "--dhcp-range=10.70.0.100,10.70.0.150,1h")
-	if _, _, err := proxy.Listen(context.Background(), ":67", 0); !errors.Is(err, syscall.EADDRINUSE) {
+	netnstest.Dnsmasq(t, "", lan.HostIf, "--dhcp-range=10.70.0.100,10.70.0.150,1h")
+	if _, _, err := dhcpsock.Listen(context.Background(), ":67", 0); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("binding :67 next to dnsmasq: %v, want EADDRINUSE", err)
 	}
 	logs := &lockedBuffer{}
-	if mode := serveProxy(t, debugLogger(logs), lan.HostIf); mode != mode67Raw {
-		t.Fatalf("mode %q, want %q", mode, mode67Raw)
+	if mode := serveProxy(t, logs.Logger(), lan.HostIf); mode != dhcpsock.ModeRaw {
+		t.Fatalf("mode %q, want %q", mode, dhcpsock.ModeRaw)
 	}
 
 	req := probe.Discover(0, probe.RandomMAC(), dhcpv4.TransactionID{0x67, 0, 0, 1}, [16]byte{1})
@@ -167,7 +71,7 @@ func TestListen67RawFallback(t *testing.T) {
 	if v := probe.Judge(replies, "PXEClient"); !v.Boots || v.File != "undionly.kpxe" {
 		t.Fatalf("verdict %+v", v)
 	}
-	if !strings.Contains(logs.String(), "mode="+mode67Raw) || !strings.Contains(logs.String(), `msg="pxe reply"`) {
+	if !strings.Contains(logs.String(), "mode="+dhcpsock.ModeRaw) || !strings.Contains(logs.String(), `msg="pxe reply"`) {
 		t.Fatalf("log:\n%s", logs)
 	}
 
@@ -188,7 +92,7 @@ func TestListen67RawFallback(t *testing.T) {
 				errc <- err
 				return
 			}
-			tr, _, err := listen67(context.Background(), 0, debugLogger(&lockedBuffer{}))
+			tr, _, err := dhcpsock.Listen67(context.Background(), 0, (&lockedBuffer{}).Logger())
 			if err == nil {
 				tr.Close()
 			}
@@ -213,24 +117,28 @@ func TestConflictDetection(t *testing.T) {
 	}
 	corp := netnstest.Netns(t, "10.71.1.1/30", "10.71.0.1/24")
 	client := netnstest.Netns(t, "10.71.1.5/30", "10.71.0.9/24")
-	br := bridgeLAN(t, "10.71.0.2/24", corp, client)
-	startDnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.71.0.100,10.71.0.150,1h",
+	br := netnstest.Bridge(t, "10.71.0.2/24", corp, client)
+	netnstest.Dnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.71.0.100,10.71.0.150,1h",
 		"--dhcp-option-force=60,PXEClient", "--dhcp-boot=pxelinux.0")
 
 	logs := &lockedBuffer{}
-	log := debugLogger(logs)
-	if mode := serveProxy(t, log, br); mode != mode67UDP {
+	log := logs.Logger()
+	if mode := serveProxy(t, log, br); mode != dhcpsock.ModeUDP {
 		t.Fatalf("mode %q", mode)
 	}
 	var mu sync.Mutex
 	var found []conflict.Finding
 	ctx, cancel := context.WithCancel(context.Background())
-	run := conflictWatch(ctx, log, nil, func(f conflict.Finding) { mu.Lock(); found = append(found, f); mu.Unlock() }, true)
-	if run == nil {
+	r := dhcpsock.ListenReplies(ctx, true, log)
+	if r == nil {
 		t.Fatalf("no conflict watcher:\n%s", logs)
 	}
+	d := conflict.New(conflict.Config{
+		Ours:      conflict.OwnAddrs(nil),
+		OnFinding: func(f conflict.Finding) { mu.Lock(); found = append(found, f); mu.Unlock() },
+	}, log)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	go func() { done <- d.Serve(ctx, r) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

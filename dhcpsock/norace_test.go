@@ -1,0 +1,5 @@
+//go:build linux && !race
+
+package dhcpsock_test
+
+const raceEnabled = false
