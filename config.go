@@ -36,7 +36,6 @@ type Config struct {
 	TFTPDefaults      string   `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and menu)"`
 	TFTPWindowSizeMax int      `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate (1-64)"`
 	TFTPMaxTransfers  int      `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
-	TFTPSpin          duration `envconfig:"PXE_TFTP_SPIN" default:"100us" desc:"a lone transfer (fewer transfers than CPUs) whose client acknowledges within this time polls for the next ACK instead of sleeping: lock-step TFTP 1.3x faster at the price of a busy CPU while it runs; 0s: never (at most 10ms)"`
 	ShutdownGrace     duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
 	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics and boot files over HTTP (e.g. :8080); empty: off"`
@@ -73,9 +72,6 @@ func (c *Config) validate() error {
 	}
 	if c.TFTPMaxTransfers < 1 {
 		return fmt.Errorf("PXE_TFTP_MAX_TRANSFERS=%d: expected at least 1", c.TFTPMaxTransfers)
-	}
-	if c.TFTPSpin < 0 || time.Duration(c.TFTPSpin) > 10*time.Millisecond {
-		return fmt.Errorf("PXE_TFTP_SPIN=%s: expected 0s (off) up to 10ms, such as 100us", time.Duration(c.TFTPSpin))
 	}
 	if c.RecvBuffer < 0 {
 		return fmt.Errorf("PXE_DHCP_RCVBUF=%d: expected a size in bytes", c.RecvBuffer)

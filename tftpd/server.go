@@ -33,14 +33,6 @@ type Config struct {
 	// ShutdownGrace is how long in-flight transfers may continue after the
 	// context given to Serve ends. Default 10s.
 	ShutdownGrace time.Duration
-	// Spin is how long a transfer waiting for an ACK keeps polling its
-	// socket before it sleeps, when it is the only transfer (fewer
-	// transfers than Ps) and its previous ACK came within that time. A
-	// lock-step block is one round trip, and a sleeping thread pays a
-	// wake-up per block (on this 2-CPU VM, about a quarter of the round
-	// trip; bench/tftp). Zero means the default, 100µs; negative turns it
-	// off.
-	Spin time.Duration
 	// OnDone, when set, is called once per finished or failed transfer
 	// (including refused requests), from the transfer's goroutine.
 	OnDone func(Stats)
@@ -66,9 +58,6 @@ type Stats struct {
 	// Err is why the transfer failed; nil on success.
 	Err error
 }
-
-// DefaultSpin is Config.Spin's default.
-const DefaultSpin = 100 * time.Microsecond
 
 // Server serves read-only TFTP.
 type Server struct {
@@ -103,12 +92,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
-	}
-	switch {
-	case cfg.Spin == 0:
-		cfg.Spin = DefaultSpin
-	case cfg.Spin < 0:
-		cfg.Spin = 0
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -220,7 +203,6 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 	s.active.Add(1)
 	s.inflight[key] = raw
 	s.mu.Unlock()
-	procs.add(1)
 
 	wg.Add(1)
 	go func() {
@@ -232,7 +214,6 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		}
 		s.mu.Unlock()
 		s.active.Add(-1)
-		procs.add(-1)
 		s.finish(st)
 	}()
 }

@@ -50,8 +50,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 		return fail(err)
 	}
 	defer conn.close()
-	conn.spin, conn.active = s.cfg.Spin, &s.active
-	// Past the shutdown grace the socket is shut down under the transfer.
+	// Past the shutdown grace the transfer's reads end.
 	stop := context.AfterFunc(ctx, conn.shutdown)
 	defer stop()
 

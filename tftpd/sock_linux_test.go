@@ -46,7 +46,7 @@ func testSendWindow(t *testing.T, gso bool) {
 	const blksize = 512
 	data, src := fileSource(t, 40*blksize+100) // 41 blocks, the last one short
 
-	s, peer := spinPair(t, 0, 1)
+	s, peer := sockPair(t)
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 64}}
 	x.allocPkts()
 	if gso {
@@ -136,10 +136,14 @@ func TestSendWindowGSOFallback(t *testing.T) {
 	const blksize = 1468
 	data, src := fileSource(t, 10*blksize)
 
-	s, peer := spinPair(t, 0, 1)
+	s, peer := sockPair(t)
 	// Fragment datagrams above the MTU instead of refusing them (a plain
 	// send then works, a GSO send still does not).
-	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); err != nil {
+	var err error
+	s.rc.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 4}}
@@ -198,7 +202,7 @@ func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
 func TestSegmented(t *testing.T) {
 	const seg = 8
 	buf := make([]byte, 4*seg)
-	s := &sock{segment: seg}
+	s := &sock{batch: batch{segment: seg}}
 	full := [][]byte{buf[0:seg], buf[seg : 2*seg], buf[2*seg : 2*seg+3]}
 	if whole, ok := s.segmented(full); !ok || len(whole) != 2*seg+3 || &whole[0] != &buf[0] {
 		t.Fatalf("back to back, last short: %d bytes, %v", len(whole), ok)
