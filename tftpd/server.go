@@ -75,10 +75,11 @@ type Stats struct {
 
 // Server serves read-only TFTP.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	active atomic.Int64
-	mtus   mtuCache
+	cfg       Config
+	log       *slog.Logger
+	active    atomic.Int64
+	mtus      mtuCache
+	readAhead *sync.Pool // octetSource buffers
 
 	mu        sync.Mutex
 	inflight  map[string]*pending // by peer ip:port
@@ -133,7 +134,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("svc", "tftp"), inflight: map[string]*pending{}, perClient: map[netip.Addr]int{}}, nil
+	return &Server{cfg: cfg, log: log.With("svc", "tftp"), readAhead: newReadAheadPool(),
+		inflight: map[string]*pending{}, perClient: map[netip.Addr]int{}}, nil
 }
 
 // ingress is where a request arrived.
