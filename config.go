@@ -35,7 +35,6 @@ type Config struct {
 	TFTPDefaults      string          `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and menu)"`
 	TFTPWindowSizeMax int             `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate (1-64)"`
 	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
-	TFTPSpin          envcfg.Duration `envconfig:"PXE_TFTP_SPIN" default:"100us" desc:"a lone transfer (fewer transfers than CPUs) whose client acknowledges within this time polls for the next ACK instead of sleeping: lock-step TFTP 1.3x faster at the price of a busy CPU while it runs; 0s: never (at most 10ms)"`
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
 	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics and boot files over HTTP (e.g. :8080); empty: off"`
@@ -73,15 +72,12 @@ func (c *Config) validate() error {
 	if c.TFTPMaxTransfers < 1 {
 		return fmt.Errorf("PXE_TFTP_MAX_TRANSFERS=%d: expected at least 1", c.TFTPMaxTransfers)
 	}
-	if c.TFTPSpin < 0 || time.Duration(c.TFTPSpin) > 10*time.Millisecond {
-		return fmt.Errorf("PXE_TFTP_SPIN=%s: expected 0s (off) up to 10ms, such as 100us", time.Duration(c.TFTPSpin))
-	}
 	// The kernel takes the size as a C int: past 2^31 it would wrap.
 	if c.RecvBuffer != 0 && (c.RecvBuffer < 4096 || c.RecvBuffer > 1<<30) {
 		return fmt.Errorf("PXE_DHCP_RCVBUF=%d: expected a size in bytes from 4096 to 1073741824 (0: the kernel's default)", c.RecvBuffer)
 	}
 	if c.ShutdownGrace < 0 {
-		return fmt.Errorf("PXE_SHUTDOWN_GRACE=%s: expected a positive envcfg.Duration", time.Duration(c.ShutdownGrace))
+		return fmt.Errorf("PXE_SHUTDOWN_GRACE=%s: expected a positive duration", time.Duration(c.ShutdownGrace))
 	}
 	// A held reply is a timer and a packet in memory; firmware that needs a
 	// delay needs one or two seconds (dnsmasq's dhcp-reply-delay is used so).

@@ -177,7 +177,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			Root:          root,
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
 			MaxTransfers:  cfg.TFTPMaxTransfers,
-			Spin:          tftpSpin(cfg.TFTPSpin),
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
 			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
 		}, log)
@@ -191,7 +190,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		defer conn.Close()
 		services = append(services, service{"tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) }})
 		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
-			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers, "spin", time.Duration(cfg.TFTPSpin))
+			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
 	}
 
 	if cfg.HTTPAddr != "" {
@@ -226,15 +225,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	err = runAll(ctx, services, health)
 	log.Info("stopped", "svc", "main")
 	return err
-}
-
-// tftpSpin maps PXE_TFTP_SPIN to tftpd.Config.Spin, where 0 means the
-// default and a negative value off.
-func tftpSpin(d envcfg.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return time.Duration(d)
 }
 
 // tftpMetrics is what the metrics count of a finished transfer.

@@ -55,6 +55,9 @@ func TestConfigValues(t *testing.T) {
 	t.Setenv("PXE_TFTP", "off")
 	t.Setenv("PXE_LOG_LEVEL", "DEBUG")
 	t.Setenv("PXE_REPLY_DELAY", "250ms")
+	// Removed variables are ignored, whatever their value: a compose
+	// file written for an older release still starts.
+	t.Setenv("PXE_TFTP_SPIN", "not a duration")
 	c, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +100,6 @@ func TestConfigErrors(t *testing.T) {
 		"mac too long":        {"PXE_DENY_MACS", "1:2:3:4:5:6:7", `expected a MAC address or prefix`},
 		"mac file pair":       {"PXE_MAC_BOOTFILES", "52:54:00", `PXE_MAC_BOOTFILES="52:54:00": "52:54:00": expected mac-or-prefix=file pairs`},
 		"delay":               {"PXE_REPLY_DELAY", "soon", `PXE_REPLY_DELAY="soon": expected a duration`},
-		"spin too long":       {"PXE_TFTP_SPIN", "1s", `PXE_TFTP_SPIN=1s: expected 0s (off) up to 10ms`},
-		"spin negative":       {"PXE_TFTP_SPIN", "-5us", `PXE_TFTP_SPIN="-5us"`},
 		"tftp addr":           {"PXE_TFTP_ADDR", "69", `PXE_TFTP_ADDR="69": expected host:port`},
 		"http url":            {"PXE_HTTP_URL", "ftp://x", `PXE_HTTP_URL="ftp://x": expected an http:// URL`},
 		"https url":           {"PXE_HTTP_URL", "https://10.0.0.5/", `PXE_HTTP_URL="https://10.0.0.5/": expected an http:// URL`},

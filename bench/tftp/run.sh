@@ -2,39 +2,55 @@
 # Benchmark pxeproxy's tftpd against tftpd-hpa, atftpd, dnsmasq and pin/tftp.
 #
 # Two network namespaces joined by a veth pair (servers on 10.199.0.10, .11,
-# ... in one, the client 10.199.0.2 in the other); nothing touches the
+# ... in one, the clients on 10.199.0.2 in the other); nothing touches the
 # host's interfaces. All servers run at once, each on its own address, and
 # serve the same file; the runs go round them (run 1 of each scenario on
-# every server, then run 2, ...): one curl lock-step at blksize 1468, one
-# atftp with windowsize 16 at 1468, CLIENTS concurrent curls at 1468, CLIENTS
-# concurrent atftp at windowsize 4 (what EDK2 asks for) at 1468. `floor`
-# (floor/floor.c, needs gcc) is a yardstick, not a peer: a C thread per
-# transfer answering each ACK with zeros from memory, lock-step only (one
-# curl and CLIENTS curls). MB/s is 10^6 bytes
-# per second, the median of RUNS runs; peak RSS is the largest of the main
-# process's VmHWM and the sampled RSS sum of it and its children (tftpd-hpa
-# forks per transfer). "server CPU s" is the server's user+system time over
-# all its runs (children included), a figure less sensitive to other load on
-# the machine than MB/s. The first run of each scenario checks the sha256.
+# every server, then run 2, ...). Two kinds of client: curl and atftp, which
+# acknowledge within microseconds because they run on the same machine, and
+# fwclient (fwclient/fwclient.c, built with gcc), which waits FW_DELAY_US
+# (200) before each ACK as PXE firmware behind a real LAN does. Scenarios:
+#   one_curl    one curl, lock-step at blksize 1468 (SIZE_MB file)
+#   one_atftp   one atftp, windowsize 16 at 1468 (SIZE_MB file)
+#   few_curl    FEW (4) concurrent curls at 1468 (CONC_MB file each)
+#   many_curl   CLIENTS (32) concurrent curls at 1468
+#   many_atftp  CLIENTS atftp at windowsize 4 (what EDK2 asks for) at 1468
+#   one_fw, few_fw, many_fw  1, FEW, CLIENTS fwclients at 1468, windowsize
+#               FW_WINDOW (1: lock-step, as BIOS PXE ROMs and iPXE)
+# `floor` (floor/floor.c, needs gcc) is a yardstick, not a peer: a C thread
+# per transfer answering each ACK with zeros from memory, lock-step only.
+# MB/s is 10^6 bytes per second, the median of RUNS runs; peak RSS is the
+# largest of the main process's VmHWM and the sampled RSS sum of it and its
+# children (tftpd-hpa forks per transfer). "server CPU s" is the server's
+# user+system time over all its runs (children included), a figure less
+# sensitive to other load on the machine than MB/s; each scenario's line
+# gives the server's CPU over its runs too. The first run of each scenario
+# checks the sha256.
 #
 # Usage (root): bench/tftp/run.sh
-# Env: RUNS (3), CLIENTS (32), SIZE_MB (64), CONC_MB (size of the file the
-# concurrent clients fetch; default SIZE_MB), SERVERS ("pxeproxy tftpd-hpa
-# atftpd dnsmasq pin"), SCENARIOS ("one_curl one_atftp many_curl many_atftp";
-# many_atftp: CLIENTS atftp clients at windowsize 4, no target),
+# Env: RUNS (3), CLIENTS (32), FEW (4), SIZE_MB (64), CONC_MB (size of the
+# file the concurrent clients fetch; default SIZE_MB), FW_DELAY_US (200),
+# FW_WINDOW (1), SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
+# SCENARIOS ("one_curl one_atftp many_curl many_atftp"; any of the above),
 # HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's atftpd package takes
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
 # tftpd-hpa && dpkg-deb -x tftpd-hpa_*.deb /opt/tftpd-hpa; default:
 # /opt/tftpd-hpa/usr/sbin/in.tftpd if present, else /usr/sbin/in.tftpd).
-# alt in SERVERS: a second tftpdserve binary, TFTPDSERVE_ALT (a candidate
-# change side by side; not a peer). GOMAXPROCS and GODEBUG pass through to
-# tftpdserve; SPIN sets its
-# tftpd.Config.Spin (a duration; default: tftpd's default; negative: off).
+# TFTPDSERVE: the pxeproxy binary (default: tftpdserve built from this
+# checkout). alt, alt2, ... alt9 in SERVERS: more tftpdserve binaries,
+# TFTPDSERVE_ALT, TFTPDSERVE_ALT2, ... (candidate changes side by side; not
+# peers); the summary then gives each pair of them round by round for every
+# scenario. GOMAXPROCS and GODEBUG pass through to tftpdserve;
+# TFTPDSERVE_FLAGS are added to every tftpdserve command line.
+# MAX_SECONDS (3600) bounds the whole run: past it, no new round starts.
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-32}
+FEW=${FEW:-4}
+FW_DELAY_US=${FW_DELAY_US:-200}
+FW_WINDOW=${FW_WINDOW:-1}
+MAX_SECONDS=${MAX_SECONDS:-3600}
 SIZE_MB=${SIZE_MB:-64}
 CONC_MB=${CONC_MB:-$SIZE_MB}
 SERVERS=${SERVERS:-"pxeproxy tftpd-hpa atftpd dnsmasq pin"}
@@ -74,10 +90,19 @@ fi
 
 echo "building servers..." >&2
 mkdir -p "$work/bin" "$work/root"
-(cd "$repo" && go build -o "$work/bin/tftpdserve" ./bench/tftp/tftpdserve && go build -o "$work/bin/pinserve" ./bench/tftp/pinserve)
+if [[ -n ${TFTPDSERVE:-} ]]; then
+	cp "$TFTPDSERVE" "$work/bin/tftpdserve"
+else
+	(cd "$repo" && go build -o "$work/bin/tftpdserve" ./bench/tftp/tftpdserve)
+fi
+[[ " $SERVERS " == *" pin "* ]] && (cd "$repo" && go build -o "$work/bin/pinserve" ./bench/tftp/pinserve)
 if [[ " $SERVERS " == *" floor "* ]]; then
 	command -v gcc >/dev/null || { echo "run.sh: the floor yardstick needs gcc" >&2; exit 1; }
 	gcc -O2 -pthread -o "$work/bin/floor" "$here/floor/floor.c"
+fi
+if [[ " $SCENARIOS " == *_fw* ]]; then
+	command -v gcc >/dev/null || { echo "run.sh: fwclient needs gcc" >&2; exit 1; }
+	gcc -O2 -o "$work/bin/fwclient" "$here/fwclient/fwclient.c"
 fi
 head -c $((SIZE_MB << 20)) /dev/urandom >"$work/root/big.bin"
 if [[ $CONC_MB == "$SIZE_MB" ]]; then
@@ -113,7 +138,7 @@ inc() { ip netns exec "$NS_C" "$@"; }
 start_server() { # name
 	local root=$work/root ip=${IP[$1]}
 	case $1 in
-	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $ip:69 -root "$root" -log error -spin "${SPIN:-0}" & ;;
+	pxeproxy) ip netns exec "$NS_S" "$work/bin/tftpdserve" -addr $ip:69 -root "$root" -log error ${TFTPDSERVE_FLAGS:-} & ;;
 	tftpd-hpa) ip netns exec "$NS_S" "$HPA_TFTPD" -L -u nobody -a $ip:69 -s "$root" & ;;
 	atftpd) ip netns exec "$NS_S" atftpd --daemon --no-fork --port 69 --bind-address $ip \
 		--user nobody.nogroup --logfile /dev/null --maxthread 100 "$root" & ;;
@@ -122,7 +147,10 @@ start_server() { # name
 		--user=root --group=root --pid-file="$work/dnsmasq.pid" --log-facility=/dev/null & ;;
 	pin) ip netns exec "$NS_S" "$work/bin/pinserve" -addr $ip:69 -root "$root" & ;;
 	floor) ip netns exec "$NS_S" "$work/bin/floor" $ip big.bin "$size" conc.bin "$csize" & ;;
-	alt) ip netns exec "$NS_S" "${TFTPDSERVE_ALT:?the alt server needs TFTPDSERVE_ALT}" -addr $ip:69 -root "$root" -log error -spin "${SPIN:-0}" & ;;
+	alt | alt[0-9])
+		local v=TFTPDSERVE_${1^^}
+		ip netns exec "$NS_S" "${!v:?the $1 server needs $v}" -addr $ip:69 -root "$root" -log error ${TFTPDSERVE_FLAGS:-} &
+		;;
 	*) echo "unknown server $1" >&2; exit 1 ;;
 	esac
 	PID[$1]=$!
@@ -207,6 +235,18 @@ one_atftp() {
 	mbs "$size" $((t1 - t0))
 }
 
+one_fw() {
+	local out=/dev/null chk=$1
+	[[ $srv == floor ]] && chk=0 # zeros, not the file
+	[[ $chk == 1 ]] && out=$work/out
+	local t0 t1
+	t0=$(now)
+	inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -d "$FW_DELAY_US" -s "$size" -o "$out" $SRV_IP big.bin
+	t1=$(now)
+	[[ $chk == 1 ]] && check "$out" "$srv fwclient"
+	mbs "$size" $((t1 - t0))
+}
+
 # busy: the machine's busy CPU time so far and the server's, in clock ticks.
 busy() {
 	local cpu u n sy idle io irq sirq rest
@@ -214,23 +254,27 @@ busy() {
 	echo "$((u + n + sy + irq + sirq)) $(sed 's/.*) //' /proc/${PID[$srv]}/stat | awk '{print $12 + $13 + $14 + $15}')"
 }
 
-many_curl() { many "$1" curl; }
+many_curl() { many "$1" curl "$CLIENTS"; }
+few_curl() { many "$1" curl "$FEW"; }
+many_fw() { many "$1" fw "$CLIENTS"; }
+few_fw() { many "$1" fw "$FEW"; }
 
 # many_atftp: CLIENTS atftp clients asking for windowsize 4 at 1468, what
 # EDK2's UEFI network stack asks for by default: a room of UEFI machines
 # booting at once. Servers without RFC 7440 answer them lock-step.
-many_atftp() { many "$1" atftp; }
+many_atftp() { many "$1" atftp "$CLIENTS"; }
 
-many() { # run client -> MB/s
-	local t0 t1 pids=() i b0 b1 chk=$1
+many() { # run client count -> MB/s
+	local t0 t1 pids=() i b0 b1 chk=$1 n=$3
 	[[ $srv == floor ]] && chk=0 # zeros, not the file
 	b0=$(busy)
 	t0=$(now)
-	for i in $(seq "$CLIENTS"); do
+	for i in $(seq "$n"); do
 		local out=/dev/null
 		[[ $chk == 1 && $i == 1 ]] && out=$work/out
 		case $2 in
 		curl) (inc curl -sS --fail --max-time 900 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/conc.bin && now >"$work/end.$i") & ;;
+		fw) (inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -d "$FW_DELAY_US" -s "$csize" -o "$out" $SRV_IP conc.bin && now >"$work/end.$i") & ;;
 		atftp) (inc atftp --option "windowsize 4" --option "blksize 1468" -g -r conc.bin -l "$out" $SRV_IP 69 >/dev/null 2>&1 && now >"$work/end.$i") & ;;
 		esac
 		pids+=($!)
@@ -245,12 +289,12 @@ many() { # run client -> MB/s
 	# server's part of it (the rest is the clients, the kernel's softirqs
 	# and everything else).
 	b1=$(busy)
-	awk -v a="$b0" -v b="$b1" -v mb=$((csize * CLIENTS / 1000000)) -v hz="$(getconf CLK_TCK)" 'BEGIN{split(a, x, " "); split(b, y, " "); printf "     cpu: %.1f ms per MB busy, of which the server %.1f\n", 1000 * (y[1] - x[1]) / hz / mb, 1000 * (y[2] - x[2]) / hz / mb}' >&2
-	[[ $chk == 1 ]] && check "$work/out" "$srv $CLIENTS clients" "$want_conc"
-	mbs $((csize * CLIENTS)) $((t1 - t0))
+	awk -v a="$b0" -v b="$b1" -v mb=$((csize * n / 1000000)) -v hz="$(getconf CLK_TCK)" 'BEGIN{split(a, x, " "); split(b, y, " "); printf "     cpu: %.1f ms per MB busy, of which the server %.1f\n", 1000 * (y[1] - x[1]) / hz / mb, 1000 * (y[2] - x[2]) / hz / mb}' >&2
+	[[ $chk == 1 ]] && check "$work/out" "$srv $n clients" "$want_conc"
+	mbs $((csize * n)) $((t1 - t0))
 }
 
-declare -A R1 R2 R3 R4 RSS CPU VALS
+declare -A RSS CPU VALS SCPU MED
 for srv in $SERVERS; do start_server "$srv"; done
 start_sampler
 # Round robin: run 1 of every scenario on every server, then run 2, ...,
@@ -259,18 +303,27 @@ start_sampler
 # a quarter within the ten minutes of a full run (atftpd's lock-step 31 ->
 # 42 MB/s between two runs), and the ratios followed the order.
 srvs=($SERVERS)
+hz=$(getconf CLK_TCK)
+started=$SECONDS
 for run in $(seq "$RUNS"); do
+	if ((SECONDS - started > MAX_SECONDS)); then
+		echo "run.sh: MAX_SECONDS=$MAX_SECONDS passed, stopping after $((run - 1)) rounds" >&2
+		break
+	fi
 	echo "== run $run" >&2
 	for sc in $SCENARIOS; do
 		for k in "${!srvs[@]}"; do
 			srv=${srvs[$(((k + run - 1) % ${#srvs[@]}))]}
 			# The floor yardstick serves zeros without windowsize: only
 			# the lock-step figures mean something.
-			[[ $srv == floor && $sc != one_curl && $sc != many_curl ]] && continue
+			[[ $srv == floor && $sc != *_curl && ($sc != *_fw || $FW_WINDOW != 1) ]] && continue
 			SRV_IP=${IP[$srv]}
+			c0=$(busy)
 			v=$($sc "$run")
+			c1=$(busy)
 			echo "   $srv $sc: $v MB/s" >&2
 			VALS[$srv,$sc]+=" $v"
+			SCPU[$srv,$sc]=$((${SCPU[$srv,$sc]:-0} + ${c1#* } - ${c0#* }))
 		done
 	done
 done
@@ -281,8 +334,8 @@ for srv in $SERVERS; do
 	for sc in $SCENARIOS; do
 		[[ -z ${VALS[$srv,$sc]:-} ]] && continue
 		med=$(printf '%s\n' ${VALS[$srv,$sc]} | median)
-		echo "$srv $sc:${VALS[$srv,$sc]} -> median $med MB/s" >&2
-		case $sc in one_curl) R1[$srv]=$med ;; one_atftp) R2[$srv]=$med ;; many_curl) R3[$srv]=$med ;; many_atftp) R4[$srv]=$med ;; esac
+		echo "$srv $sc:${VALS[$srv,$sc]} -> median $med MB/s, server CPU $(awk -v t="${SCPU[$srv,$sc]}" -v hz="$hz" 'BEGIN{printf "%.1f", t / hz}') s" >&2
+		MED[$srv,$sc]=$med
 	done
 	stop_server "$srv"
 	RSS[$srv]=$(awk -v k="$peak_kb" 'BEGIN{printf "%.1f", k / 1024}')
@@ -292,50 +345,77 @@ for srv in $SERVERS; do
 	[[ $srv == tftpd-hpa ]] && CPU[$srv]="n/a"
 done
 
+label() { # scenario -> column title
+	case $1 in
+	one_curl) echo "lock-step 1468" ;;
+	one_atftp) echo "windowsize 16" ;;
+	few_curl) echo "$FEW clients" ;;
+	many_curl) echo "$CLIENTS clients" ;;
+	many_atftp) echo "$CLIENTS x window 4" ;;
+	one_fw) echo "fw x1 w$FW_WINDOW" ;;
+	few_fw) echo "fw x$FEW w$FW_WINDOW" ;;
+	many_fw) echo "fw x$CLIENTS w$FW_WINDOW" ;;
+	*) echo "$1" ;;
+	esac
+}
 echo
-echo "${SIZE_MB} MiB file over veth (concurrent clients: ${CONC_MB} MiB each), MB/s median of $RUNS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
-printf '%-10s %16s %18s %18s %18s %14s %12s\n' server "lock-step 1468" "windowsize 16" "$CLIENTS clients" "$CLIENTS x window 4" "peak RSS MiB" "server CPU s"
+echo "${SIZE_MB} MiB file over veth (concurrent clients: ${CONC_MB} MiB each; fwclient: ${FW_DELAY_US} us before each ACK), MB/s median of $RUNS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
+line=$(printf '%-10s' server)
+for sc in $SCENARIOS; do line+=$(printf ' %18s' "$(label "$sc")"); done
+echo "$line $(printf '%14s %12s' "peak RSS MiB" "server CPU s")"
 for srv in $SERVERS; do
-	printf '%-10s %16s %18s %18s %18s %14s %12s\n' "$srv" "${R1[$srv]:--}" "${R2[$srv]:--}" "${R3[$srv]:--}" "${R4[$srv]:--}" "${RSS[$srv]}" "${CPU[$srv]}"
+	line=$(printf '%-10s' "$srv")
+	for sc in $SCENARIOS; do line+=$(printf ' %18s' "${MED[$srv,$sc]:--}"); done
+	echo "$line $(printf '%14s %12s' "${RSS[$srv]}" "${CPU[$srv]}")"
 done
+
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN{ if (y > 0) printf "%.2fx", x / y; else print "n/a"}'; }
+# paired a b scenario: a against b round by round (both ran in the same
+# round, minutes apart at most), how many rounds a won, and the median and
+# mean of those paired ratios: the medians of each server's runs alone hide
+# how close a result is, and their ratio moves with whichever runs a slow
+# stretch of the machine hit.
+paired() {
+	awk -v p="${VALS[$1,$3]}" -v q="${VALS[$2,$3]}" -v b="$2" 'BEGIN{
+		n = split(p, x, " "); split(q, y, " "); w = 0; sum = 0; out = ""
+		for (i = 1; i <= n; i++) {
+			r[i] = x[i] / y[i]; sum += r[i]; out = out sprintf(" %.2f", r[i]); if (r[i] > 1) w++
+			for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+		}
+		printf "per round vs %s:%s (ahead in %d of %d; median %.2fx, mean %.3fx)", b, out, w, n, r[int((n + 1) / 2)], sum / n }'
+}
 if [[ " $SERVERS " == *" pxeproxy "* ]]; then
-	bestpeer() { # array-name -> the peer with the highest median (not pxeproxy, floor or alt)
-		local -n a=$1
+	bestpeer() { # scenario -> the peer with the highest median (not pxeproxy, floor or alt)
 		local b="" bv=0 s
 		for s in $SERVERS; do
-			[[ $s == pxeproxy || $s == floor || $s == alt || -z ${a[$s]:-} ]] && continue
-			if awk -v x="${a[$s]}" -v y="$bv" 'BEGIN{exit !(x > y)}'; then b=$s bv=${a[$s]}; fi
+			[[ $s == pxeproxy || $s == floor || $s == alt* || -z ${MED[$s,$1]:-} ]] && continue
+			if awk -v x="${MED[$s,$1]}" -v y="$bv" 'BEGIN{exit !(x > y)}'; then b=$s bv=${MED[$s,$1]}; fi
 		done
 		echo "$b"
 	}
-	best() { # array-name -> best peer value
-		local -n a=$1
-		local b
-		b=$(bestpeer "$1")
-		if [[ -n $b ]]; then echo "${a[$b]}"; else echo 0; fi
-	}
-	ratio() { awk -v x="$1" -v y="$2" 'BEGIN{ if (y > 0) printf "%.2fx", x / y; else print "n/a"}'; }
-	# rounds scenario array: pxeproxy against the best peer round by round
-	# (both ran in the same round, minutes apart at most), how many rounds
-	# pxeproxy won, and the median and mean of those paired ratios: the
-	# medians of each server's runs alone hide how close a result is, and
-	# their ratio moves with whichever runs a slow stretch of the machine hit.
-	rounds() {
-		local b
-		b=$(bestpeer "$2")
-		[[ -z $b ]] && return
-		awk -v p="${VALS[pxeproxy,$1]}" -v q="${VALS[$b,$1]}" -v b="$b" 'BEGIN{
-			n = split(p, x, " "); split(q, y, " "); w = 0; sum = 0; out = ""
-			for (i = 1; i <= n; i++) {
-				r[i] = x[i] / y[i]; sum += r[i]; out = out sprintf(" %.2f", r[i]); if (r[i] > 1) w++
-				for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
-			}
-			printf "; per round vs %s:%s (ahead in %d of %d; median %.2fx, mean %.3fx)", b, out, w, n, r[int((n + 1) / 2)], sum / n }'
+	target() {
+		case $1 in
+		one_curl) echo " (target >= 1.2x)" ;;
+		one_atftp) echo " (target >= 1.3x)" ;;
+		many_curl) echo " (target >= 1x)" ;;
+		esac
 	}
 	echo
-	[[ -n ${R1[pxeproxy]:-} ]] && echo "pxeproxy lock-step / best peer:      $(ratio "${R1[pxeproxy]}" "$(best R1)") (target >= 1.2x)"
-	[[ -n ${R2[atftpd]:-} && -n ${R2[pxeproxy]:-} ]] && echo "pxeproxy windowsize 16 / atftpd:     $(ratio "${R2[pxeproxy]}" "${R2[atftpd]}") (target >= 1.3x)"
-	[[ -n ${R3[pxeproxy]:-} ]] && echo "pxeproxy $CLIENTS clients / best peer:     $(ratio "${R3[pxeproxy]}" "$(best R3)") (target >= 1x)$(rounds many_curl R3)"
-	[[ -n ${R4[pxeproxy]:-} ]] && echo "pxeproxy $CLIENTS x window 4 / best peer: $(ratio "${R4[pxeproxy]}" "$(best R4)") (no target)$(rounds many_atftp R4)"
-	echo "pxeproxy peak RSS with $CLIENTS clients:   ${RSS[pxeproxy]} MiB (target <= 16)"
+	for sc in $SCENARIOS; do
+		b=$(bestpeer "$sc")
+		[[ -z $b || -z ${MED[pxeproxy,$sc]:-} ]] && continue
+		printf 'pxeproxy %-20s / best peer: %s%s; %s\n' "$(label "$sc")" "$(ratio "${MED[pxeproxy,$sc]}" "${MED[$b,$sc]}")" "$(target "$sc")" "$(paired pxeproxy "$b" "$sc")"
+	done
+	builds=()
+	for s in $SERVERS; do [[ $s == pxeproxy || $s == alt* ]] && builds+=("$s"); done
+	for ((i = 0; i < ${#builds[@]}; i++)); do for ((j = i + 1; j < ${#builds[@]}; j++)); do
+		a=${builds[$i]} b=${builds[$j]}
+		echo
+		for sc in $SCENARIOS; do
+			[[ -z ${VALS[$a,$sc]:-} || -z ${VALS[$b,$sc]:-} ]] && continue
+			printf '%s %-16s / %s: %s, server CPU %s; %s\n' "$a" "$(label "$sc")" "$b" "$(ratio "${MED[$a,$sc]}" "${MED[$b,$sc]}")" \
+				"$(ratio "${SCPU[$a,$sc]}" "${SCPU[$b,$sc]}")" "$(paired "$a" "$b" "$sc")"
+		done
+	done; done
+	echo "pxeproxy peak RSS:   ${RSS[pxeproxy]} MiB (target <= 16 with $CLIENTS clients)"
 fi

@@ -27,7 +27,6 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:69", "UDP listen address")
 	root := flag.String("root", ".", "directory to serve")
 	level := flag.String("log", "warn", "log level: debug, info, warn, error")
-	spin := flag.Duration("spin", 0, "tftpd.Config.Spin (0: its default, negative: off)")
 	flag.Parse()
 
 	var lv slog.Level
@@ -43,7 +42,7 @@ func run() error {
 		return err
 	}
 	defer r.Close()
-	srv, err := tftpd.New(tftpd.Config{Root: r, Spin: *spin}, log)
+	srv, err := tftpd.New(tftpd.Config{Root: r}, log)
 	if err != nil {
 		return err
 	}

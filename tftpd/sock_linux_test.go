@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func testSendWindow(t *testing.T, gso bool) {
 	const blksize = 512
 	data, src := fileSource(t, 40*blksize+100) // 41 blocks, the last one short
 
-	s, peer := spinPair(t, 0, 1)
+	s, peer := sockPair(t)
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 64}}
 	x.allocPkts()
 	if gso {
@@ -136,10 +137,14 @@ func TestSendWindowGSOFallback(t *testing.T) {
 	const blksize = 1468
 	data, src := fileSource(t, 10*blksize)
 
-	s, peer := spinPair(t, 0, 1)
+	s, peer := sockPair(t)
 	// Fragment datagrams above the MTU instead of refusing them (a plain
 	// send then works, a GSO send still does not).
-	if err := unix.SetsockoptInt(s.fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); err != nil {
+	var err error
+	s.rc.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	x := &xfer{conn: s, src: src, p: params{blksize: blksize, window: 4}}
@@ -188,7 +193,7 @@ func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := newOctetSource(f, int64(size))
+	src := newOctetSource(f, int64(size), newReadAheadPool())
 	t.Cleanup(func() { src.release(); f.Close() })
 	return data, src
 }
@@ -198,7 +203,7 @@ func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
 func TestSegmented(t *testing.T) {
 	const seg = 8
 	buf := make([]byte, 4*seg)
-	s := &sock{segment: seg}
+	s := &sock{batch: batch{segment: seg}}
 	full := [][]byte{buf[0:seg], buf[seg : 2*seg], buf[2*seg : 2*seg+3]}
 	if whole, ok := s.segmented(full); !ok || len(whole) != 2*seg+3 || &whole[0] != &buf[0] {
 		t.Fatalf("back to back, last short: %d bytes, %v", len(whole), ok)
@@ -217,5 +222,35 @@ func TestSegmented(t *testing.T) {
 	}
 	if _, ok := (&sock{}).segmented(full); ok {
 		t.Error("GSO off: taken as one GSO send")
+	}
+}
+
+// TestGSOLeavesOtherPacketsWhole: a windowed transfer sends its windows with
+// UDP GSO, and its OACK and ERROR packets still go out as one datagram each
+// (at blksize 8 the segment is 12 bytes, shorter than both).
+func TestGSOLeavesOtherPacketsWhole(t *testing.T) {
+	if s, _ := sockPair(t); !s.setSegment(12) {
+		t.Skip("no UDP GSO in this kernel")
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("z", 200))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet", "blksize", "8", "windowsize", "8", "tsize", "0")
+	want := appendOACK(nil, []option{{"blksize", "8"}, {"windowsize", "8"}, {"tsize", "200"}})
+	if b := rc.mustRecv(); !bytes.Equal(b, want) {
+		t.Fatalf("OACK %q; want %q in one datagram", b, want)
+	}
+	rc.ack(0)
+	for i := uint16(1); i <= 8; i++ {
+		b := rc.mustRecv()
+		if dataBlock(t, b) != i || len(b) != 12 {
+			t.Fatalf("got block %d of %d bytes; want block %d of 12", dataBlock(t, b), len(b), i)
+		}
+	}
+	rc.send([]byte{0, opDATA, 0, 1, 'x'})
+	wantError(t, rc.mustRecv(), errCodeIllegalOp, "illegal operation")
+	if st := ts.next(t); st.Err == nil {
+		t.Fatalf("stats %+v; want the illegal operation", st)
 	}
 }
