@@ -401,6 +401,12 @@ func (j *Journal) merge(m, o *journey) {
 		j.total -= n
 	}
 	m.evs = deque{buf: out}
+	m.seg, m.attempt = segmenter{}, 0
+	for i := range out {
+		if m.seg.next(stepOfRec(&out[i])) || i == 0 {
+			m.attempt = out[i].seq
+		}
+	}
 	for _, t := range o.active {
 		t.jy = m
 	}
@@ -442,7 +448,7 @@ func (j *Journal) create(mac string, ip netip.Addr, source string, now time.Time
 
 // evict forgets jy, counting its attempt's outcome if not counted yet.
 func (j *Journal) evict(jy *journey, now time.Time) {
-	j.settle(jy, now, true)
+	j.settle(jy, jy.evs.all(), now, true)
 	for _, t := range jy.active {
 		t.jy = nil
 	}
@@ -481,15 +487,11 @@ func (j *Journal) add(jy *journey, r rec, now time.Time) *rec {
 			if collapsible(p, &r) && r.t-max(p.t, p.last) < int64(collapseWindow) {
 				p.count = max(p.count, 1) + 1
 				p.last = r.t
+				jy.seg.prev = max(jy.seg.prev, r.t)
 				j.touch(jy, now)
 				return p
 			}
 		}
-	}
-	var before uint64
-	newAttempt := r.kind == kDiscover && r.flags&flagIPXE == 0 && r.port == PortDHCP
-	if newAttempt {
-		before = attemptStartSeq(jy.evs.all())
 	}
 	if jy.evs.len() >= j.cfg.Events {
 		j.dropOldest(jy)
@@ -501,10 +503,12 @@ func (j *Journal) add(jy *journey, r rec, now time.Time) *rec {
 	r.seq = j.seq
 	p := jy.evs.push(r)
 	j.total++
-	if newAttempt && before != 0 && attemptStartSeq(jy.evs.all()) != before && jy.counted != before {
+	if jy.seg.next(stepOfRec(p)) {
 		// The client started over: the attempt before this record is over.
-		jy.counted = before
-		j.countOutcome(jy, jy.evs.all()[:jy.evs.len()-1], now)
+		j.settle(jy, jy.evs.all()[:jy.evs.len()-1], now, true)
+		jy.attempt = r.seq
+	} else if jy.attempt == 0 {
+		jy.attempt = r.seq
 	}
 	j.touch(jy, now)
 	return p
@@ -521,7 +525,8 @@ func (j *Journal) dropOldest(jy *journey) {
 // trim makes room for one record when all journeys together hold
 // TotalEvents: the journey being added to pays if it holds more than its
 // share, else the most recently active journey that does, else the least
-// recently active journey is forgotten.
+// recently active journey is forgotten (or, when that is the one being added
+// to, it loses its oldest record).
 func (j *Journal) trim(jy *journey, now time.Time) {
 	share := max(1, j.cfg.TotalEvents/j.cfg.Clients)
 	if jy.evs.len() > share {
@@ -537,6 +542,8 @@ func (j *Journal) trim(jy *journey, now time.Time) {
 	}
 	if j.tail != nil && j.tail != jy {
 		j.evict(j.tail, now)
+	} else if jy.evs.len() > 0 {
+		j.dropOldest(jy)
 	}
 }
 

@@ -102,7 +102,7 @@ func (j *Journal) Stats() Stats {
 		Dropped: j.dropped, Streams: len(j.streams)}
 	for jy := j.head; jy != nil; jy = jy.next {
 		s.Clients[j.verdict(jy, now).State]++
-		j.settle(jy, now, false)
+		j.settle(jy, jy.evs.all(), now, false)
 	}
 	for k, v := range j.boots {
 		s.Boots[k] = v
@@ -110,21 +110,20 @@ func (j *Journal) Stats() Stats {
 	return s
 }
 
-// settle counts the outcome of jy's latest attempt once: when it has been
-// quiet for settleAfter, or at once when forced (jy is being forgotten).
-func (j *Journal) settle(jy *journey, now time.Time, force bool) {
-	rs := jy.evs.all()
-	start := attemptStartSeq(rs)
-	if start == 0 || start == jy.counted {
+// settle counts the outcome of jy's latest attempt, whose records end rs,
+// once: when jy has been quiet for settleAfter, or at once when forced (the
+// attempt is over: a new one starts or jy is forgotten).
+func (j *Journal) settle(jy *journey, rs []rec, now time.Time, force bool) {
+	if jy.attempt == 0 || jy.attempt == jy.counted {
 		return
 	}
 	if !force && now.Sub(time.Unix(0, jy.lastSeen)) < settleAfter {
 		return
 	}
-	jy.counted = start
+	jy.counted = jy.attempt
 	for i := range rs {
-		if rs[i].seq == start {
-			j.countOutcome(jy, rs[i:], now)
+		if rs[i].seq >= jy.attempt {
+			j.countOutcome(rs[i:], now)
 			return
 		}
 	}
@@ -132,7 +131,7 @@ func (j *Journal) settle(jy *journey, now time.Time, force bool) {
 
 // countOutcome counts the verdict of an attempt's records as it will read
 // once every grace has passed.
-func (j *Journal) countOutcome(jy *journey, rs []rec, now time.Time) {
+func (j *Journal) countOutcome(rs []rec, now time.Time) {
 	evs := make([]Event, len(rs))
 	for i := range rs {
 		evs[i] = rs[i].event(now)

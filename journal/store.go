@@ -108,8 +108,10 @@ type journey struct {
 	prev, next *journey
 	active     []*Transfer
 	verdict    Verdict
-	stale      bool   // verdict needs recomputing
-	counted    uint64 // seq of the attempt start whose outcome was counted
+	stale      bool      // verdict needs recomputing
+	seg        segmenter // attempt boundaries so far
+	attempt    uint64    // seq of the latest attempt's first record
+	counted    uint64    // attempt whose outcome was counted
 }
 
 func (jy *journey) id() string {

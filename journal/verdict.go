@@ -104,37 +104,46 @@ func stepOfRec(r *rec) step {
 	return s
 }
 
-// attemptStart returns the index where the latest boot attempt starts: at a
+// segmenter finds where boot attempts start, one event at a time: at a
 // firmware request that follows a transfer of the attempt before, with the
 // same class (a different class right after a download is the firmware's
-// fallback to its next boot option, part of the same attempt: docs/pxe-notes.md
-// §11), or that comes after a long silence.
-func attemptStart(n int, at func(int) step) int {
-	start, classSet, sawTransfer := 0, false, false
-	var class string
-	var prev int64
-	for i := range n {
-		s := at(i)
-		if s.firmware {
-			newer := i > 0 && ((sawTransfer && (!classSet || s.class == class)) || s.first-prev > int64(attemptGap))
-			if newer {
-				start, sawTransfer, classSet = i, false, false
-			}
-			if !classSet {
-				class, classSet = s.class, true
-			}
-		}
-		sawTransfer = sawTransfer || s.transfer
-		prev = s.last
-	}
-	return start
+// fallback to its next boot option, part of the same attempt:
+// docs/pxe-notes.md §11), or that comes after a long silence.
+type segmenter struct {
+	started, classSet, sawTransfer bool
+	class                          string
+	prev                           int64
 }
 
-func attemptStartSeq(rs []rec) uint64 {
-	if len(rs) == 0 {
-		return 0
+// next takes the next event's step and reports whether it starts a new
+// attempt (the first event starts one too, but is not reported).
+func (g *segmenter) next(s step) bool {
+	newer := false
+	if s.firmware {
+		newer = g.started && ((g.sawTransfer && (!g.classSet || s.class == g.class)) || s.first-g.prev > int64(attemptGap))
+		if newer {
+			g.sawTransfer, g.classSet = false, false
+		}
+		if !g.classSet {
+			g.class, g.classSet = s.class, true
+		}
 	}
-	return rs[attemptStart(len(rs), func(i int) step { return stepOfRec(&rs[i]) })].seq
+	g.sawTransfer = g.sawTransfer || s.transfer
+	g.prev = max(g.prev, s.last)
+	g.started = true
+	return newer
+}
+
+// attemptStart returns the index where the latest attempt starts.
+func attemptStart(n int, at func(int) step) int {
+	var g segmenter
+	start := 0
+	for i := range n {
+		if g.next(at(i)) {
+			start = i
+		}
+	}
+	return start
 }
 
 func lastTime(e *Event) time.Time {
