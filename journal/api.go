@@ -38,6 +38,11 @@ func (j *Journal) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/clients/{id}", j.serveClient)
 	mux.HandleFunc("GET /api/v1/stream", j.serveStream)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "read-only"})
+			return
+		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
 	return mux
@@ -90,7 +95,7 @@ func (j *Journal) serveStream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	var buf bytes.Buffer
 	write := func() error {
-		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		if err := rc.SetWriteDeadline(time.Now().Add(j.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
 		if _, err := w.Write(buf.Bytes()); err != nil {

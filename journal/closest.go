@@ -36,12 +36,19 @@ func Closest(name string, names []string) string {
 				score = 2 + d
 			}
 		}
-		if score < bestScore || (score == bestScore && n < best) {
+		if score == 1<<30 {
+			continue
+		}
+		// Ties go to the name nearest in length, then the first in order.
+		if score < bestScore || (score == bestScore && (lenDiff(k, want) < lenDiff(fileKey(best), want) ||
+			lenDiff(k, want) == lenDiff(fileKey(best), want) && n < best)) {
 			best, bestScore = n, score
 		}
 	}
 	return best
 }
+
+func lenDiff(a, b string) int { return max(len(a)-len(b), len(b)-len(a)) }
 
 // editDistance is the Levenshtein distance of a and b, or limit+1 when it
 // is larger than limit; only a band of width 2*limit+1 is computed, so a

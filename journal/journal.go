@@ -75,8 +75,9 @@ type Journal struct {
 	refreshed time.Time
 	interned  map[string]string
 
-	names   namesCache
-	streams chan struct{}
+	names        namesCache
+	streams      chan struct{}
+	writeTimeout time.Duration // a stream write slower than this drops the subscriber
 }
 
 type removal struct {
@@ -117,6 +118,8 @@ func New(cfg Config, log *slog.Logger) *Journal {
 		boots:    map[State]uint64{},
 		interned: map[string]string{},
 		streams:  make(chan struct{}, cfg.Streams),
+
+		writeTimeout: streamWriteTimeout,
 	}
 	j.names.fetch = cfg.Names
 	j.page = newPage()
