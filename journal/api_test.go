@@ -97,7 +97,7 @@ func TestPage(t *testing.T) {
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
 	for _, tag := range []string{"style", "script"} {
-		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindAllSubmatch(body, -1)
+		m := regexp.MustCompile(`(?s)<`+tag+`>(.*?)</`+tag+`>`).FindAllSubmatch(body, -1)
 		if len(m) != 1 {
 			t.Fatalf("%d <%s> elements", len(m), tag)
 		}
