@@ -129,7 +129,9 @@ func TestBrowser(t *testing.T) {
 	j := New(Config{
 		StreamInterval: 100 * time.Millisecond,
 		Now:            func() time.Time { return time.Now().Add(time.Duration(offset.Load())) },
-		Names:          func() []string { return []string{"Boot/BCD", "Boot/boot.sdi", "boot/x64/wdsnbp.com", "snponly.efi", "undionly.kpxe"} },
+		Names: func() []string {
+			return []string{"Boot/BCD", "Boot/boot.sdi", "boot/x64/wdsnbp.com", "snponly.efi", "undionly.kpxe"}
+		},
 	}, nil)
 	seedScreenshot(j, &offset)
 	srv := httptest.NewServer(j.Handler()) // 127.0.0.1
