@@ -78,7 +78,18 @@ const (
 	streamKeepAlive    = 15 * time.Second
 )
 
+// CloseStreams ends every event stream and refuses new ones. http.Server's
+// Shutdown waits for connections to go idle, which a stream never does:
+// register this with RegisterOnShutdown.
+func (j *Journal) CloseStreams() { j.closeOnce.Do(func() { close(j.closed) }) }
+
 func (j *Journal) serveStream(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-j.closed:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "shutting down"})
+		return
+	default:
+	}
 	select {
 	case j.streams <- struct{}{}:
 		defer func() { <-j.streams }()
@@ -93,6 +104,9 @@ func (j *Journal) serveStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	var buf bytes.Buffer
 	write := func() error {
 		if err := rc.SetWriteDeadline(time.Now().Add(j.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -133,6 +147,8 @@ func (j *Journal) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-r.Context().Done():
+			return
+		case <-j.closed:
 			return
 		case <-tick.C:
 		}

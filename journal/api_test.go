@@ -296,3 +296,29 @@ func TestSlowReaderDropped(t *testing.T) {
 		t.Fatalf("new subscriber: %d", resp.StatusCode)
 	}
 }
+
+func TestCloseStreams(t *testing.T) {
+	j, _ := newTest(t, Config{})
+	srv := httptest.NewServer(j.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ch := readEvents(t, resp.Body)
+	next(t, ch)
+	j.CloseStreams()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("an event after CloseStreams")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end")
+	}
+	if resp, _ := get(t, srv.URL+"/api/v1/stream"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("new stream after close: %d", resp.StatusCode)
+	}
+	j.CloseStreams() // twice is fine
+}

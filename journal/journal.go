@@ -76,7 +76,9 @@ type Journal struct {
 	interned  map[string]string
 
 	names        namesCache
-	streams      chan struct{}
+	streams      chan struct{} // one token per connected stream
+	closed       chan struct{} // closed by CloseStreams
+	closeOnce    sync.Once
 	writeTimeout time.Duration // a stream write slower than this drops the subscriber
 }
 
@@ -118,6 +120,7 @@ func New(cfg Config, log *slog.Logger) *Journal {
 		boots:    map[State]uint64{},
 		interned: map[string]string{},
 		streams:  make(chan struct{}, cfg.Streams),
+		closed:   make(chan struct{}),
 
 		writeTimeout: streamWriteTimeout,
 	}

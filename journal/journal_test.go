@@ -505,3 +505,54 @@ func TestWorstCaseMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(j)
 }
+
+// TestConcurrent records from several goroutines while others read; run
+// with -race.
+func TestConcurrent(t *testing.T) {
+	j := New(Config{Clients: 50}, nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				m := mac(g*1000 + i%60)
+				a := netip.AddrFrom4([4]byte{10, byte(g), 0, byte(i % 60)})
+				j.Discover(Discover{MAC: m, Port: PortDHCP, Vendor: biosVendor, Iface: "eth0"})
+				j.Reply(Reply{MAC: m, Port: PortDHCP, File: "undionly.kpxe"})
+				j.Join(m, a, ViaRequest)
+				tr := j.StartTransfer(TransferStart{Proto: "tftp", Peer: netip.AddrPortFrom(a, 1), File: "undionly.kpxe", Size: 100})
+				tr.Progress(50, 0)
+				tr.Progress(100, 0)
+				tr.End(ResultOK, "")
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var ver uint64
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, c := range j.Clients() {
+					j.Client(c.ID)
+				}
+				j.Stats()
+				ver = j.changes(ver).Version
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if st := j.Stats(); st.Journeys > 50 || j.active != 0 {
+		t.Fatalf("%d journeys, %d active", st.Journeys, j.active)
+	}
+}
