@@ -18,9 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/httpd"
+	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy"
@@ -72,22 +74,48 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lw := newBufferedLog(stderr)
-	defer lw.Flush()
+	lw := logfmt.NewWriter(stderr, logfmt.WriterConfig{JSON: cfg.LogFormat == "json"})
+	// A blocked log output (full disk, stalled pipe) must not hold the exit.
+	defer lw.FlushTimeout(time.Second)
 	log := newLogger(cfg, lw)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	ignoreHangup(ctx, log)
 	return serve(ctx, cfg, log)
+}
+
+// ignoreHangup keeps SIGHUP (a closed terminal, a habit of `kill -HUP` to
+// reload) from killing the process: settings are read once at start, so it
+// says so in the log and goes on serving.
+func ignoreHangup(ctx context.Context, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("SIGHUP ignored: settings are read at start only; restart pxeproxy to apply changes", "svc", "main")
+			}
+		}
+	}()
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.Level(cfg.LogLevel)}
+	var h slog.Handler
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		// Byte for byte what slog.NewTextHandler writes, at half its cost per
+		// line (one line per PXE answer; internal/logfmt).
+		h = logfmt.NewTextHandler(w, opts)
 	}
-	// Byte for byte what slog.NewTextHandler writes, at half its cost per
-	// line (one line per PXE answer; internal/logfmt).
-	return slog.New(logfmt.NewTextHandler(w, opts))
+	// Every line about a client is rate-limited per client and reason, so a
+	// flood from the LAN cannot flood the log (metrics still count it all).
+	return slog.New(logfmt.NewLimiter(h, logfmt.LimitConfig{}))
 }
 
 // service is one loop that runs until the context ends.
@@ -106,7 +134,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Config:     *pcfg,
 		Interfaces: cfg.Interfaces,
 		ReplyDelay: time.Duration(cfg.ReplyDelay),
-		OnAnswer:   m.ProxyReply,
+		OnAnswer:   func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) },
 		OnIgnore:   m.ProxyIgnored,
 	}, log)
 
@@ -137,7 +165,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
-	var root *tftpd.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
+	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	if cfg.TFTP {
 		var dirs []string
 		root, dirs, err = openTFTPRoot(cfg, log)
@@ -151,7 +179,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			MaxTransfers:  cfg.TFTPMaxTransfers,
 			Spin:          tftpSpin(cfg.TFTPSpin),
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
-			OnDone:        m.TFTPDone,
+			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
 		}, log)
 		if err != nil {
 			return err
@@ -166,12 +194,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers, "spin", time.Duration(cfg.TFTPSpin))
 	}
 
-	httpRun, err := setupHTTP(cfg, root, m, health, log)
-	if err != nil {
-		return err
-	}
-	if httpRun != nil {
-		services = append(services, service{"http", httpRun})
+	if cfg.HTTPAddr != "" {
+		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
+			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
+		if err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+		}
+		ln, err := hsrv.Listen(ctx)
+		if err != nil {
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+		}
+		defer ln.Close()
+		services = append(services, service{"http", func(ctx context.Context) error { return hsrv.Serve(ctx, ln) }})
 	}
 
 	bootServer := "ingress address"
@@ -186,6 +220,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Warn("no interface to answer on yet: none is up with an IPv4 address (or none of PXE_INTERFACES); pxeproxy picks them up when they appear", "svc", "proxy")
 	}
 
+	for _, w := range cfg.warnings() {
+		log.Warn(w, "svc", "main")
+	}
 	err = runAll(ctx, services, health)
 	log.Info("stopped", "svc", "main")
 	return err
@@ -193,11 +230,27 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // tftpSpin maps PXE_TFTP_SPIN to tftpd.Config.Spin, where 0 means the
 // default and a negative value off.
-func tftpSpin(d duration) time.Duration {
+func tftpSpin(d envcfg.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}
 	return time.Duration(d)
+}
+
+// tftpMetrics is what the metrics count of a finished transfer.
+func tftpMetrics(st tftpd.Stats) metrics.TFTPTransfer {
+	t := metrics.TFTPTransfer{Bytes: st.Bytes, Retransmits: st.Retransmits, Probe: st.Probe,
+		Dur: st.Dur, BlockSize: st.BlockSize, WindowSize: st.WindowSize}
+	switch {
+	case st.Err == nil:
+	case errors.Is(st.Err, bootfs.ErrNotFound):
+		t.Failure = metrics.FailNotFound
+	case errors.Is(st.Err, bootfs.ErrAccess):
+		t.Failure = metrics.FailAccess
+	default:
+		t.Failure = metrics.FailOther
+	}
+	return t
 }
 
 // runAll runs every service until ctx ends; the first failure stops the
@@ -237,9 +290,9 @@ func proxyConfig(cfg *Config) *proxy.Config {
 		BootServer: cfg.BootServer.IP,
 		HTTPURL:    cfg.HTTPURL,
 
-		Allow:           cfg.AllowMACs,
-		Deny:            cfg.DenyMACs,
-		MACBootFiles:    cfg.MACBootFiles,
+		Allow:           macPrefixes(cfg.AllowMACs),
+		Deny:            macPrefixes(cfg.DenyMACs),
+		MACBootFiles:    macBootFiles(cfg.MACBootFiles),
 		AnswerRequest67: bool(cfg.AnswerRequest67),
 	}
 	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
@@ -249,10 +302,26 @@ func proxyConfig(cfg *Config) *proxy.Config {
 	return pcfg
 }
 
+func macPrefixes(l envcfg.MACList) []proxy.MACPrefix {
+	out := make([]proxy.MACPrefix, len(l))
+	for i, p := range l {
+		out[i] = proxy.MACPrefix(p)
+	}
+	return out
+}
+
+func macBootFiles(l envcfg.MACFiles) []proxy.MACBootFile {
+	out := make([]proxy.MACBootFile, len(l))
+	for i, f := range l {
+		out[i] = proxy.MACBootFile{Prefix: proxy.MACPrefix(f.Prefix), File: f.File}
+	}
+	return out
+}
+
 // openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing
 // admin root is fine when built-in defaults exist (the container with no
 // volume mounted); with neither, the start stops.
-func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) {
+func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error) {
 	var dirs []string
 	for _, d := range []struct{ name, dir string }{{"PXE_TFTP_ROOT", cfg.TFTPRoot}, {"PXE_TFTP_DEFAULTS", cfg.TFTPDefaults}} {
 		if d.dir == "" {
@@ -273,7 +342,7 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*tftpd.Root, []string, error) 
 	if len(dirs) == 0 {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
 	}
-	root, err := tftpd.OpenRoot(dirs...)
+	root, err := bootfs.OpenRoot(dirs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
 	}

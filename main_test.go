@@ -2,11 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
+	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/envcfg"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
 var update = flag.Bool("update", false, "rewrite the environment table in README.md")
@@ -95,6 +101,20 @@ func TestConfigErrors(t *testing.T) {
 		"spin negative":       {"PXE_TFTP_SPIN", "-5us", `PXE_TFTP_SPIN="-5us"`},
 		"tftp addr":           {"PXE_TFTP_ADDR", "69", `PXE_TFTP_ADDR="69": expected host:port`},
 		"http url":            {"PXE_HTTP_URL", "ftp://x", `PXE_HTTP_URL="ftp://x": expected an http:// URL`},
+		"https url":           {"PXE_HTTP_URL", "https://10.0.0.5/", `PXE_HTTP_URL="https://10.0.0.5/": expected an http:// URL`},
+		"url host name":       {"PXE_HTTP_URL", "http://boot.example/", `host "boot.example" is not an IP address`},
+		"bare http":           {"PXE_HTTP_URL", "http://", `PXE_HTTP_URL="http://": expected an http:// URL`},
+		"url with space":      {"PXE_HTTP_URL", "http://a b", `PXE_HTTP_URL="http://a b"`},
+		"loopback server":     {"PXE_SERVER_IP", "127.0.0.1", `PXE_SERVER_IP="127.0.0.1": expected a unicast IPv4 address on the LAN`},
+		"this-network server": {"PXE_SERVER_IP", "0.0.0.1", `PXE_SERVER_IP="0.0.0.1"`},
+		"reserved server":     {"PXE_BOOT_SERVER", "240.0.0.1", `PXE_BOOT_SERVER="240.0.0.1"`},
+		"rcvbuf wraps":        {"PXE_DHCP_RCVBUF", "2147483648", `PXE_DHCP_RCVBUF=2147483648: expected a size in bytes from 4096`},
+		"rcvbuf tiny":         {"PXE_DHCP_RCVBUF", "10", `PXE_DHCP_RCVBUF=10`},
+		"long boot file":      {"PXE_BOOTFILE_UEFI", strings.Repeat("a", 256), `PXE_BOOTFILE_UEFI="aaaa`},
+		"empty script":        {"PXE_IPXE_SCRIPT", " ", `PXE_IPXE_SCRIPT="": expected a file name or an http:// URL`},
+		"delay too long":      {"PXE_REPLY_DELAY", "1000h", `PXE_REPLY_DELAY=1000h0m0s: expected at most 5s`},
+		"http addr host name": {"PXE_HTTP_ADDR", "web:8080", `PXE_HTTP_ADDR="web:8080": expected an IP address`},
+		"http addr no port":   {"PXE_HTTP_ADDR", ":http", `PXE_HTTP_ADDR=":http": expected a port number`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -116,7 +136,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	if err := run([]string{"--help"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range envVars() {
+	for _, v := range envcfg.Vars(Config{}) {
 		if v.Name == "" || v.Desc == "" {
 			t.Fatalf("config field without envconfig name or desc: %+v", v)
 		}
@@ -151,5 +171,47 @@ func TestREADMEEnvTable(t *testing.T) {
 		if err := os.WriteFile("README.md", []byte(readme), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestConfigGoodURLs(t *testing.T) {
+	for _, v := range []string{"http://10.0.0.5", "http://10.0.0.5:8080/boot/", "http://[fd00::5]:8080/x"} {
+		if err := checkHTTPURL(v); err != nil {
+			t.Errorf("%q refused: %v", v, err)
+		}
+	}
+}
+
+func TestConfigWarnsWhenEveryArchIsOff(t *testing.T) {
+	clearEnv(t)
+	for _, k := range []string{"PXE_BOOTFILE_BIOS", "PXE_BOOTFILE_UEFI", "PXE_BOOTFILE_UEFI32", "PXE_BOOTFILE_ARM64"} {
+		t.Setenv(k, "")
+	}
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.warnings(); len(w) != 1 || !strings.Contains(w[0], "no PXE client will be answered") {
+		t.Fatalf("warnings %q", w)
+	}
+}
+
+// TestSIGHUPIsLoggedNotFatal: SIGHUP killed the process at once (exit 129,
+// buffered log lost). Now it is a logged no-op: this very test process gets
+// one and lives on.
+func TestSIGHUPIsLoggedNotFatal(t *testing.T) {
+	logs := &testlog.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ignoreHangup(ctx, slog.New(slog.NewTextHandler(logs, nil)))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "SIGHUP ignored") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for SIGHUP: %q", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

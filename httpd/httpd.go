@@ -1,13 +1,13 @@
 // Package httpd is pxeproxy's HTTP listener: /healthz, /metrics and the boot
-// files of the TFTP root, read-only, for iPXE and UEFI HTTP boot clients that
-// fetch big images at wire speed instead of TFTP speed.
+// files of the boot folder, read-only, for iPXE and UEFI HTTP boot clients
+// that fetch big images at wire speed instead of TFTP speed.
 //
 // Contract: every other path is a boot file looked up through the same
-// confined tftpd.Root as TFTP (os.Root underneath), so neither "..", its
+// confined bootfs.Root as TFTP (os.Root underneath), so neither "..", its
 // percent-encodings, backslashes nor a planted symlink reach a file outside
-// the root; only regular files are sent, never a directory listing; only GET
-// and HEAD are answered; error bodies are fixed words and never name a host
-// path.
+// the folder; only regular files are sent, never a directory listing; only
+// GET and HEAD are answered; error bodies are fixed words and never name a
+// host path.
 package httpd
 
 import (
@@ -22,22 +22,28 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/pxeproxy/pxeproxy/metrics"
-	"github.com/pxeproxy/pxeproxy/tftpd"
+	"github.com/pxeproxy/pxeproxy/bootfs"
 )
 
 // Config configures a Server. Zero values mean the documented defaults.
 type Config struct {
 	// Addr is the TCP address Listen opens, e.g. ":8080".
 	Addr string
+	// URL is the base URL HTTP boot clients are sent to, when it is not
+	// derived from the address they asked on. Listen warns about a loopback
+	// Addr without one: no client could reach it.
+	URL string
 	// Root is where boot files are looked up. Nil: every file is "not
 	// found" (health and metrics still work).
-	Root *tftpd.Root
-	// Metrics is served on /metrics and counts the boot file bytes sent.
-	// Nil: /metrics is "not found" and nothing is counted.
-	Metrics *metrics.Metrics
+	Root *bootfs.Root
+	// Metrics is served on /metrics. Nil: /metrics is "not found".
+	Metrics http.Handler
+	// OnFile, when set, is called once per boot file response with status
+	// 200 or 206 (HEAD included), with the body bytes sent.
+	OnFile func(bytes int64)
 	// Health decides /healthz. Nil: an empty Health, always healthy.
 	Health *Health
 	// ShutdownGrace is how long downloads in flight may finish after the
@@ -104,13 +110,29 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	return &Server{cfg: cfg, log: log.With("svc", "http")}, nil
 }
 
-// Listen opens the TCP listener on Config.Addr.
+// Listen opens the TCP listener on Config.Addr, so that a taken port stops
+// the start before anything runs. Its errors say what to do about a taken
+// or privileged port.
 func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("http listen: %w", err)
+		err = fmt.Errorf("http listen: %w", err)
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			return nil, fmt.Errorf("the port is taken by another program; choose a free port or stop that program: %w", err)
+		case errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("a port below 1024 needs root or CAP_NET_BIND_SERVICE: %w", err)
+		}
+		return nil, err
 	}
+	if host, _, _ := net.SplitHostPort(s.cfg.Addr); net.ParseIP(host).IsLoopback() && s.cfg.URL == "" {
+		// HTTP boot clients get http://<ingress address>:<port>/..., which
+		// a loopback-only listener never answers.
+		s.log.Warn("http listener is on loopback only: UEFI HTTP boot clients will not reach it (listen on :PORT or set PXE_HTTP_URL)",
+			"addr", s.cfg.Addr)
+	}
+	s.log.Info("http listening", "addr", ln.Addr().String(), "files", s.cfg.Root != nil, "metrics", s.cfg.Metrics != nil)
 	return ln, nil
 }
 
@@ -156,7 +178,7 @@ const (
 
 // ServeHTTP routes one request. It does not use http.ServeMux: the mux
 // cleans paths and redirects "/a/../b", while a boot file path must reach
-// tftpd.Clean unchanged so ".." is refused, not silently resolved.
+// bootfs.Clean unchanged so ".." is refused, not silently resolved.
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w := &countingWriter{ResponseWriter: rw}
@@ -174,16 +196,18 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	case route == routeHealth:
 		s.health(w)
+	case route == routeMetrics && s.cfg.Metrics != nil:
+		s.cfg.Metrics.ServeHTTP(w, r)
 	case route == routeMetrics:
-		s.cfg.Metrics.Handler().ServeHTTP(w, r) // 404 when metrics are off
+		http.NotFound(w, r)
 	default:
 		reason = s.file(w, r)
 	}
 	if w.status == 0 {
 		w.status = http.StatusOK // handler wrote nothing at all
 	}
-	if route == routeFile && (w.status == http.StatusOK || w.status == http.StatusPartialContent) {
-		s.cfg.Metrics.HTTPServed(w.bytes)
+	if route == routeFile && (w.status == http.StatusOK || w.status == http.StatusPartialContent) && s.cfg.OnFile != nil {
+		s.cfg.OnFile(w.bytes)
 	}
 	level := slog.LevelInfo
 	if route != routeFile {
@@ -250,10 +274,10 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 		return errors.New("no boot file root")
 	}
 	// r.URL.Path is already percent-decoded: "%2e%2e" and "%5c" arrive as
-	// ".." and '\', which tftpd.Clean refuses or splits like TFTP names.
+	// ".." and '\', which bootfs.Clean refuses or splits like TFTP names.
 	f, err := s.cfg.Root.Open(r.URL.Path)
 	if err != nil {
-		if errors.Is(err, tftpd.ErrAccess) {
+		if errors.Is(err, bootfs.ErrAccess) {
 			http.Error(w, "access denied", http.StatusForbidden)
 		} else {
 			http.Error(w, "file not found", http.StatusNotFound)

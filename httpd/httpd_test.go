@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pxeproxy/pxeproxy/metrics"
-	"github.com/pxeproxy/pxeproxy/tftpd"
+	"github.com/pxeproxy/pxeproxy/bootfs"
 )
 
 const secret = "TOP-SECRET-OUTSIDE-THE-ROOT"
@@ -33,7 +33,7 @@ type fixture struct {
 	dir  string // the root
 	out  string // outside the root
 	big  []byte // content of big.bin
-	root *tftpd.Root
+	root *bootfs.Root
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -71,7 +71,7 @@ func newFixture(t *testing.T) *fixture {
 	must(os.Symlink(f.out, filepath.Join(f.dir, "outdir")))
 	must(os.Symlink("undionly.kpxe", filepath.Join(f.dir, "link.kpxe")))
 	must(syscall.Mkfifo(filepath.Join(f.dir, "fifo"), 0o644))
-	r, err := tftpd.OpenRoot(f.dir)
+	r, err := bootfs.OpenRoot(f.dir)
 	must(err)
 	t.Cleanup(func() { r.Close() })
 	f.root = r
@@ -148,10 +148,12 @@ func raw(t *testing.T, addr, method, target string, hdr map[string]string) respo
 	return response{resp.StatusCode, resp.Header, body}
 }
 
+// metricsPage stands for the metrics handler.
+var metricsPage = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "metrics\n") })
+
 func TestRoutes(t *testing.T) {
 	f := newFixture(t)
-	m := metrics.New()
-	addr := start(t, Config{Root: f.root, Metrics: m}, nil)
+	addr := start(t, Config{Root: f.root, Metrics: metricsPage}, nil)
 	n := len(f.big)
 	notFound, denied := []byte("file not found\n"), []byte("access denied\n")
 
@@ -163,6 +165,7 @@ func TestRoutes(t *testing.T) {
 		header         map[string]string // exact header values
 	}{
 		"healthz":           {target: "/healthz", status: 200, body: []byte("ok\n")},
+		"metrics":           {target: "/metrics", status: 200, body: []byte("metrics\n")},
 		"file":              {target: "/undionly.kpxe", status: 200, body: []byte("kpxe-content"), header: map[string]string{"Content-Length": "12", "Accept-Ranges": "bytes"}},
 		"big file":          {target: "/big.bin", status: 200, body: f.big, header: map[string]string{"Content-Length": strconv.Itoa(n)}},
 		"query ignored":     {target: "/undionly.kpxe?x=1", status: 200, body: []byte("kpxe-content")},
@@ -229,41 +232,26 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// scrapeValue reads one unlabelled sample from /metrics.
-func scrapeValue(t *testing.T, addr, name string) float64 {
-	t.Helper()
-	r := raw(t, addr, "GET", "/metrics", nil)
-	if r.status != 200 {
-		t.Fatalf("/metrics: status %d", r.status)
-	}
-	for _, line := range strings.Split(string(r.body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("%s not in /metrics:\n%s", name, r.body)
-	return 0
-}
-
-func TestMetricsCountBytes(t *testing.T) {
+// TestOnFileCountsBytes checks which responses OnFile reports, with what.
+func TestOnFileCountsBytes(t *testing.T) {
 	f := newFixture(t)
-	addr := start(t, Config{Root: f.root, Metrics: metrics.New()}, nil)
+	var mu sync.Mutex
+	var got []int64
+	onFile := func(n int64) { mu.Lock(); got = append(got, n); mu.Unlock() }
+	addr := start(t, Config{Root: f.root, Metrics: metricsPage, OnFile: onFile}, nil)
 	raw(t, addr, "GET", "/big.bin", nil)                                           // len(big)
 	raw(t, addr, "GET", "/big.bin", map[string]string{"Range": "bytes=100-199"})   // 100
 	raw(t, addr, "HEAD", "/big.bin", nil)                                          // 0, counted as a response
 	raw(t, addr, "GET", "/nope", nil)                                              // not counted
 	raw(t, addr, "GET", "/escape.efi", nil)                                        // not counted
 	raw(t, addr, "GET", "/healthz", nil)                                           // not a file
+	raw(t, addr, "GET", "/metrics", nil)                                           // not a file
 	raw(t, addr, "GET", "/big.bin", map[string]string{"Range": "bytes=99999999-"}) // 416, not counted
-	if got, want := scrapeValue(t, addr, "pxeproxy_http_bytes_total"), float64(len(f.big)+100); got != want {
-		t.Errorf("pxeproxy_http_bytes_total = %v, want %v", got, want)
-	}
-	if got := scrapeValue(t, addr, "pxeproxy_http_files_total"); got != 3 {
-		t.Errorf("pxeproxy_http_files_total = %v, want 3", got)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got) // a handler may report after its client has read the response
+	if want := []int64{0, 100, int64(len(f.big))}; !slices.Equal(got, want) {
+		t.Errorf("OnFile calls %v, want %v", got, want)
 	}
 }
 
@@ -346,7 +334,7 @@ func TestRequestLog(t *testing.T) {
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	addr := start(t, Config{Root: f.root, Metrics: metrics.New()}, log)
+	addr := start(t, Config{Root: f.root, Metrics: metricsPage}, log)
 	raw(t, addr, "GET", "/big.bin", map[string]string{"Range": "bytes=0-9"})
 	raw(t, addr, "GET", "/../outside/secret.txt", nil)
 	raw(t, addr, "GET", "/metrics", nil)
@@ -445,7 +433,7 @@ func TestShutdownCutsStalledDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	fh.Close()
-	root, err := tftpd.OpenRoot(dir)
+	root, err := bootfs.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,25 +3,24 @@
 // Contract: every series is named pxeproxy_* and lives in a private registry
 // (never the global one, so tests and embedders get clean counts), and every
 // label has a bounded set of values: ports, option 93 architectures that
-// have a configured boot file, client classes, the fixed reason labels of
-// package proxy, fixed TFTP result words, and at most maxConflictServers
+// have a configured boot file, client classes, the fixed reason words of
+// the callers, fixed TFTP result words, and at most maxConflictServers
 // server addresses. Nothing taken verbatim from a packet becomes a label
-// unless it is capped. The methods are safe for concurrent use and a nil
-// *Metrics ignores every call, so callers need no "metrics on?" checks.
+// unless it is capped. The methods take plain values (the command adapts
+// its services' callbacks), so this package imports none of pxeproxy's. They
+// are safe for concurrent use and a nil *Metrics ignores every call, so
+// callers need no "metrics on?" checks.
 package metrics
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/pxeproxy/pxeproxy/proxy"
-	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 // maxConflictServers caps the distinct server addresses labelled in
@@ -36,8 +35,32 @@ const otherServer = "other"
 const (
 	ResultOK     = "ok"
 	ResultFailed = "failed"
-	ResultProbe  = "probe" // EDK2 tsize probe aborted with ERROR 8 (PXE-NOTES §7)
+	ResultProbe  = "probe" // EDK2 tsize probe aborted with ERROR 8 (docs/pxe-notes.md §7)
 )
+
+// TFTP failure reason label values.
+const (
+	FailNotFound = "not-found"
+	FailAccess   = "access-denied"
+	FailOther    = "other" // timeouts, client aborts, busy
+)
+
+// TFTPTransfer is one finished TFTP request as the metrics count it.
+type TFTPTransfer struct {
+	// Bytes is the payload the client acknowledged.
+	Bytes int64
+	// Retransmits counts DATA and OACK packets sent more than once.
+	Retransmits int
+	// Probe marks an EDK2-style tsize probe: neither ok nor failed.
+	Probe bool
+	// Failure is empty for a completed transfer, else why it failed:
+	// FailNotFound, FailAccess, or FailOther (any other word counts as it).
+	Failure string
+	// Dur, BlockSize and WindowSize of completed transfers feed the
+	// histograms.
+	Dur                   time.Duration
+	BlockSize, WindowSize int
+}
 
 // Metrics holds every pxeproxy series in its own registry.
 type Metrics struct {
@@ -138,12 +161,13 @@ func New() *Metrics {
 	return m
 }
 
-// ProxyReply counts one reply sent; it fits proxy.Server.OnAnswer.
-func (m *Metrics) ProxyReply(a *proxy.Answer, in proxy.Ingress) {
-	if m == nil || a == nil {
+// ProxyReply counts one reply sent from local port to a client of
+// architecture arch (option 93) and class.
+func (m *Metrics) ProxyReply(port, arch int, class string) {
+	if m == nil {
 		return
 	}
-	m.replies.WithLabelValues(strconv.Itoa(in.Port), strconv.Itoa(int(a.Arch)), string(a.Class)).Inc()
+	m.replies.WithLabelValues(strconv.Itoa(port), strconv.Itoa(arch), class).Inc()
 }
 
 // ProxyIgnored counts one packet not answered; it fits
@@ -155,36 +179,29 @@ func (m *Metrics) ProxyIgnored(port int, reason string) {
 	m.ignored.WithLabelValues(strconv.Itoa(port), reason).Inc()
 }
 
-// TFTPDone counts one finished TFTP request; it fits tftpd.Config.OnDone.
-func (m *Metrics) TFTPDone(st tftpd.Stats) {
+// TFTPDone counts one finished TFTP request.
+func (m *Metrics) TFTPDone(t TFTPTransfer) {
 	if m == nil {
 		return
 	}
-	m.tftpByte.Add(float64(st.Bytes))
-	m.tftpRetx.Add(float64(st.Retransmits))
+	m.tftpByte.Add(float64(t.Bytes))
+	m.tftpRetx.Add(float64(t.Retransmits))
 	switch {
-	case st.Probe:
+	case t.Probe:
 		m.tftpXfer.WithLabelValues(ResultProbe).Inc()
-	case st.Err != nil:
+	case t.Failure != "":
+		reason := t.Failure
+		if reason != FailNotFound && reason != FailAccess {
+			reason = FailOther
+		}
 		m.tftpXfer.WithLabelValues(ResultFailed).Inc()
-		m.tftpFail.WithLabelValues(failReason(st.Err)).Inc()
+		m.tftpFail.WithLabelValues(reason).Inc()
 	default:
 		m.tftpXfer.WithLabelValues(ResultOK).Inc()
-		m.tftpDur.Observe(st.Dur.Seconds())
-		m.tftpBlk.Observe(float64(st.BlockSize))
-		m.tftpWin.Observe(float64(st.WindowSize))
+		m.tftpDur.Observe(t.Dur.Seconds())
+		m.tftpBlk.Observe(float64(t.BlockSize))
+		m.tftpWin.Observe(float64(t.WindowSize))
 	}
-}
-
-// failReason maps a transfer error to a bounded label.
-func failReason(err error) string {
-	switch {
-	case errors.Is(err, tftpd.ErrNotFound):
-		return "not-found"
-	case errors.Is(err, tftpd.ErrAccess):
-		return "access-denied"
-	}
-	return "other"
 }
 
 // HTTPServed counts one boot file response over HTTP that sent bytes of

@@ -1,9 +1,7 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -15,9 +13,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/pxeproxy/pxeproxy/proxy"
-	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 // scrape fetches the handler's text output and parses it.
@@ -75,26 +70,23 @@ func series(fams map[string]*dto.MetricFamily) map[string]float64 {
 
 func TestKnownLoad(t *testing.T) {
 	m := New()
-	in67 := proxy.Ingress{Port: proxy.PortDHCP}
-	in4011 := proxy.Ingress{Port: proxy.PortPXE}
 	for range 3 {
-		m.ProxyReply(&proxy.Answer{Arch: 0, Class: proxy.ClassBIOS}, in67)
+		m.ProxyReply(67, 0, "bios")
 	}
-	m.ProxyReply(&proxy.Answer{Arch: 7, Class: proxy.ClassUEFI}, in67)
-	m.ProxyReply(&proxy.Answer{Arch: 7, Class: proxy.ClassUEFI}, in4011)
-	m.ProxyReply(&proxy.Answer{Arch: 16, Class: proxy.ClassHTTP}, in67)
+	m.ProxyReply(67, 7, "uefi")
+	m.ProxyReply(4011, 7, "uefi")
+	m.ProxyReply(67, 16, "http")
 	for range 5 {
-		m.ProxyIgnored(67, proxy.Reason(proxy.ErrNotPXE))
+		m.ProxyIgnored(67, "not-pxe")
 	}
-	m.ProxyIgnored(4011, proxy.Reason(fmt.Errorf("x: %w", proxy.ErrNoBootFile)))
+	m.ProxyIgnored(4011, "no-bootfile")
 
-	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2000}
-	m.TFTPDone(tftpd.Stats{Peer: peer, File: "undionly.kpxe", Bytes: 70000, Dur: 300 * time.Millisecond, BlockSize: 1468, WindowSize: 1})
-	m.TFTPDone(tftpd.Stats{Peer: peer, File: "snponly.efi", Bytes: 200000, Dur: 2 * time.Second, BlockSize: 1468, WindowSize: 16, Retransmits: 3})
-	m.TFTPDone(tftpd.Stats{Peer: peer, File: "snponly.efi", Probe: true, BlockSize: 1468})
-	m.TFTPDone(tftpd.Stats{Peer: peer, File: "nope", Err: fmt.Errorf("open %q: %w", "nope", tftpd.ErrNotFound)})
-	m.TFTPDone(tftpd.Stats{Peer: peer, File: "../x", Err: fmt.Errorf("clean: %w", tftpd.ErrAccess)})
-	m.TFTPDone(tftpd.Stats{Peer: peer, File: "big", Bytes: 1000, Retransmits: 5, Err: errors.New("timed out waiting for ack")})
+	m.TFTPDone(TFTPTransfer{Bytes: 70000, Dur: 300 * time.Millisecond, BlockSize: 1468, WindowSize: 1})
+	m.TFTPDone(TFTPTransfer{Bytes: 200000, Dur: 2 * time.Second, BlockSize: 1468, WindowSize: 16, Retransmits: 3})
+	m.TFTPDone(TFTPTransfer{Probe: true, BlockSize: 1468})
+	m.TFTPDone(TFTPTransfer{Failure: FailNotFound})
+	m.TFTPDone(TFTPTransfer{Failure: FailAccess})
+	m.TFTPDone(TFTPTransfer{Bytes: 1000, Retransmits: 5, Failure: FailOther})
 	m.HTTPServed(1 << 20)
 	m.HTTPServed(100)
 	m.HTTPServed(0) // HEAD
@@ -211,11 +203,38 @@ func TestConflictServerCap(t *testing.T) {
 	}
 }
 
+// TestTFTPFailureCap floods TFTPDone with failure words it does not know:
+// they all count as other, and no new series appears.
+func TestTFTPFailureCap(t *testing.T) {
+	m := New()
+	for i := range 1000 {
+		m.TFTPDone(TFTPTransfer{Failure: fmt.Sprint("reason-", i)})
+	}
+	m.TFTPDone(TFTPTransfer{Failure: FailNotFound})
+	got := series(scrape(t, m.Handler()))
+	var failures []string
+	for k := range got {
+		if strings.HasPrefix(k, "pxeproxy_tftp_failures_total") {
+			failures = append(failures, k)
+		}
+	}
+	sort.Strings(failures)
+	if want := "pxeproxy_tftp_failures_total{reason=not-found} pxeproxy_tftp_failures_total{reason=other}"; strings.Join(failures, " ") != want {
+		t.Errorf("failure series %v, want %s", failures, want)
+	}
+	if v := got[`pxeproxy_tftp_failures_total{reason=other}`]; v != 1000 {
+		t.Errorf("other = %v, want 1000", v)
+	}
+	if v := got[`pxeproxy_tftp_transfers_total{result=failed}`]; v != 1001 {
+		t.Errorf("failed = %v, want 1001", v)
+	}
+}
+
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.ProxyReply(&proxy.Answer{}, proxy.Ingress{})
+	m.ProxyReply(67, 0, "bios")
 	m.ProxyIgnored(67, "not-pxe")
-	m.TFTPDone(tftpd.Stats{})
+	m.TFTPDone(TFTPTransfer{})
 	m.HTTPServed(1)
 	m.Conflict("a", "b")
 	rec := httptest.NewRecorder()
@@ -234,9 +253,9 @@ func TestConcurrent(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				m.ProxyReply(&proxy.Answer{Arch: 0, Class: proxy.ClassBIOS}, proxy.Ingress{Port: 67})
+				m.ProxyReply(67, 0, "bios")
 				m.ProxyIgnored(67, "not-pxe")
-				m.TFTPDone(tftpd.Stats{Bytes: 10, BlockSize: 512, WindowSize: 1})
+				m.TFTPDone(TFTPTransfer{Bytes: 10, BlockSize: 512, WindowSize: 1})
 				m.HTTPServed(1)
 				m.Conflict(fmt.Sprintf("10.2.%d.%d", w, i%100), "k")
 			}

@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/pxeproxy/pxeproxy/bootfs"
 )
 
 // Config configures a Server. The zero value of every field but Root means
 // its documented default.
 type Config struct {
 	// Root is where files are looked up. Required.
-	Root *Root
+	Root *bootfs.Root
 	// WindowSizeMax caps the RFC 7440 windowsize a client may negotiate.
 	// Default and hard cap 64.
 	WindowSizeMax int

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/pin/tftp/v3"
+
+	"github.com/pxeproxy/pxeproxy/bootfs"
 )
 
 // testServer is a Server on 127.0.0.1 with its finished transfers.
@@ -34,7 +36,7 @@ func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
 // startServerOn serves dirs on listen (udp4) until the test ends.
 func startServerOn(t testing.TB, listen string, cfg Config, dirs ...string) *testServer {
 	t.Helper()
-	r, err := OpenRoot(dirs...)
+	r, err := bootfs.OpenRoot(dirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +410,7 @@ func TestBusy(t *testing.T) {
 func TestShutdownGrace(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "f", strings.Repeat("g", 600))
-	r, err := OpenRoot(dir)
+	r, err := bootfs.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +608,7 @@ func TestLogPeer(t *testing.T) {
 			if format == "json" {
 				h = slog.NewJSONHandler(&buf, opts)
 			}
-			r, err := OpenRoot(t.TempDir())
+			r, err := bootfs.OpenRoot(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/tftpd"
@@ -42,17 +43,27 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	r, err := tftpd.OpenRoot(*root)
+	r, err := bootfs.OpenRoot(*root)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	m := metrics.New()
-	tsrv, err := tftpd.New(tftpd.Config{Root: r, OnDone: m.TFTPDone}, log)
+	// Counted as pxeproxy counts them, for the same per-transfer cost; the
+	// reason of a failure does not matter here.
+	onDone := func(st tftpd.Stats) {
+		t := metrics.TFTPTransfer{Bytes: st.Bytes, Retransmits: st.Retransmits, Probe: st.Probe,
+			Dur: st.Dur, BlockSize: st.BlockSize, WindowSize: st.WindowSize}
+		if st.Err != nil {
+			t.Failure = metrics.FailOther
+		}
+		m.TFTPDone(t)
+	}
+	tsrv, err := tftpd.New(tftpd.Config{Root: r, OnDone: onDone}, log)
 	if err != nil {
 		return err
 	}
-	hsrv, err := httpd.New(httpd.Config{Addr: *httpAddr, Root: r, Metrics: m}, log)
+	hsrv, err := httpd.New(httpd.Config{Addr: *httpAddr, Root: r, Metrics: m.Handler(), OnFile: m.HTTPServed}, log)
 	if err != nil {
 		return err
 	}

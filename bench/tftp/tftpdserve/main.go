@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
@@ -37,7 +38,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	r, err := tftpd.OpenRoot(*root)
+	r, err := bootfs.OpenRoot(*root)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package tftpd
+package bootfs
 
 import (
 	"errors"
@@ -6,8 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/pxeproxy/pxeproxy/internal/testtree"
 )
 
 func TestClean(t *testing.T) {
@@ -81,47 +82,7 @@ func FuzzClean(f *testing.F) {
 	})
 }
 
-// writeFile creates dir/name (and parents) with content.
-func writeFile(t testing.TB, dir, name, content string) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// testTree builds a root with the shapes the resolver must handle and a
-// secret file outside it. It returns the root and the outside directory.
-func testTree(t testing.TB) (root, outside string) {
-	t.Helper()
-	base := t.TempDir()
-	root, outside = filepath.Join(base, "root"), filepath.Join(base, "outside")
-	writeFile(t, outside, "secret", "SECRET")
-	writeFile(t, root, "Boot/BCD", "bcd")
-	writeFile(t, root, "Boot/x64/wdsnbp.com", "wdsnbp")
-	writeFile(t, root, "Exact/file", "exact-upper")
-	writeFile(t, root, "exact/file", "exact-lower")
-	writeFile(t, root, "amb/Readme", "r1")
-	writeFile(t, root, "amb/README", "r2")
-	writeFile(t, root, "undionly.kpxe", "kpxe")
-	writeFile(t, root, "sub/inner.txt", "inner")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "abs-escape")))
-	must(os.Symlink("../outside/secret", filepath.Join(root, "rel-escape")))
-	must(os.Symlink(outside, filepath.Join(root, "dir-escape")))
-	must(os.Symlink("sub/inner.txt", filepath.Join(root, "inner-link")))
-	must(os.Symlink("sub", filepath.Join(root, "sub-link")))
-	must(syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
-	return root, outside
-}
+var writeFile, testTree = testtree.Write, testtree.Hostile
 
 func TestRootOpen(t *testing.T) {
 	root, _ := testTree(t)

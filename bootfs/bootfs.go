@@ -1,4 +1,15 @@
-package tftpd
+// Package bootfs is the boot folder: the read-only tree of boot files that
+// pxeproxy serves over TFTP and HTTP, made of layered folders (the admin's
+// first, then built-in defaults for names the admin's lacks).
+//
+// Contract: no path can leave the folder. Every lookup goes through os.Root,
+// so neither ".." nor a symlink planted in the folder reaches a file outside
+// it, and only regular files are opened (never a FIFO or a device). The
+// lexical clean-up of client names (Clean: backslashes, leading separators,
+// ".." refused) is a pure function, table- and fuzz-tested. Errors wrap
+// ErrNotFound or ErrAccess and name only the path relative to the folder,
+// never a host path. Nothing in the folder is ever created or changed.
+package bootfs
 
 import (
 	"errors"
@@ -10,33 +21,44 @@ import (
 	"syscall"
 )
 
-// ErrNotFound is wrapped by lookups of names that do not exist in any root
-// (or only as ambiguous case variants).
-var ErrNotFound = errors.New("file not found")
+// ErrNotFound is wrapped by lookups of names that do not exist in any layer
+// (or only as ambiguous case variants). It wraps fs.ErrNotExist, as io/fs
+// users expect.
+var ErrNotFound error = &kindError{"file not found", fs.ErrNotExist}
 
 // ErrAccess is wrapped by lookups refused for safety: "..", NUL, symlinks
-// leaving the root, directories and other non-regular files.
-var ErrAccess = errors.New("access violation")
+// leaving the folder, directories and other non-regular files. It wraps
+// fs.ErrPermission.
+var ErrAccess error = &kindError{"access violation", fs.ErrPermission}
 
-// Root is the confined file lookup shared by TFTP and (later) an HTTP boot
-// server. It wraps one or more os.Root, searched in order.
+// kindError is a sentinel whose text is its own but which is also the io/fs
+// sentinel of its kind.
+type kindError struct {
+	text string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.text }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// Root is the boot folder: one or more os.Root, searched in order.
 type Root struct {
 	roots []*os.Root
 }
 
-// OpenRoot opens dirs as confined roots. The first one is the admin's root;
-// later ones are built-in defaults consulted only when a name is not found in
-// an earlier one.
+// OpenRoot opens dirs as the layers of the boot folder. The first one is
+// the admin's folder; later ones are built-in defaults consulted only for
+// names not found in an earlier one.
 func OpenRoot(dirs ...string) (*Root, error) {
 	if len(dirs) == 0 {
-		return nil, errors.New("open tftp root: no directory given")
+		return nil, errors.New("open boot folder: no directory given")
 	}
 	r := &Root{}
 	for _, d := range dirs {
 		or, err := os.OpenRoot(d)
 		if err != nil {
 			r.Close()
-			return nil, fmt.Errorf("open tftp root: %w", err)
+			return nil, fmt.Errorf("open boot folder: %w", err)
 		}
 		r.roots = append(r.roots, or)
 	}
@@ -54,11 +76,11 @@ func (r *Root) Close() error {
 }
 
 // Clean turns a client's path into a slash-separated path relative to the
-// root, lexically only: '\' is a separator (Windows boot managers ask for
-// \Boot\BCD, boot\x64\wdsnbp.com and even /boot\x64\... — PXE-NOTES §7),
-// leading separators and "." or empty elements are dropped. ".." elements
-// and NUL are refused with ErrAccess, a name with nothing left with
-// ErrNotFound. Clean is idempotent and its result never starts with '/'.
+// folder, lexically only: '\' is a separator (Windows boot managers ask for
+// \Boot\BCD, boot\x64\wdsnbp.com and even /boot\x64\...: docs/pxe-notes.md
+// §7), leading separators and "." or empty elements are dropped. ".."
+// elements and NUL are refused with ErrAccess, a name with nothing left
+// with ErrNotFound. Clean is idempotent and its result never starts with '/'.
 func Clean(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", fmt.Errorf("clean path: nul byte: %w", ErrAccess)
@@ -84,15 +106,14 @@ func Clean(name string) (string, error) {
 // Open resolves a client path (cleaned with Clean) to an open regular file.
 // Each element is matched exactly first, otherwise case-insensitively when
 // exactly one directory entry matches (firmware asks for \Boot\BCD on a
-// case-sensitive file system). Roots are searched in order; a name that is
-// refused in one root (ErrAccess) is not looked up in later ones. Errors wrap
-// ErrNotFound or ErrAccess and name only the client's relative path.
+// case-sensitive file system). Layers are searched in order; a name that is
+// refused in one layer (ErrAccess) is not looked up in later ones.
 func (r *Root) Open(name string) (*os.File, error) {
 	clean, err := Clean(name)
 	if err != nil {
 		return nil, err
 	}
-	err = fmt.Errorf("open %q: no root: %w", clean, ErrNotFound)
+	err = fmt.Errorf("open %q: no folder: %w", clean, ErrNotFound)
 	for _, or := range r.roots {
 		var f *os.File
 		if f, err = openIn(or, clean); err == nil || !errors.Is(err, ErrNotFound) {
@@ -108,24 +129,39 @@ func openIn(or *os.Root, clean string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := statIn(or, rel, false); err != nil {
+		return nil, err
+	}
+	return openRegular(or, rel)
+}
+
+// statIn stats name inside or, following symlinks only inside it, and
+// refuses what may not be served: anything but a regular file, or a
+// directory when dirOK.
+func statIn(or *os.Root, name string, dirOK bool) (fs.FileInfo, error) {
 	// Stat before opening: opening a FIFO would block and opening a device
-	// can have side effects. os.Root follows symlinks only inside the root.
-	fi, err := or.Stat(rel)
+	// can have side effects.
+	fi, err := or.Stat(name)
 	if err != nil {
-		return nil, classify(rel, err)
+		return nil, classify(name, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("open %q: not a regular file: %w", rel, ErrAccess)
+	if !fi.Mode().IsRegular() && !(dirOK && fi.IsDir()) {
+		return nil, fmt.Errorf("open %q: not a regular file: %w", name, ErrAccess)
 	}
+	return fi, nil
+}
+
+// openRegular opens name, which statIn found to be a regular file.
+func openRegular(or *os.Root, name string) (*os.File, error) {
 	// O_NONBLOCK so a file swapped for a FIFO between Stat and open cannot
 	// hang us; it has no effect on regular files.
-	f, err := or.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := or.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, classify(rel, err)
+		return nil, classify(name, err)
 	}
-	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("open %q: not a regular file: %w", rel, ErrAccess)
+		return nil, fmt.Errorf("open %q: not a regular file: %w", name, ErrAccess)
 	}
 	return f, nil
 }
@@ -170,8 +206,8 @@ func resolve(or *os.Root, clean string) (string, error) {
 }
 
 // classify maps an os.Root error to ErrNotFound or ErrAccess. os.Root reports
-// a symlink leaving the root with an unexported error, so everything that is
-// not "does not exist" counts as an access violation.
+// a symlink leaving the folder with an unexported error, so everything that
+// is not "does not exist" counts as an access violation.
 func classify(name string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):

@@ -1,0 +1,274 @@
+// Package envcfg holds the value types of pxeproxy's environment variables
+// (each decodes itself for envconfig and says what it expects in one line)
+// and renders the --help text and the README table from a settings struct's
+// tags, so that they cannot drift from what is parsed.
+package envcfg
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MACPrefix is 1 to 6 leading bytes of a MAC address.
+type MACPrefix []byte
+
+func (p MACPrefix) String() string { return net.HardwareAddr(p).String() }
+
+// MACFile is one mac-or-prefix=file pair of a MACFiles list.
+type MACFile struct {
+	Prefix MACPrefix
+	File   string
+}
+
+// IfaceList is a comma list of interface names.
+type IfaceList []string
+
+func (l *IfaceList) Decode(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if len(f) > 15 || strings.ContainsAny(f, " /:") {
+			return fmt.Errorf("%q is not an interface name (expected a comma list such as eth0,eth1)", f)
+		}
+		if !slices.Contains(*l, f) {
+			*l = append(*l, f)
+		}
+	}
+	return nil
+}
+
+// IPv4 is an optional IPv4 address.
+type IPv4 struct{ net.IP }
+
+func (a *IPv4) Decode(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		a.IP = nil
+		return nil
+	}
+	ip := net.ParseIP(v).To4()
+	// Loopback, "this network" (0/8) and the reserved 240/4 are never an
+	// address a PXE client on the LAN can reach.
+	if ip == nil || ip.IsLoopback() || ip[0] == 0 || ip[0] >= 240 || ip.IsMulticast() {
+		return fmt.Errorf("expected a unicast IPv4 address on the LAN such as 192.168.1.10 (not loopback, multicast or broadcast)")
+	}
+	a.IP = ip
+	return nil
+}
+
+// ArchFiles is a list of arch=file pairs. envconfig's own map type splits on
+// ':' and would break file names and URLs, hence this decoder.
+type ArchFiles map[uint16]string
+
+func (m *ArchFiles) Decode(v string) error {
+	out := ArchFiles{}
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, file, ok := strings.Cut(pair, "=")
+		arch, err := strconv.ParseUint(strings.TrimSpace(k), 10, 16)
+		if !ok || err != nil {
+			return fmt.Errorf("%q: expected arch=file pairs with arch an option 93 number, such as 7=snponly.efi,11=ipxe-arm64.efi", pair)
+		}
+		file = strings.TrimSpace(file)
+		if len(file) > 255 || strings.ContainsRune(file, 0) {
+			return fmt.Errorf("%q: expected a file name of at most 255 bytes after '='", pair)
+		}
+		out[uint16(arch)] = file
+	}
+	*m = out
+	return nil
+}
+
+// MACList is a comma list of MAC addresses or prefixes. envconfig would read
+// a net.HardwareAddr as raw ASCII bytes, hence this decoder.
+type MACList []MACPrefix
+
+func (l *MACList) Decode(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := ParseMACPrefix(f)
+		if err != nil {
+			return err
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+// ParseMACPrefix reads 1 to 6 hex bytes separated by ':' or '-'.
+func ParseMACPrefix(s string) (MACPrefix, error) {
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '-' })
+	if len(parts) == 0 || len(parts) > 6 {
+		return nil, fmt.Errorf("%q: expected a MAC address or prefix such as 52:54:00 or 52:54:00:12:34:56", s)
+	}
+	p := make(MACPrefix, len(parts))
+	for i, h := range parts {
+		b, err := strconv.ParseUint(h, 16, 8)
+		if err != nil || len(h) > 2 {
+			return nil, fmt.Errorf("%q: expected a MAC address or prefix such as 52:54:00 or 52:54:00:12:34:56", s)
+		}
+		p[i] = byte(b)
+	}
+	return p, nil
+}
+
+// MACFiles is a comma list of mac-or-prefix=file pairs.
+type MACFiles []MACFile
+
+func (m *MACFiles) Decode(v string) error {
+	*m = nil
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, file, ok := strings.Cut(pair, "=")
+		file = strings.TrimSpace(file)
+		if !ok || file == "" || len(file) > 255 {
+			return fmt.Errorf("%q: expected mac-or-prefix=file pairs such as 52:54:00:12:34:56=special.efi", pair)
+		}
+		p, err := ParseMACPrefix(strings.TrimSpace(k))
+		if err != nil {
+			return err
+		}
+		*m = append(*m, MACFile{Prefix: p, File: file})
+	}
+	return nil
+}
+
+// OnOff is a switch written on/off (true/false, 1/0 and yes/no also work).
+type OnOff bool
+
+func (b *OnOff) Decode(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "true", "1", "yes":
+		*b = true
+	case "off", "false", "0", "no":
+		*b = false
+	default:
+		return fmt.Errorf("expected on or off")
+	}
+	return nil
+}
+
+// Duration is a Go Duration such as 20s or 1m.
+type Duration time.Duration
+
+func (d *Duration) Decode(v string) error {
+	x, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || x < 0 {
+		return fmt.Errorf("expected a duration such as 500ms, 20s or 1m")
+	}
+	*d = Duration(x)
+	return nil
+}
+
+type LogLevel slog.Level
+
+func (l *LogLevel) Decode(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "debug":
+		*l = LogLevel(slog.LevelDebug)
+	case "info", "":
+		*l = LogLevel(slog.LevelInfo)
+	case "warn", "warning":
+		*l = LogLevel(slog.LevelWarn)
+	case "error":
+		*l = LogLevel(slog.LevelError)
+	default:
+		return fmt.Errorf("expected debug, info, warn or error")
+	}
+	return nil
+}
+
+type LogFormat string
+
+func (f *LogFormat) Decode(v string) error {
+	switch s := strings.ToLower(strings.TrimSpace(v)); s {
+	case "text", "json":
+		*f = LogFormat(s)
+	case "":
+		*f = "text"
+	default:
+		return fmt.Errorf("expected text or json")
+	}
+	return nil
+}
+
+// TypeName is the word --help and the README use for the value's type.
+func (IfaceList) TypeName() string { return "list" }
+func (IPv4) TypeName() string      { return "IPv4" }
+func (ArchFiles) TypeName() string { return "arch=file list" }
+func (MACList) TypeName() string   { return "MAC list" }
+func (MACFiles) TypeName() string  { return "mac=file list" }
+func (OnOff) TypeName() string     { return "on/off" }
+func (Duration) TypeName() string  { return "duration" }
+func (LogLevel) TypeName() string  { return "word" }
+func (LogFormat) TypeName() string { return "word" }
+
+// Var describes one variable for --help and the README.
+type Var struct{ Name, Type, Default, Desc string }
+
+// Vars lists the variables of a settings struct from its tags: envconfig
+// (the name), default and desc.
+func Vars(settings any) []Var {
+	t := reflect.TypeOf(settings)
+	var out []Var
+	for i := range t.NumField() {
+		f := t.Field(i)
+		typ := f.Type.Kind().String()
+		if n, ok := reflect.Zero(f.Type).Interface().(interface{ TypeName() string }); ok {
+			typ = n.TypeName()
+		}
+		out = append(out, Var{
+			Name:    f.Tag.Get("envconfig"),
+			Type:    typ,
+			Default: f.Tag.Get("default"),
+			Desc:    f.Tag.Get("desc"),
+		})
+	}
+	return out
+}
+
+// Help renders the variables as the indented list of --help.
+func Help(vars []Var) string {
+	var b strings.Builder
+	for _, v := range vars {
+		def := v.Default
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "  %s (%s, default %s)\n      %s\n", v.Name, v.Type, def, v.Desc)
+	}
+	return b.String()
+}
+
+// Markdown renders the variables as the README's table.
+func Markdown(vars []Var) string {
+	var b strings.Builder
+	b.WriteString("| variable | type | default | meaning |\n|---|---|---|---|\n")
+	for _, v := range vars {
+		def := "`" + v.Default + "`"
+		if v.Default == "" {
+			def = "empty"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", v.Name, v.Type, def, strings.ReplaceAll(v.Desc, "|", "\\|"))
+	}
+	return b.String()
+}

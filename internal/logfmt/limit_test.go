@@ -1,0 +1,111 @@
+package logfmt
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newLimited(cfg LimitConfig) (*slog.Logger, *bytes.Buffer, *fakeClock) {
+	var out bytes.Buffer
+	c := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cfg.Now = c.now
+	return slog.New(NewLimiter(NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}), cfg)), &out, c
+}
+
+func TestLimiterOneClientFlood(t *testing.T) {
+	log, out, clk := newLimited(LimitConfig{})
+	for i := range 10_000 {
+		log.Info("pxe reply", "svc", "dhcp", "mac", "02:00:00:00:00:01", "xid", i)
+		if i%1000 == 999 {
+			clk.add(100 * time.Millisecond)
+		}
+	}
+	clk.add(time.Second)
+	log.Info("pxe reply", "svc", "dhcp", "mac", "02:00:00:00:00:01", "xid", -1)
+	lines := strings.Count(out.String(), "msg=\"pxe reply\"")
+	// One window of 1 s (5 lines) and the one after.
+	if lines != 6 {
+		t.Fatalf("%d reply lines for 10,000 from one client over 1 s, want 5 + 1:\n%s", lines, out)
+	}
+	if !strings.Contains(out.String(), `msg="suppressed similar lines" mac=02:00:00:00:00:01 line="pxe reply" suppressed=9995 over=2s`) {
+		t.Fatalf("no summary of the 9,995 held-back lines:\n%s", out)
+	}
+}
+
+func TestLimiterManyClientsFlood(t *testing.T) {
+	log, out, clk := newLimited(LimitConfig{})
+	for i := range 100_000 {
+		log.Debug("ignored", "reason", "not-pxe", "mac", fmt.Sprintf("02:00:%02x:%02x:%02x:00", i>>16&0xff, i>>8&0xff, i&0xff))
+		if i%10_000 == 9_999 {
+			clk.add(500 * time.Millisecond) // 20,000 new clients per second
+		}
+	}
+	l := log.Handler().(*limitHandler).l
+	if len(l.keys) > 4096 {
+		t.Fatalf("%d keys remembered, bound 4096", len(l.keys))
+	}
+	lines := strings.Count(out.String(), "msg=ignored")
+	// 5 s of flood at most 200 lines per second.
+	if lines > 5*200+200 {
+		t.Fatalf("%d lines for a 5 s flood of new clients, bound ~1,000", lines)
+	}
+	if !strings.Contains(out.String(), "too many clients logging at once") {
+		t.Fatal("no line says lines were held back over all clients")
+	}
+	if out.Len() > 400<<10 {
+		t.Fatalf("%d bytes of log for the flood", out.Len())
+	}
+}
+
+func TestLimiterPeerPortsAreOneClient(t *testing.T) {
+	log, out, _ := newLimited(LimitConfig{})
+	for i := range 1000 {
+		log.Warn("tftp transfer failed", "peer", fmt.Sprintf("10.0.0.9:%d", 1024+i), "reason", "file not found")
+	}
+	if n := strings.Count(out.String(), "tftp transfer failed"); n != 5 {
+		t.Fatalf("%d lines from one host on 1000 source ports, want 5", n)
+	}
+}
+
+func TestLimiterPassesLinesWithoutClient(t *testing.T) {
+	log, out, _ := newLimited(LimitConfig{})
+	for range 50 {
+		log.Info("listening", "svc", "proxy")
+	}
+	if n := strings.Count(out.String(), "listening"); n != 50 {
+		t.Fatalf("%d of 50 lines naming no client written", n)
+	}
+}
+
+func TestLimiterWithAttrsKey(t *testing.T) {
+	log, out, _ := newLimited(LimitConfig{})
+	cl := log.With("mac", "02:00:00:00:00:07")
+	for range 50 {
+		cl.Info("refused", "reason", "mac-denied")
+	}
+	if n := strings.Count(out.String(), "msg=refused"); n != 5 {
+		t.Fatalf("%d lines for a client named by With, want 5", n)
+	}
+}
+
+func TestLimiterCutsLongValues(t *testing.T) {
+	log, out, _ := newLimited(LimitConfig{})
+	name := strings.Repeat("A", 3950)
+	log.Warn("tftp transfer failed", "peer", "10.0.0.9:1000", "file", name)
+	log.With("file", name).Info("x")
+	if out.Len() > 1000 {
+		t.Fatalf("%d bytes for two lines with a 3,950-byte name", out.Len())
+	}
+	if !strings.Contains(out.String(), "…(3950 bytes)") {
+		t.Fatalf("cut value does not say its length: %s", out)
+	}
+}

@@ -1,0 +1,5 @@
+package tftpd
+
+import "github.com/pxeproxy/pxeproxy/internal/testtree"
+
+var writeFile, testTree = testtree.Write, testtree.Hostile
