@@ -210,7 +210,7 @@ func (s *Server) handle(ctx context.Context, w writer, port int, pkt []byte, ifI
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "pxe reply", slog.String("svc", svcName(port)), slog.String("mac", ans.MAC.String()),
 		slog.String("mac_from", string(ans.MACFrom)), slog.String("xid", xidString(m.TransactionID)),
-		slog.String("msg", ans.Reply.MessageType.String()), slog.Int("arch", int(ans.Arch)), slog.String("class", string(ans.Class)),
+		slog.String("type", ans.Reply.MessageType.String()), slog.Int("arch", int(ans.Arch)), slog.String("class", string(ans.Class)),
 		slog.String("iface", info.name), slog.Int("relays", ans.Relays), slog.String("file", ans.File),
 		slog.String("from", from.String()), slog.String("peer", to.String()))
 }
@@ -256,7 +256,7 @@ func (s *Server) refuse(ctx context.Context, port int, err error, m *dhcpv6.Mess
 	}
 	s.log.LogAttrs(ctx, level, msg, slog.String("svc", svcName(port)), slog.String("reason", reason),
 		slog.String("iface", iface), slog.String("peer", src.String()), slog.String("xid", xidString(m.TransactionID)),
-		slog.String("msg", m.MessageType.String()), slog.String("err", err.Error()))
+		slog.String("type", m.MessageType.String()), slog.String("err", err.Error()))
 }
 
 // ignore counts a packet not answered and logs it at Debug; attrs is only
