@@ -99,9 +99,12 @@ func TestServeNetns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	for _, addr := range []string{"[::]:547", "[::]:4011"} {
-		conn, err := net.ListenPacket("udp6", addr)
+		conn, granted, err := Listen(ctx, addr, 1<<20)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if granted < 1<<20 {
+			t.Errorf("%s: receive buffer %d, want 1 MiB (root in a namespace has CAP_NET_ADMIN)", addr, granted)
 		}
 		go func() { done <- srv.Serve(ctx, conn) }()
 	}
