@@ -122,10 +122,11 @@ type Config struct {
 	// decision ignores it.
 	Interfaces []string
 	// OnAnswer, when set, is called by the Server after each reply is sent
-	// (metrics). The decision ignores it.
+	// (metrics), from each Serve goroutine: it must be safe for concurrent
+	// use. The decision ignores it.
 	OnAnswer func(a *Answer, in Ingress)
 	// OnIgnore, when set, is called by the Server for each packet not
-	// answered, with its short reason label (metrics).
+	// answered, with its short reason label (metrics); concurrently too.
 	OnIgnore func(port int, reason string)
 }
 

@@ -78,6 +78,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		return fmt.Errorf("proxy6 serve: %T on %v is not a UDP socket", conn, conn.LocalAddr())
 	}
 	port := la.Port
+	if port != PortDHCP && port != PortPXE {
+		return fmt.Errorf("proxy6 serve: port %d is neither %d nor %d", port, PortDHCP, PortPXE)
+	}
 	p := ipv6.NewPacketConn(conn)
 	if err := p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
 		return fmt.Errorf("port %d: ask for IPV6_PKTINFO: %w", port, err)
@@ -144,8 +147,8 @@ type writer interface {
 }
 
 // handle processes one datagram that came in on ifIndex to dst from src.
-// It never panics on bad input: quickCheck bounds the relay nesting the
-// codec recurses into, and the codec returns errors for the rest.
+// It never panics on bad input: the codec returns errors, and quickCheck
+// keeps from it what would make it work hard (over maxMessage bytes).
 func (s *Server) handle(ctx context.Context, w writer, port int, pkt []byte, ifIndex int, dst net.IP, src *net.UDPAddr) {
 	if ifIndex == 0 || src == nil {
 		s.ignore(ctx, port, "no-pktinfo", nil, nil)

@@ -141,7 +141,7 @@ func TestHandleGarbage(t *testing.T) {
 	src := &net.UDPAddr{IP: testLinkLocal, Port: PortClient}
 	for _, junk := range [][]byte{{}, {1}, {1, 2, 3}, make([]byte, 3000), {12, 0}, nested(msgBytes(solicit, edk2x64), 40),
 		msgBytes(dhcpv6.MessageTypeRenew, edk2x64), msgBytes(solicit, []opt{{dhcpv6.OptionClientID, duidLL}}),
-		append(msgBytes(solicit, edk2x64), 0, 1, 0, 9)} {
+		append(msgBytes(solicit, edk2x64), 0, 1, 0, 9), deepOption9()} {
 		s.handle(ctx, w, PortDHCP, junk, 2, allDHCPDst, src)
 	}
 	s.handle(ctx, w, PortDHCP, msgBytes(solicit, edk2x64), 7, allDHCPDst, src)
@@ -314,4 +314,15 @@ type discardWriter struct{ n int }
 func (w *discardWriter) WriteTo(b []byte, _ *ipv6.ControlMessage, _ net.Addr) (int, error) {
 	w.n++
 	return len(b), nil
+}
+
+// deepOption9 is a PXE SOLICIT with an option 9 holding as many nested
+// RELAY-FORWs as a datagram can (1,700): the codec would decode option 9
+// there, recursively, copying at each level (some 100 ms of CPU).
+func deepOption9() []byte {
+	inner := msgBytes(solicit, nil)
+	for len(inner)+38 < 65000 {
+		inner = relayFwd(inner, 0, testServer, testLinkLocal)
+	}
+	return msgBytes(solicit, append(edk2x64, opt{dhcpv6.OptionRelayMsg, inner}))
 }

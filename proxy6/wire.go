@@ -14,14 +14,25 @@ const (
 	relayHeaderLen = 34 // msg-type, hop-count, link-address, peer-address
 )
 
+// maxMessage bounds what is decoded. EDK2 sends and accepts at most 1472
+// bytes (PXEBC_DHCP6_PACKET_MAX_SIZE), iPXE a few hundred; eight relay
+// envelopes add some hundreds more. The codec decodes option 9 wherever it
+// appears, recursively and copying at every level: a 64 KiB datagram of
+// nested envelopes costs it tens of milliseconds, a 4 KiB one little.
+const maxMessage = 4096
+
 // quickCheck refuses, without decoding, what is certainly not ours: a
-// message type no client sends us, relays nested deeper than maxRelays, or
-// a client message with neither a PXE vendor class nor the iPXE user class.
+// message longer than maxMessage, a message type no client sends us, relays
+// nested deeper than maxRelays, or a client message with neither a PXE
+// vendor class nor the iPXE user class.
 // Everything on ff02::1:2 reaches us (every RENEW, REBIND, CONFIRM of the
 // LAN), and most of it is refused here. It never refuses a packet Reply
 // would answer (FuzzReply checks it); what it lets through is decoded and
-// judged by Reply. It also bounds the decoder's recursion into relays.
+// judged by Reply.
 func quickCheck(b []byte) error {
+	if len(b) > maxMessage {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(b), maxMessage)
+	}
 	for depth := 0; ; depth++ {
 		if len(b) < msgHeaderLen {
 			return fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
