@@ -11,9 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -126,9 +128,10 @@ type service struct {
 // serve opens every socket first, so that a taken port or a missing folder
 // stops the start with one clear line, then runs the services until ctx ends.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	m := metrics.New()
-	health := &httpd.Health{}
 	pcfg := proxyConfig(cfg)
+	// Only configured architectures become labels: option 93 is the client's.
+	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(pcfg.BootFiles))})
+	health := &httpd.Health{}
 	psrv := proxy.NewServer(pcfg, cfg.Interfaces, log)
 	psrv.ReplyDelay = time.Duration(cfg.ReplyDelay)
 	psrv.OnAnswer = func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }
