@@ -192,7 +192,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	if cfg.HTTPAddr != "" {
 		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
-			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
+			OnFile: m.HTTPServed, OnRefused: m.HTTPRefused, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
 		if err != nil {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 		}

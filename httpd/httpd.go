@@ -8,6 +8,12 @@
 // the folder; only regular files are sent, never a directory listing; only
 // GET and HEAD are answered; error bodies are fixed words and never name a
 // host path.
+//
+// What the LAN can hold is bounded: at most MaxConns connections, at most
+// MaxConnsPerClient of one address, idle ones closed first to make room
+// and after IdleTimeout, headers within ReadHeaderTimeout, and a response
+// the client stops taking cut after SendTimeout; a download that moves has
+// no time limit.
 package httpd
 
 import (
@@ -49,6 +55,28 @@ type Config struct {
 	// ShutdownGrace is how long downloads in flight may finish after the
 	// context given to Serve ends; then they are cut. Default 10s.
 	ShutdownGrace time.Duration
+
+	// MaxConns caps the connections open at once (default 256). At the
+	// cap, the connection idle the longest (keep-alive, or no request sent
+	// yet) is closed to make room; when every one has a request in
+	// progress, the new connection is refused.
+	MaxConns int
+	// MaxConnsPerClient caps the connections of one client address the
+	// same way (default 16), so one host cannot take every slot.
+	MaxConnsPerClient int
+	// OnRefused, when set, is called once per connection refused at a cap.
+	OnRefused func()
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that sends no new request
+	// for that long (default 30s).
+	IdleTimeout time.Duration
+	// SendTimeout cuts a connection when writing a response header, or
+	// each 256 KiB of a file, takes longer (default 60s): a client that
+	// stopped reading. There is no limit on a whole download: a 500 MB
+	// image on a slow link takes what it takes.
+	SendTimeout time.Duration
 }
 
 // Health tracks which services are serving. The zero value is ready to use
@@ -86,6 +114,7 @@ func (h *Health) Healthy() (bool, map[string]bool) {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	lim *connLimiter
 }
 
 // New checks cfg, fills in defaults and returns a Server.
@@ -95,11 +124,32 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("new http server: address %q: %w", cfg.Addr, err)
 		}
 	}
-	if cfg.ShutdownGrace < 0 {
-		return nil, errors.New("new http server: negative shutdown grace")
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.ShutdownGrace, 10 * time.Second},
+		{&cfg.ReadHeaderTimeout, 10 * time.Second},
+		{&cfg.IdleTimeout, 30 * time.Second},
+		{&cfg.SendTimeout, time.Minute},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("new http server: negative duration %v", *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
-	if cfg.ShutdownGrace == 0 {
-		cfg.ShutdownGrace = 10 * time.Second
+	for _, n := range []struct {
+		v   *int
+		def int
+	}{{&cfg.MaxConns, 256}, {&cfg.MaxConnsPerClient, 16}} {
+		if *n.v < 0 {
+			return nil, fmt.Errorf("new http server: negative connection limit %d", *n.v)
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
 	}
 	if cfg.Health == nil {
 		cfg.Health = &Health{}
@@ -107,7 +157,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("svc", "http")}, nil
+	return &Server{cfg: cfg, log: log.With("svc", "http"),
+		lim: newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerClient, cfg.SendTimeout)}, nil
 }
 
 // Listen opens the TCP listener on Config.Addr, so that a taken port stops
@@ -140,14 +191,17 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 // flight finish for up to ShutdownGrace before cutting them. It closes ln.
 // Ending because ctx ended is a clean exit (nil).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = &limitListener{Listener: ln, lim: s.lim, log: s.log, onRefused: s.cfg.OnRefused}
 	hs := &http.Server{
 		Handler: s,
-		// Bounds a client that opens a connection and never sends a full
-		// request. No read/write timeout: a 4 GiB boot.wim on a slow link
-		// legitimately takes minutes.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		// ReadHeaderTimeout bounds a client that opens a connection and
+		// never sends a full request. No read or write timeout: a 4 GiB
+		// boot.wim on a slow link legitimately takes minutes; the
+		// connection's SendTimeout per write cuts only a stalled one.
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         s.lim.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)

@@ -91,6 +91,7 @@ type Metrics struct {
 	tftpWin  prometheus.Histogram
 	httpByte prometheus.Counter
 	httpResp prometheus.Counter
+	httpRefd prometheus.Counter
 	conflict *prometheus.CounterVec
 	handler  http.Handler
 
@@ -158,6 +159,10 @@ func New(cfg Config) *Metrics {
 			Name: "pxeproxy_http_files_total",
 			Help: "Boot file responses over HTTP with status 200 or 206 (HEAD included).",
 		}),
+		httpRefd: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pxeproxy_http_connections_refused_total",
+			Help: "HTTP connections refused because every connection at the per-client or global cap had a request in progress.",
+		}),
 		conflict: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pxeproxy_conflicts_total",
 			Help: "Offers from other DHCP/ProxyDHCP servers that can misdirect PXE clients, by server address (at most 64, then \"other\") and kind.",
@@ -167,7 +172,7 @@ func New(cfg Config) *Metrics {
 		m.archs[int(a)] = strconv.Itoa(int(a))
 	}
 	m.reg.MustRegister(m.replies, m.ignored, m.tftpXfer, m.tftpFail, m.tftpByte, m.tftpRetx,
-		m.tftpDur, m.tftpBlk, m.tftpWin, m.httpByte, m.httpResp, m.conflict,
+		m.tftpDur, m.tftpBlk, m.tftpWin, m.httpByte, m.httpResp, m.httpRefd, m.conflict,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Results exist from the start at 0, so a dashboard's rate() and
@@ -243,6 +248,15 @@ func (m *Metrics) HTTPServed(bytes int64) {
 	}
 	m.httpResp.Inc()
 	m.httpByte.Add(float64(bytes))
+}
+
+// HTTPRefused counts one HTTP connection refused at a connection cap; it
+// fits httpd.Config.OnRefused.
+func (m *Metrics) HTTPRefused() {
+	if m == nil {
+		return
+	}
+	m.httpRefd.Inc()
 }
 
 // Conflict counts one offending offer from another server (its address) of

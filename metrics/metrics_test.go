@@ -92,6 +92,7 @@ func TestKnownLoad(t *testing.T) {
 	m.HTTPServed(1 << 20)
 	m.HTTPServed(100)
 	m.HTTPServed(0) // HEAD
+	m.HTTPRefused()
 	m.Conflict("10.0.0.1", "pxeclient-option60")
 	m.Conflict("10.0.0.1", "pxeclient-option60")
 	m.Conflict("10.0.0.2", "second-proxydhcp")
@@ -129,6 +130,8 @@ func TestKnownLoad(t *testing.T) {
 
 		`pxeproxy_http_bytes_total`: 1<<20 + 100,
 		`pxeproxy_http_files_total`: 3,
+
+		`pxeproxy_http_connections_refused_total`: 1,
 
 		`pxeproxy_conflicts_total{kind=pxeclient-option60,server=10.0.0.1}`: 2,
 		`pxeproxy_conflicts_total{kind=second-proxydhcp,server=10.0.0.2}`:   1,
@@ -169,7 +172,7 @@ func TestHelpAndPrefix(t *testing.T) {
 	// Before any event: the unlabelled series at 0 and the pre-created
 	// transfer results; labelled families appear with their first event.
 	sort.Strings(names)
-	want := "pxeproxy_http_bytes_total pxeproxy_http_files_total pxeproxy_tftp_blksize_bytes " +
+	want := "pxeproxy_http_bytes_total pxeproxy_http_connections_refused_total pxeproxy_http_files_total pxeproxy_tftp_blksize_bytes " +
 		"pxeproxy_tftp_bytes_total pxeproxy_tftp_retransmits_total pxeproxy_tftp_transfer_duration_seconds " +
 		"pxeproxy_tftp_transfers_total pxeproxy_tftp_windowsize"
 	if got := strings.Join(names, " "); got != want {
@@ -238,6 +241,7 @@ func TestNilMetrics(t *testing.T) {
 	m.ProxyIgnored(67, "not-pxe")
 	m.TFTPDone(TFTPTransfer{})
 	m.HTTPServed(1)
+	m.HTTPRefused()
 	m.Conflict("a", "b")
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
