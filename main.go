@@ -169,6 +169,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		defer root.Close()
+		// /healthz says so when every boot folder is gone (bootfs follows
+		// them by path; TFTP and HTTP then answer "not found").
+		health.Check("boot folder", root.Err)
 		tsrv, err := tftpd.New(tftpd.Config{
 			Root:          root,
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
@@ -326,8 +329,8 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error)
 		st, err := os.Stat(d.dir)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && d.name == "PXE_TFTP_ROOT" && cfg.TFTPDefaults != "":
-			log.Warn("tftp root does not exist: serving only the built-in defaults", "svc", "tftp", "dir", d.dir)
-			continue
+			// Kept: bootfs serves it as soon as it is created.
+			log.Warn("tftp root does not exist: serving only the built-in defaults until it is created", "svc", "tftp", "dir", d.dir)
 		case err != nil:
 			return nil, nil, fmt.Errorf("%s=%q: %w (expected a readable folder)", d.name, d.dir, err)
 		case !st.IsDir():

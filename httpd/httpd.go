@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path"
@@ -79,12 +80,17 @@ type Config struct {
 	SendTimeout time.Duration
 }
 
-// Health tracks which services are serving. The zero value is ready to use
-// and, with no service registered, healthy.
+// Health tracks which services are serving, and runs checks of what they
+// depend on (the boot folder). The zero value is ready to use and, with
+// nothing registered, healthy.
 type Health struct {
-	mu  sync.RWMutex
-	svc map[string]bool
+	mu     sync.RWMutex
+	svc    map[string]bool
+	checks map[string]func() error
 }
+
+// errNotServing is the state of a service whose loop has ended.
+var errNotServing = errors.New("not serving")
 
 // Set registers service (first call) and records whether it is serving.
 func (h *Health) Set(service string, serving bool) {
@@ -96,18 +102,51 @@ func (h *Health) Set(service string, serving bool) {
 	h.svc[service] = serving
 }
 
-// Healthy reports whether every registered service is serving, with a copy
-// of each service's state.
+// Check registers check under name: it runs on every /healthz request, and
+// an error makes the answer 503 with "name: error". The error text is shown
+// to clients: it must not name host paths.
+func (h *Health) Check(name string, check func() error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.checks == nil {
+		h.checks = map[string]func() error{}
+	}
+	h.checks[name] = check
+}
+
+// Healthy reports whether every registered service is serving and every
+// check passes, with a copy of each one's state.
 func (h *Health) Healthy() (bool, map[string]bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	ok := true
-	out := make(map[string]bool, len(h.svc))
-	for s, v := range h.svc {
-		out[s] = v
-		ok = ok && v
+	ok, st := h.state()
+	out := make(map[string]bool, len(st))
+	for n, err := range st {
+		out[n] = err == nil
 	}
 	return ok, out
+}
+
+// state runs the checks (outside the lock: they may touch the disk) and
+// returns every service's and check's error, nil when fine.
+func (h *Health) state() (bool, map[string]error) {
+	h.mu.RLock()
+	st := make(map[string]error, len(h.svc)+len(h.checks))
+	for s, v := range h.svc {
+		if !v {
+			st[s] = errNotServing
+		} else {
+			st[s] = nil
+		}
+	}
+	checks := maps.Clone(h.checks)
+	h.mu.RUnlock()
+	for n, c := range checks {
+		st[n] = c()
+	}
+	ok := true
+	for _, err := range st {
+		ok = ok && err == nil
+	}
+	return ok, st
 }
 
 // Server answers HTTP requests.
@@ -283,26 +322,21 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 }
 
-// health answers /healthz: 200 "ok" when every service is serving, else 503
-// with one line per service.
+// health answers /healthz: 200 "ok" when every service is serving and
+// every check passes, else 503 with one line per service and check.
 func (s *Server) health(w http.ResponseWriter) {
-	ok, svc := s.cfg.Health.Healthy()
+	ok, st := s.cfg.Health.state()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if ok {
 		io.WriteString(w, "ok\n")
 		return
 	}
-	names := make([]string, 0, len(svc))
-	for n := range svc {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var b strings.Builder
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(st)) {
 		state := "serving"
-		if !svc[n] {
-			state = "not serving"
+		if st[n] != nil {
+			state = st[n].Error()
 		}
 		fmt.Fprintf(&b, "%s: %s\n", n, state)
 	}

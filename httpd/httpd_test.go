@@ -470,3 +470,56 @@ func TestNewRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthFollowsBootFolder: the boot folder deleted while running makes
+// /healthz 503 with the reason (and files "not found"); recreated, both
+// come back.
+func TestHealthFollowsBootFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tftp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := bootfs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	h := &Health{}
+	h.Set("tftp", true)
+	h.Check("boot folder", root.Err)
+	addr := start(t, Config{Root: root, Health: h}, nil)
+	expect := func(step string, health int, body string, file int) {
+		t.Helper()
+		// The folder's path is checked at most once a second.
+		r := raw(t, addr, "GET", "/healthz", nil)
+		for end := time.Now().Add(5 * time.Second); r.status != health && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+			r = raw(t, addr, "GET", "/healthz", nil)
+		}
+		if r.status != health || string(r.body) != body {
+			t.Errorf("%s: /healthz %d %q, want %d %q", step, r.status, r.body, health, body)
+		}
+		if r := raw(t, addr, "GET", "/boot.ipxe", nil); r.status != file {
+			t.Errorf("%s: /boot.ipxe %d, want %d", step, r.status, file)
+		}
+	}
+	expect("start", 200, "ok\n", 200)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	expect("deleted", 503, "boot folder: gone: its folder does not exist\ntftp: serving\n", 404)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A file request misses, which checks the path at once.
+	if r := raw(t, addr, "GET", "/boot.ipxe", nil); r.status != 200 {
+		t.Errorf("recreated: /boot.ipxe %d, want 200", r.status)
+	}
+	expect("recreated", 200, "ok\n", 200)
+}
