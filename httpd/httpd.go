@@ -282,11 +282,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		route = routeMetrics
 	}
-	var reason error
+	var refused error
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		refused = errMethod
 	case route == routeHealth:
 		s.health(w)
 	case route == routeMetrics && s.cfg.Metrics != nil:
@@ -294,7 +295,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case route == routeMetrics:
 		http.NotFound(w, r)
 	default:
-		reason = s.file(w, r)
+		refused = s.file(w, r)
 	}
 	if w.status == 0 {
 		w.status = http.StatusOK // handler wrote nothing at all
@@ -309,6 +310,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !s.log.Enabled(r.Context(), level) {
 		return
 	}
+	// peer puts the line under the process's per-client log limiter
+	// (internal/logfmt), which also cuts a long file name.
 	attrs := []slog.Attr{
 		slog.String("peer", r.RemoteAddr), slog.String("method", r.Method), slog.String("file", r.URL.Path),
 		slog.Int("status", w.status), slog.Int64("bytes", w.bytes), slog.Duration("dur", time.Since(start)),
@@ -316,8 +319,14 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if rg := r.Header.Get("Range"); rg != "" {
 		attrs = append(attrs, slog.String("range", rg))
 	}
-	if reason != nil {
-		attrs = append(attrs, slog.String("reason", reason.Error()))
+	if refused != nil {
+		// A fixed word: the limiter counts lines per client and reason, so
+		// an error text naming the file would give every name its own budget.
+		reason := reasonOf(refused)
+		attrs = append(attrs, slog.String("reason", reason))
+		if reason != reasonNotFound && reason != reasonMethod {
+			attrs = append(attrs, slog.String("err", refused.Error()))
+		}
 	}
 	s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 }
@@ -359,7 +368,7 @@ var efiTypes = map[string]string{
 func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Root == nil {
 		http.Error(w, "file not found", http.StatusNotFound)
-		return errors.New("no boot file root")
+		return errNoRoot
 	}
 	// r.URL.Path is already percent-decoded: "%2e%2e" and "%5c" arrive as
 	// ".." and '\', which bootfs.Clean refuses or splits like TFTP names.
@@ -386,6 +395,35 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 	// ReadFrom.
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
 	return nil
+}
+
+// Reasons a request is refused, as logged.
+const (
+	reasonNotFound = "not-found"
+	reasonAccess   = "access-denied"
+	reasonNoRoot   = "no-folder"
+	reasonMethod   = "method-not-allowed"
+	reasonRead     = "read-error"
+)
+
+var (
+	errNoRoot = errors.New("no boot folder configured")
+	errMethod = errors.New("method not allowed")
+)
+
+// reasonOf names why a request was refused with one of the reason words.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, errMethod):
+		return reasonMethod
+	case errors.Is(err, errNoRoot):
+		return reasonNoRoot
+	case errors.Is(err, bootfs.ErrAccess):
+		return reasonAccess
+	case errors.Is(err, bootfs.ErrNotFound):
+		return reasonNotFound
+	}
+	return reasonRead
 }
 
 // countingWriter records the status and the body bytes written.
