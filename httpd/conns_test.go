@@ -250,6 +250,7 @@ func TestSendTimeoutCutsStalledClient(t *testing.T) {
 	c := dialFrom(t, honest, addr)
 	defer c.Close()
 	fmt.Fprintf(c, "GET /huge.img HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitOpen(t, srv, 1)
 	waitOpen(t, srv, 0) // hang guard: without the timeout it waits forever
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
