@@ -73,10 +73,10 @@ type Config struct {
 	// IdleTimeout closes a keep-alive connection that sends no new request
 	// for that long (default 30s).
 	IdleTimeout time.Duration
-	// SendTimeout cuts a connection when writing a response header, or
-	// each 256 KiB of a file, takes longer (default 60s): a client that
-	// stopped reading. There is no limit on a whole download: a 500 MB
-	// image on a slow link takes what it takes.
+	// SendTimeout cuts a connection whose client takes less than 32 KiB of
+	// a response in that long (default 60s): one that stopped reading, or
+	// reads a byte at a time. There is no limit on a whole download: a
+	// 500 MB image on a slow link takes what it takes.
 	SendTimeout time.Duration
 }
 
@@ -164,27 +164,29 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	for _, d := range []struct {
-		v   *time.Duration
-		def time.Duration
+		name string
+		v    *time.Duration
+		def  time.Duration
 	}{
-		{&cfg.ShutdownGrace, 10 * time.Second},
-		{&cfg.ReadHeaderTimeout, 10 * time.Second},
-		{&cfg.IdleTimeout, 30 * time.Second},
-		{&cfg.SendTimeout, time.Minute},
+		{"shutdown grace", &cfg.ShutdownGrace, 10 * time.Second},
+		{"read header timeout", &cfg.ReadHeaderTimeout, 10 * time.Second},
+		{"idle timeout", &cfg.IdleTimeout, 30 * time.Second},
+		{"send timeout", &cfg.SendTimeout, time.Minute},
 	} {
 		if *d.v < 0 {
-			return nil, fmt.Errorf("new http server: negative duration %v", *d.v)
+			return nil, fmt.Errorf("new http server: negative %s %v", d.name, *d.v)
 		}
 		if *d.v == 0 {
 			*d.v = d.def
 		}
 	}
 	for _, n := range []struct {
-		v   *int
-		def int
-	}{{&cfg.MaxConns, 256}, {&cfg.MaxConnsPerClient, 16}} {
+		name string
+		v    *int
+		def  int
+	}{{"connection limit", &cfg.MaxConns, 256}, {"per-client connection limit", &cfg.MaxConnsPerClient, 16}} {
 		if *n.v < 0 {
-			return nil, fmt.Errorf("new http server: negative connection limit %d", *n.v)
+			return nil, fmt.Errorf("new http server: negative %s %d", n.name, *n.v)
 		}
 		if *n.v == 0 {
 			*n.v = n.def

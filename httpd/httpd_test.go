@@ -466,6 +466,9 @@ func TestNewRejects(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"bad addr":       {Addr: "8080"},
 		"negative grace": {ShutdownGrace: -1},
+		"negative idle":  {IdleTimeout: -1},
+		"negative send":  {SendTimeout: -1},
+		"negative conns": {MaxConnsPerClient: -1},
 	} {
 		if _, err := New(cfg, nil); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
