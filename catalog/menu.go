@@ -228,7 +228,12 @@ func (m *menu) check(e Entry) (Entry, bool) {
 		if checkServer(e.Server) != nil {
 			return e, false
 		}
-	case KindLinux, KindWinPE, KindISO, KindLocal, KindShell, KindConfig, KindReboot:
+	case KindLocal, KindShell, KindConfig, KindReboot:
+		// Built-ins keep their documented ids.
+		if e.ID != string(e.Kind) {
+			return e, false
+		}
+	case KindLinux, KindWinPE, KindISO:
 	default:
 		return e, false
 	}
@@ -253,6 +258,10 @@ func (m *menu) bootable(e Entry) bool {
 }
 
 func (m *menu) item(e Entry) {
+	if !m.bootable(e) {
+		m.line("item", "--gap", "--", e.Title, "(needs pxeproxy's HTTP server)")
+		return
+	}
 	text := e.Title
 	if e.Size > 0 {
 		sz := formatSize(e.Size)
@@ -260,8 +269,6 @@ func (m *menu) item(e Entry) {
 		text += " " + strings.Repeat(".", dots) + " " + sz
 	}
 	switch {
-	case !m.bootable(e):
-		m.line("item", "--gap", "--", text, "(needs pxeproxy's HTTP server)")
 	case e.Kind == KindLocal:
 		m.line("item", "--key", "l", e.ID, text)
 	case e.Kind == KindShell:

@@ -139,6 +139,8 @@ func validID(id string) bool {
 // and HTTP servers read '\' as a separator, docs/pxe-notes.md §7).
 func checkPath(p string) error {
 	switch {
+	case !utf8.ValidString(p):
+		return fmt.Errorf("path %q: name not in UTF-8: %w", p, ErrUnsafe)
 	case !fs.ValidPath(p) || p == ".":
 		return fmt.Errorf("path %q: not a path below the boot folder: %w", p, ErrUnsafe)
 	case len(p) > maxPath:

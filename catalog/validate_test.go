@@ -138,10 +138,6 @@ var fixed = map[string]bool{
 	"item --gap -- Windows":                                               true,
 	"item --gap -- ISO images over HTTP (works for ISOs that support it)": true,
 	"item --gap -- Tools":                                                 true,
-	"item --key l local Boot from local disk":                             true,
-	"item --key s shell iPXE shell":                                       true,
-	"item --key c config iPXE settings":                                   true,
-	"item --key r reboot Reboot":                                          true,
 }
 
 func validateLine(toks []string, base, tftp string, labels, gotos, items map[string]bool) error {
@@ -237,14 +233,17 @@ func validateLine(toks []string, base, tftp string, labels, gotos, items map[str
 		case len(toks) >= 3 && reID.MatchString(toks[1]):
 			items[toks[1]] = true
 			return freeText(toks[2:])
+		case len(toks) >= 5 && toks[1] == "--key" && len(toks[2]) == 1 && strings.Contains("lscr", toks[2]) && reID.MatchString(toks[3]):
+			items[toks[3]] = true
+			return freeText(toks[4:])
 		}
 		return fmt.Errorf("unexpected item")
 	case "echo":
 		if len(toks) >= 2 && toks[1] == "Handing" {
-			if len(toks) != 7 || strings.Join(toks[:6], " ") != "echo Handing over to Windows Deployment Services at" {
+			if len(toks) != 9 || strings.Join(toks[:8], " ") != "echo Handing over to Windows Deployment Services at" {
 				return fmt.Errorf("unexpected echo")
 			}
-			if a, err := netip.ParseAddr(toks[6]); err != nil || !a.Is4() {
+			if a, err := netip.ParseAddr(toks[8]); err != nil || !a.Is4() {
 				return fmt.Errorf("echo: not an address")
 			}
 			return nil
@@ -299,13 +298,12 @@ func validateLine(toks []string, base, tftp string, labels, gotos, items map[str
 			return fmt.Errorf("chain without url")
 		}
 		u := toks[1]
-		if h, p, ok := strings.Cut(strings.TrimPrefix(u, "tftp://"), "/"); ok && strings.HasPrefix(u, "tftp://") && (tftp == "" || h != tftp) {
-			// a WDS server: an address and a Windows file name
-			if a, err := netip.ParseAddr(h); err != nil || !a.Is4() || !reWinPath.MatchString(p) {
-				return fmt.Errorf("chain url %q", u)
+		if err := url(u); err != nil {
+			// else a WDS server: an address and a Windows file name
+			h, p, _ := strings.Cut(strings.TrimPrefix(u, "tftp://"), "/")
+			if a, aerr := netip.ParseAddr(h); !strings.HasPrefix(u, "tftp://") || aerr != nil || !a.Is4() || !reWinPath.MatchString(p) {
+				return err
 			}
-		} else if err := url(u); err != nil {
-			return err
 		}
 		return tail(toks[2:], failTail)
 	}
