@@ -1,6 +1,6 @@
 // Package catalog turns a boot folder into an iPXE boot menu: Scan finds
-// what can be booted in an fs.FS by simple naming conventions (README,
-// "Boot catalogue"), and Menu writes the iPXE script that offers it.
+// what can be booted in an fs.FS by simple naming conventions
+// (docs/boot-catalogue.md), and Menu writes the iPXE script that offers it.
 //
 // Contract: names and small files in the boot folder are untrusted input.
 // Nothing in a file or folder name, a title file or a kernel arguments file
@@ -8,7 +8,9 @@
 // are percent-encoded, titles are reduced to a safe character set and
 // arguments that would change the script are refused (safe.go). Menu checks
 // every Entry again, so entries built by hand get the same guarantee. Scan
-// only reads; its work is bounded (depth, directory entries, entries).
+// only reads; its work is bounded (depth, directory entries, entries). It
+// follows symlinks the fs.FS follows: give it a confined one (os.Root.FS,
+// not os.DirFS), as the TFTP and HTTP servers use.
 //
 // Conventions, per folder (names match case-insensitively):
 //   - Linux: a kernel (vmlinuz*, linux, bzImage) with an optional initrd
@@ -338,8 +340,8 @@ func (s *scanner) small(p string) (string, error) {
 	return line, nil
 }
 
-// title is the safe title of an entry: the first line of the title file at
-// titlePath if there is one, else fallback.
+// title is the safe title of an entry: the first line of the file titleName
+// in dir if there is one, else fallback.
 func (s *scanner) title(dir, titleName, fallback string) string {
 	if f, ok := s.lookup(dir, titleName); ok {
 		if t, err := s.small(f.Path); err == nil {
