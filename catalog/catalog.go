@@ -208,6 +208,17 @@ func Scan(fsys fs.FS, opt ScanOptions) ([]Entry, error) {
 	return append(found, builtins()...), nil
 }
 
+// Lookup returns the entry with id, e.g. to warn when PXE_MENU_DEFAULT
+// names none (Menu then boots "local").
+func Lookup(entries []Entry, id string) (Entry, bool) {
+	for _, e := range entries {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
 // builtins are the entries every menu ends with.
 func builtins() []Entry {
 	return []Entry{

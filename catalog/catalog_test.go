@@ -380,3 +380,19 @@ func TestScanSymlinks(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestLookup(t *testing.T) {
+	es, err := Scan(files("debian/linux"), ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := Lookup(es, "linux-debian"); !ok || e.Path != "debian" {
+		t.Errorf("Lookup(linux-debian) = %+v, %v", e, ok)
+	}
+	if _, ok := Lookup(es, "local"); !ok {
+		t.Error("no local entry")
+	}
+	if _, ok := Lookup(es, "linux-ubuntu"); ok {
+		t.Error("found a missing id")
+	}
+}
