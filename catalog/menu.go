@@ -92,6 +92,10 @@ func Menu(entries []Entry, opt Options) []byte {
 			ok = append(ok, e)
 		}
 	}
+	if !seen["local"] {
+		// The menu falls back to it (Esc, failed boots): it must be there.
+		ok = append(ok, builtins()[0])
+	}
 	def := "local"
 	for _, e := range ok {
 		if e.ID == opt.Default && m.bootable(e) {

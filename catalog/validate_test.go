@@ -143,6 +143,9 @@ var fixed = map[string]bool{
 func validateLine(toks []string, base, tftp string, labels, gotos, items map[string]bool) error {
 	line := strings.Join(toks, " ")
 	if fixed[line] {
+		if toks[0] == "choose" || line == "set pxeproxy-default local" {
+			gotos["local"] = true
+		}
 		if line == "goto pxeproxy/unsupported" || strings.HasSuffix(line, "|| goto pxeproxy/unsupported") {
 			gotos["pxeproxy/unsupported"] = true
 		}
@@ -336,6 +339,9 @@ func slicesIndex(ts []string, s string) int {
 // TestValidateScriptRejects makes sure the validator the other tests rely
 // on does fail on injected commands.
 func TestValidateScriptRejects(t *testing.T) {
+	if err := validateScript(Menu(nil, Options{}), Options{}); err != nil {
+		t.Errorf("menu without entries: %v", err)
+	}
 	good := Menu([]Entry{
 		{ID: "linux-x", Kind: KindLinux, Title: "X", Files: []File{{Role: RoleKernel, Path: "x/vmlinuz"}}},
 		{ID: "local", Kind: KindLocal, Title: "Boot from local disk"},
