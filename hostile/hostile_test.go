@@ -83,6 +83,7 @@ type lab struct {
 
 	replies  *net.UDPConn // the honest client's :68 socket in the LAN
 	answered sync.Map     // xid -> true
+	denied   atomic.Int64 // offers to a MAC of PXE_DENY_MACS
 	hostMAC  net.HardwareAddr
 	peerMAC  net.HardwareAddr
 }
@@ -107,7 +108,13 @@ func TestHostileLAN(t *testing.T) {
 	}{
 		{"arch labels", l.floodArchLabels},
 		{"one client's discovers", l.floodOneClient},
-		{"deny list and odd hlen", l.floodDenied},
+		{"deny list and odd hlen", func(ctx context.Context) {
+			l.floodDenied(ctx)
+			time.Sleep(500 * time.Millisecond) // PXE_REPLY_DELAY
+			if n := l.denied.Load(); n > 0 {
+				t.Errorf("%d offers went to a denied MAC (hlen 0, 3 or 5)", n)
+			}
+		}},
 		{"giaddr", l.floodGiaddr},
 		{"port 4011 sources", l.flood4011},
 		{"conflict offers", l.floodConflict},
@@ -399,6 +406,9 @@ func (l *lab) startReplies() {
 			}
 			if n > 240 && buf[0] == 2 && buf[4] == 0xa0 {
 				l.answered.Store(dhcpv4.TransactionID(buf[4:8]), true)
+			}
+			if n > 240 && buf[0] == 2 && buf[28] == 0x02 && buf[29] == 0xde {
+				l.denied.Add(1)
 			}
 		}
 	}()
