@@ -6,8 +6,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -237,5 +240,21 @@ func TestFilter(t *testing.T) {
 	}
 	if _, err := filter(67); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPortHint: a taken port names what can hold it. A DHCP server holds
+// 67; only a PXE boot service (another pxeproxy) holds 4011.
+func TestPortHint(t *testing.T) {
+	inUse := fmt.Errorf("listen on udp: %w", syscall.EADDRINUSE)
+	for port, c := range map[int]struct{ want, not string }{
+		PortServer: {"a DHCP server or dnsmasq", "another pxeproxy"},
+		PortPXE:    {"another pxeproxy", "DHCP server"},
+		6767:       {"taken by another program", "DHCP server"},
+	} {
+		err := portHint(inUse, port)
+		if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
+			t.Errorf("port %d: %v; want it to say %q and not %q", port, err, c.want, c.not)
+		}
 	}
 }
