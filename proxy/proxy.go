@@ -44,7 +44,7 @@ var (
 	ErrDenied       = errors.New("mac-denied")
 	ErrNotAllowed   = errors.New("mac-not-allowed")
 	ErrNotForUs     = errors.New("request-for-other-server")
-	ErrHWAddr       = errors.New("bad-hwaddr")
+	ErrBadHWAddr    = errors.New("bad-hwaddr")
 	ErrBadGiaddr    = errors.New("bad-giaddr")
 	ErrBadSource    = errors.New("bad-source")
 )
@@ -54,7 +54,7 @@ var (
 func Reason(err error) string {
 	for _, e := range []error{ErrMalformed, ErrNotRequest, ErrNotPXE, ErrMessageType,
 		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr, ErrDenied, ErrNotAllowed, ErrNotForUs,
-		ErrHWAddr, ErrBadGiaddr, ErrBadSource} {
+		ErrBadHWAddr, ErrBadGiaddr, ErrBadSource} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
@@ -228,7 +228,7 @@ func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	// that shortens hlen (to 0, 3 or 5) would slip past them. EDK2 and
 	// iPXE send htype 1, hlen 6 on every Ethernet link.
 	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
-		return nil, fmt.Errorf("%w: htype %d hlen %d", ErrHWAddr, req.HWType, len(req.ClientHWAddr))
+		return nil, fmt.Errorf("%w: htype %d hlen %d", ErrBadHWAddr, req.HWType, len(req.ClientHWAddr))
 	}
 	mt := req.MessageType()
 	switch port {

@@ -207,28 +207,28 @@ var replyCases = map[string]replyCase{
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(0)),
 		in:  ingress67,
 		cfg: func(c *Config) { c.Deny = []MACPrefix{MACPrefix(testMAC)} },
-		err: ErrHWAddr,
+		err: ErrBadHWAddr,
 	},
 	"hlen 3 cannot slip past the deny list": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(3)),
 		in:  ingress67,
 		cfg: func(c *Config) { c.Deny = []MACPrefix{MACPrefix(testMAC)} },
-		err: ErrHWAddr,
+		err: ErrBadHWAddr,
 	},
 	"hlen 5 is not ethernet": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(5)),
 		in:  ingress67,
-		err: ErrHWAddr,
+		err: ErrBadHWAddr,
 	},
 	"hlen 16 on 4011 is not ethernet": {
 		req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}, withCiaddr("10.0.0.57"), withHLen(16)),
 		in:  ingress4011,
-		err: ErrHWAddr,
+		err: ErrBadHWAddr,
 	},
 	"htype 6 (ieee 802) is not ethernet": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, func(p *dhcpv4.DHCPv4) { p.HWType = 6 }),
 		in:  ingress67,
-		err: ErrHWAddr,
+		err: ErrBadHWAddr,
 	},
 	"http client with an unknown arch (999) gets no bios file": {
 		req: pkt(dhcpv4.MessageTypeDiscover, "HTTPClient:Arch:00999:UNDI:003001", []uint16{999}),
