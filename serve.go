@@ -48,20 +48,23 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}, log)
 
 	var services []service
-	// Port 67 falls back to a raw AF_PACKET listener when the host's own
-	// DHCP server holds it (docs/pxe-notes.md §8); 4011 is never taken by one.
-	t67, mode67, err := dhcpsock.Listen67(ctx, cfg.RecvBuffer, log)
-	if err != nil {
-		return err
-	}
-	defer t67.Close()
-	services = append(services, service{"proxy:67", func(ctx context.Context) error { return psrv.Serve(ctx, t67, proxy.PortDHCP) }})
+	// 4011 first: only a PXE boot service (another pxeproxy) holds it, and
+	// its error names that, before 67 would fall back to raw for nothing.
 	t4011, err := dhcpsock.ListenUDP(ctx, proxy.PortPXE, cfg.RecvBuffer, log)
 	if err != nil {
 		return err
 	}
 	defer t4011.Close()
-	services = append(services, service{"proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, t4011, proxy.PortPXE) }})
+	// Port 67 falls back to a raw AF_PACKET listener when the host's own
+	// DHCP server holds it (docs/pxe-notes.md §8).
+	t67, mode67, err := dhcpsock.Listen67(ctx, cfg.RecvBuffer, log)
+	if err != nil {
+		return err
+	}
+	defer t67.Close()
+	services = append(services,
+		service{"proxy:67", func(ctx context.Context) error { return psrv.Serve(ctx, t67, proxy.PortDHCP) }},
+		service{"proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, t4011, proxy.PortPXE) }})
 
 	if cfg.ConflictWatch {
 		// dropLocal when port 67 was free: no DHCP server runs on this host.

@@ -193,3 +193,47 @@ func scrape(t *testing.T, url string) map[string]string {
 	}
 	return out
 }
+
+// TestSecondInstance: a second pxeproxy on the same host stops at once
+// with one error naming the real cause (another pxeproxy holds 4011), and
+// does not first fall back to the raw listener for port 67 as if a DHCP
+// server held it.
+func TestSecondInstance(t *testing.T) {
+	if !netnstest.Private(t) {
+		return
+	}
+	lan := netnstest.Netns(t, "10.74.0.1/24", "10.74.0.50/24")
+	clearEnv(t)
+	t.Setenv("PXE_INTERFACES", lan.HostIf)
+	t.Setenv("PXE_TFTP", "off")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(first, nil))) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("first instance: %v", err)
+		}
+	}()
+	for i := 0; !strings.Contains(first.String(), "msg=listening"); i++ {
+		if i == 100 {
+			t.Fatalf("the first instance did not start:\n%s", first)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	second := &lockedBuffer{}
+	err = serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)))
+	if err == nil || !strings.Contains(err.Error(), "port 4011") || !strings.Contains(err.Error(), "another pxeproxy") ||
+		strings.Contains(err.Error(), "DHCP server or dnsmasq") {
+		t.Errorf("second instance: %v, want one error naming another pxeproxy on port 4011", err)
+	}
+	if strings.Contains(second.String(), "raw AF_PACKET") {
+		t.Errorf("the second instance blamed port 67 on another program first:\n%s", second)
+	}
+}

@@ -16,8 +16,9 @@ import (
 
 // DHCP ports (RFC 2131 4.1).
 const (
-	PortServer = 67 // requests from clients and relay agents
-	PortClient = 68 // replies to clients: what the conflict watcher hears
+	PortServer = 67   // requests from clients and relay agents
+	PortClient = 68   // replies to clients: what the conflict watcher hears
+	PortPXE    = 4011 // PXE boot-server requests (only a PXE boot service binds it)
 )
 
 // Listening modes, named in the start lines.
@@ -133,11 +134,17 @@ func warnRcvbuf(log *slog.Logger, port, granted, asked int, mode string) {
 	}
 }
 
-// portHint adds what to do when a DHCP port cannot be bound.
+// portHint adds what to do when a DHCP port cannot be bound, naming what
+// can hold that port: a DHCP server holds 67, never 4011, which only a PXE
+// boot service binds (another pxeproxy, dnsmasq with pxe-service, WDS).
 func portHint(err error, port int) error {
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case errors.Is(err, syscall.EADDRINUSE) && port == PortServer:
 		return fmt.Errorf("%w: port %d is taken by another program (a DHCP server or dnsmasq on this host?); stop it or run pxeproxy on another host", err, port)
+	case errors.Is(err, syscall.EADDRINUSE) && port == PortPXE:
+		return fmt.Errorf("%w: port %d is taken by another program: another pxeproxy, or a PXE boot service (dnsmasq with pxe-service or a proxy dhcp-range, WDS) on this host; stop it, or run only one", err, port)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w: port %d is taken by another program; stop it or choose another port", err, port)
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Errorf("%w: binding port %d needs root or CAP_NET_BIND_SERVICE", err, port)
 	}

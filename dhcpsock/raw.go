@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -40,12 +41,20 @@ import (
 // outgoing interface of a broadcast is chosen per packet with IP_PKTINFO.
 // An IPPROTO_RAW socket never receives, so it queues nothing.
 //
+// What the kernel's IP layer would drop before a bound UDP socket, Raw
+// drops itself: bad IP header and UDP checksums, fragments, datagrams not
+// addressed to us on the ingress interface (ours, its subnet broadcast,
+// the limited broadcast) and martian sources (admit). It sends only from
+// our own addresses.
+//
 // Both sockets need CAP_NET_RAW.
 type Raw struct {
-	port int
-	rx   *os.File // AF_PACKET, non-blocking, in Go's poller
-	rc   syscall.RawConn
-	tx   int // raw IPv4 socket
+	port  int
+	rx    *os.File // AF_PACKET, non-blocking, in Go's poller
+	rc    syscall.RawConn
+	tx    int // raw IPv4 socket
+	oob   []byte
+	addrs *localAddrs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,6 +88,13 @@ func ListenRaw(port, rcvbuf int) (*Raw, int, error) {
 		closeFd()
 		return nil, 0, fmt.Errorf("attach bpf filter: %w", err)
 	}
+	// PACKET_AUXDATA says whether the kernel vouches for the UDP checksum
+	// (checked by the NIC, or not yet computed because the sender is on
+	// this host, as over a veth): else ReadPacket checks it.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		closeFd()
+		return nil, 0, fmt.Errorf("packet socket: PACKET_AUXDATA: %w", err)
+	}
 	granted := setRcvbuf(fd, rcvbuf)
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
 		closeFd()
@@ -103,7 +119,7 @@ func ListenRaw(port, rcvbuf int) (*Raw, int, error) {
 		unix.Close(tx)
 		return nil, 0, fmt.Errorf("packet socket: %w", err)
 	}
-	return &Raw{port: port, rx: f, rc: rc, tx: tx}, granted, nil
+	return &Raw{port: port, rx: f, rc: rc, tx: tx, oob: make([]byte, unix.CmsgSpace(sizeofAuxdata)), addrs: newLocalAddrs()}, granted, nil
 }
 
 func sockErr(op string, err error) error {
@@ -147,16 +163,17 @@ func program(port int) []bpf.Instruction {
 
 // ReadPacket returns the UDP payload of the next datagram to the port,
 // moved to the front of b, with its source, destination and ingress
-// interface. A datagram whose IP packet does not fit in b is dropped.
+// interface. A datagram whose IP packet does not fit in b is dropped, and
+// so is one a bound UDP socket would never receive.
 func (c *Raw) ReadPacket(b []byte) (n int, src *net.UDPAddr, dst net.IP, ifIndex int, err error) {
 	for {
 		var (
-			k    int
-			from unix.Sockaddr
-			rerr error
+			k, oobn int
+			from    unix.Sockaddr
+			rerr    error
 		)
 		err := c.rc.Read(func(fd uintptr) bool {
-			k, from, rerr = unix.Recvfrom(int(fd), b, 0)
+			k, oobn, _, from, rerr = unix.Recvmsg(int(fd), b, c.oob, 0)
 			return rerr != unix.EAGAIN
 		})
 		if err == nil {
@@ -169,14 +186,37 @@ func (c *Raw) ReadPacket(b []byte) (n int, src *net.UDPAddr, dst net.IP, ifIndex
 		if !ok || ll.Pkttype == unix.PACKET_OUTGOING || ll.Pkttype == unix.PACKET_OTHERHOST {
 			continue
 		}
-		d, err := parseIPv4UDP(b[:k])
-		if err != nil || d.dstPort != c.port {
-			continue // the filter passed it, but it is not a whole datagram
+		d, err := parseIPv4UDP(b[:k], csumTrusted(c.oob[:oobn]))
+		if err != nil || d.dstPort != c.port || c.addrs.admit(d.src, d.dst, ll.Ifindex) != nil {
+			continue // the filter passed it, but the kernel would not deliver it
 		}
+		s4, d4 := d.src.As4(), d.dst.As4()
 		// The payload moves to the front of b (copy handles the overlap);
 		// the addresses were copied out of b by the parser.
-		return copy(b, d.payload), &net.UDPAddr{IP: d.src, Port: d.srcPort}, d.dst, ll.Ifindex, nil
+		return copy(b, d.payload), &net.UDPAddr{IP: net.IP(s4[:]), Port: d.srcPort}, net.IP(d4[:]), ll.Ifindex, nil
 	}
+}
+
+const sizeofAuxdata = int(unsafe.Sizeof(unix.TpacketAuxdata{}))
+
+// csumTrusted reads PACKET_AUXDATA: the kernel has checked the transport
+// checksum (TP_STATUS_CSUM_VALID), or it is not computed yet because the
+// packet comes from this host, over a veth say (TP_STATUS_CSUMNOTREADY,
+// CHECKSUM_PARTIAL), which the kernel's UDP accepts too.
+func csumTrusted(oob []byte) bool {
+	for len(oob) >= unix.CmsgLen(0) {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		n := int(h.Len)
+		if n < unix.CmsgLen(0) || n > len(oob) {
+			return false
+		}
+		if h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_AUXDATA && n >= unix.CmsgLen(sizeofAuxdata) {
+			aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return aux.Status&(unix.TP_STATUS_CSUM_VALID|unix.TP_STATUS_CSUMNOTREADY) != 0
+		}
+		oob = oob[min(unix.CmsgSpace(n-unix.CmsgLen(0)), len(oob)):]
+	}
+	return false
 }
 
 // ReadFrom is ReadPacket for readers that want only the source (the
@@ -195,6 +235,11 @@ func (c *Raw) WritePacket(b []byte, src net.IP, ifIndex int, dst *net.UDPAddr) e
 	d4 := dst.IP.To4()
 	if d4 == nil {
 		return fmt.Errorf("raw write: %s is not IPv4", dst.IP)
+	}
+	if s4 := src.To4(); s4 != nil && !s4.IsUnspecified() && !c.addrs.local(netip.AddrFrom4([4]byte(s4))) {
+		// The raw socket would send from any address it is given: only
+		// ours, as a UDP socket would (which says EINVAL or ENETUNREACH).
+		return fmt.Errorf("raw write from %s: %w", src, syscall.EADDRNOTAVAIL)
 	}
 	pkt := buildIPv4UDP(src, c.port, d4, dst.Port, b)
 	to := &unix.SockaddrInet4{}
@@ -233,15 +278,16 @@ func (c *Raw) Close() error {
 
 // datagram is a parsed IPv4/UDP packet.
 type datagram struct {
-	src, dst         net.IP
+	src, dst         netip.Addr
 	srcPort, dstPort int
 	payload          []byte
 }
 
-// parseIPv4UDP parses an IPv4 packet holding a whole UDP datagram. It
-// checks the lengths, not the checksums: packets sent from this host reach
-// a packet socket before the NIC (or veth) fills the UDP checksum in.
-func parseIPv4UDP(p []byte) (*datagram, error) {
+// parseIPv4UDP parses an IPv4 packet holding a whole UDP datagram and
+// checks what ip_rcv and udp4_csum_init check: the lengths, the IP header
+// checksum and, unless udpOK says the kernel vouches for it, the UDP
+// checksum (0 is "none", RFC 768).
+func parseIPv4UDP(p []byte, udpOK bool) (*datagram, error) {
 	if len(p) < 20 || p[0]>>4 != 4 {
 		return nil, errors.New("not ipv4")
 	}
@@ -249,6 +295,9 @@ func parseIPv4UDP(p []byte) (*datagram, error) {
 	total := int(binary.BigEndian.Uint16(p[2:4]))
 	if ihl < 20 || total < ihl+8 || total > len(p) {
 		return nil, fmt.Errorf("bad ipv4 lengths: ihl %d total %d have %d", ihl, total, len(p))
+	}
+	if checksum(p[:ihl], 0) != 0 {
+		return nil, fmt.Errorf("%w: ipv4 header", errChecksum)
 	}
 	if p[9] != unix.IPPROTO_UDP {
 		return nil, errors.New("not udp")
@@ -261,13 +310,27 @@ func parseIPv4UDP(p []byte) (*datagram, error) {
 	if ulen < 8 || ulen > len(u) {
 		return nil, fmt.Errorf("bad udp length %d of %d", ulen, len(u))
 	}
+	u = u[:ulen]
+	if !udpOK && binary.BigEndian.Uint16(u[6:8]) != 0 && checksum(u, pseudoHeader(p[12:20], ulen)) != 0 {
+		return nil, fmt.Errorf("%w: udp", errChecksum)
+	}
 	return &datagram{
-		src:     net.IPv4(p[12], p[13], p[14], p[15]).To4(),
-		dst:     net.IPv4(p[16], p[17], p[18], p[19]).To4(),
+		src:     netip.AddrFrom4([4]byte(p[12:16])),
+		dst:     netip.AddrFrom4([4]byte(p[16:20])),
 		srcPort: int(binary.BigEndian.Uint16(u[0:2])),
 		dstPort: int(binary.BigEndian.Uint16(u[2:4])),
-		payload: u[8:ulen],
+		payload: u[8:],
 	}, nil
+}
+
+// pseudoHeader is the sum of the UDP pseudo header: source and
+// destination (addrs, 8 bytes), zero, protocol, UDP length.
+func pseudoHeader(addrs []byte, ulen int) uint32 {
+	var sum uint32
+	for i := 0; i < 8; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(addrs[i : i+2]))
+	}
+	return sum + unix.IPPROTO_UDP + uint32(ulen)
 }
 
 // buildIPv4UDP builds an IPv4 packet (no options) holding payload as a UDP
@@ -291,13 +354,7 @@ func buildIPv4UDP(src net.IP, sport int, dst net.IP, dport int, payload []byte) 
 	binary.BigEndian.PutUint16(u[4:6], uint16(len(u)))
 	copy(u[8:], payload)
 	if s4 != nil {
-		// Pseudo header: source, destination, zero, protocol, UDP length.
-		var sum uint32
-		for i := 12; i < 20; i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(p[i : i+2]))
-		}
-		sum += unix.IPPROTO_UDP + uint32(len(u))
-		c := checksum(u, sum)
+		c := checksum(u, pseudoHeader(p[12:20], len(u)))
 		if c == 0 {
 			c = 0xffff // 0 means "no checksum" in UDP over IPv4
 		}

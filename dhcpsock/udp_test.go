@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,41 @@ func TestUDPCloseEndsRead(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("Close did not end a blocked ReadPacket")
+	}
+}
+
+// TestAddressChangeVeth: right after the interface is renumbered, a PXE
+// client is answered from the new address (the kernel refuses the old one
+// with ENETUNREACH, and the loop decides again), not only once the
+// interface cache expires 10 s later.
+func TestAddressChangeVeth(t *testing.T) {
+	if !netnstest.Private(t) {
+		return
+	}
+	lan := netnstest.Netns(t, "10.75.0.1/24", "10.75.0.57/24")
+	tr, err := dhcpsock.ListenUDP(context.Background(), proxy.PortDHCP, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	startServer(t, tr, proxy.PortDHCP, []string{lan.HostIf}, logs.Logger())
+	c68 := listenIn(t, lan, ":68")
+	bcast67 := &net.UDPAddr{IP: net.IPv4bcast, Port: 67}
+	if rep, _ := dhcptest.Exchange(t, c68, bcast67, discover(0, dhcpv4.TransactionID{0x75, 0, 0, 1}), 3*time.Second); rep == nil || !rep.ServerIdentifier().Equal(lan.HostAddr) {
+		t.Fatalf("before the change: %v; log:\n%s", rep, logs)
+	}
+	for _, args := range [][]string{{"addr", "del", "10.75.0.1/24", "dev", lan.HostIf}, {"addr", "add", "10.75.0.2/24", "dev", lan.HostIf}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	// The cache is reloaded early at most once a second.
+	time.Sleep(1100 * time.Millisecond)
+	rep, from := dhcptest.Exchange(t, c68, bcast67, discover(0, dhcpv4.TransactionID{0x75, 0, 0, 2}), 3*time.Second)
+	if rep == nil || from.String() != "10.75.0.2:67" || !rep.ServerIdentifier().Equal(net.IPv4(10, 75, 0, 2)) {
+		t.Fatalf("after the change: %v from %v; log:\n%s", rep, from, logs)
+	}
+	if strings.Contains(logs.String(), "send failed") {
+		t.Errorf("the retried reply was logged as failed:\n%s", logs)
 	}
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"net"
 	"time"
 )
 
@@ -14,13 +13,9 @@ const maxDelayed = 4096
 // delayedReply is an encoded reply waiting for its time, with copies of
 // everything that the next read would overwrite.
 type delayedReply struct {
-	at    time.Time
-	b     []byte
-	ans   *Answer
-	in    Ingress
-	from  net.IP
-	outIf int
-	dst   *net.UDPAddr
+	at time.Time
+	b  []byte
+	reply
 }
 
 // delayQueue holds replies back for ReplyDelay. Every reply waits the same
@@ -69,6 +64,12 @@ func (s *Server) sendDelayed(ctx context.Context, t Transport, q *delayQueue) {
 		if ctx.Err() != nil {
 			return // both were ready: the transport may be closed already
 		}
-		s.send(ctx, t, r.b, r.ans, r.in, r.from, r.outIf, r.dst)
+		err := t.WritePacket(r.b, r.from, r.outIf, r.ans.Dst)
+		if err != nil && staleAddr(err) {
+			// The request is gone, so no second decision: the table is
+			// refreshed for the client's retransmission.
+			s.ifaces.refresh()
+		}
+		s.report(ctx, r.reply, err)
 	}
 }

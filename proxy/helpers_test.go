@@ -62,6 +62,13 @@ func withGiaddr(ip string) func(*dhcpv4.DHCPv4) {
 	return func(p *dhcpv4.DHCPv4) { p.GatewayIPAddr = net.ParseIP(ip).To4() }
 }
 
+// withHLen cuts or pads chaddr to n bytes (what hlen says on the wire).
+func withHLen(n int) func(*dhcpv4.DHCPv4) {
+	return func(p *dhcpv4.DHCPv4) {
+		p.ClientHWAddr = append(append(net.HardwareAddr(nil), p.ClientHWAddr...), make([]byte, 16)...)[:n]
+	}
+}
+
 func withCiaddr(ip string) func(*dhcpv4.DHCPv4) {
 	return func(p *dhcpv4.DHCPv4) { p.ClientIPAddr = net.ParseIP(ip).To4() }
 }

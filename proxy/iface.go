@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -54,6 +56,36 @@ func (t *ifaceTable) get(idx int) *ifaceInfo {
 		info = t.byIndex[idx]
 	}
 	return info
+}
+
+// refresh reloads the table now, unless it was loaded less than
+// refreshMissMin ago (a flood of failing sends must not cost a reload
+// each), and reports whether any served interface or address changed.
+func (t *ifaceTable) refresh() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byIndex != nil && t.now().Sub(t.loaded) < refreshMissMin {
+		return false
+	}
+	old := t.byIndex
+	t.reload()
+	return !maps.EqualFunc(old, t.byIndex, func(a, b *ifaceInfo) bool {
+		return a.name == b.name && slices.EqualFunc(a.addrs, b.addrs, func(x, y *net.IPNet) bool {
+			return x.IP.Equal(y.IP) && bytes.Equal(x.Mask, y.Mask)
+		})
+	})
+}
+
+// isLocal reports whether ip is our address on any served interface.
+func (t *ifaceTable) isLocal(ip net.IP) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, info := range t.byIndex {
+		if roleOf(ip, info.addrs) == roleOurs {
+			return true
+		}
+	}
+	return false
 }
 
 // snapshot returns the served interfaces now, for the start line.

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
 )
 
 // Ports the proxy listens on.
@@ -43,13 +44,17 @@ var (
 	ErrDenied       = errors.New("mac-denied")
 	ErrNotAllowed   = errors.New("mac-not-allowed")
 	ErrNotForUs     = errors.New("request-for-other-server")
+	ErrBadHWAddr    = errors.New("bad-hwaddr")
+	ErrBadGiaddr    = errors.New("bad-giaddr")
+	ErrBadSource    = errors.New("bad-source")
 )
 
 // Reason returns the short reason label of an error returned by Reply or
 // Parse, or "other".
 func Reason(err error) string {
 	for _, e := range []error{ErrMalformed, ErrNotRequest, ErrNotPXE, ErrMessageType,
-		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr, ErrDenied, ErrNotAllowed, ErrNotForUs} {
+		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr, ErrDenied, ErrNotAllowed, ErrNotForUs,
+		ErrBadHWAddr, ErrBadGiaddr, ErrBadSource} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
@@ -149,6 +154,10 @@ type Ingress struct {
 	IfName  string       // ingress interface name, for logs
 	Addr    net.IP       // our IPv4 address on the ingress interface
 	Src     *net.UDPAddr // the request's source address and port
+	// Nets are all our IPv4 addresses on the ingress interface with their
+	// prefixes: what tells a host on the client's segment from our own
+	// address or a subnet broadcast.
+	Nets []*net.IPNet
 }
 
 // Request is what Parse learns about a PXE request.
@@ -159,13 +168,18 @@ type Request struct {
 	HTTP  bool // option 60 starts with HTTPClient
 }
 
-// Answer is a reply together with the facts the transport logs.
+// Answer is a reply together with where it goes and the facts the
+// transport logs.
 type Answer struct {
 	Packet *dhcpv4.DHCPv4
 	Arch   uint16
 	Class  Class
 	File   string // boot file or URL sent to the client
 	Server net.IP // boot server the client is sent to (siaddr)
+	// Dst and Broadcast are Destination's answer: a broadcast leaves
+	// through the ingress interface.
+	Dst       *net.UDPAddr
+	Broadcast bool
 }
 
 const (
@@ -209,6 +223,12 @@ func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	// EDK2 and iPXE compare the first 9 bytes: "PXEClient:Arch:00000:UNDI:..."
 	if !bytes.HasPrefix(vendor, []byte(vendorPXE)) && !httpClient {
 		return nil, fmt.Errorf("%w: option 60 %q", ErrNotPXE, truncate(vendor))
+	}
+	// Ethernet only: the allow and deny lists match chaddr, and a client
+	// that shortens hlen (to 0, 3 or 5) would slip past them. EDK2 and
+	// iPXE send htype 1, hlen 6 on every Ethernet link.
+	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		return nil, fmt.Errorf("%w: htype %d hlen %d", ErrBadHWAddr, req.HWType, len(req.ClientHWAddr))
 	}
 	mt := req.MessageType()
 	switch port {
@@ -280,6 +300,10 @@ func isIPXE(req *dhcpv4.DHCPv4) bool {
 // with a wrapped sentinel error why it is not ours to answer.
 func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 	r, err := Parse(req, in.Port, cfg.AnswerRequest67)
+	if err != nil {
+		return nil, err
+	}
+	dst, bcast, err := Destination(req, in)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +392,7 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 	if opt43 := vendorOptions(req, r, in.Port); opt43 != nil {
 		o[dhcpv4.OptionVendorSpecificInformation.Code()] = opt43
 	}
-	return &Answer{Packet: p, Arch: r.Arch, Class: r.Class, File: file, Server: bootServer}, nil
+	return &Answer{Packet: p, Arch: r.Arch, Class: r.Class, File: file, Server: bootServer, Dst: dst, Broadcast: bcast}, nil
 }
 
 // bootFile picks the file (or URL) for the client.
@@ -377,8 +401,10 @@ func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (str
 		return cfg.IPXEScript, nil
 	}
 	file, ok := cfg.BootFiles[r.Arch]
-	if !ok && r.HTTP {
-		file, ok = cfg.BootFiles[httpBase[r.Arch]]
+	if base, known := httpBase[r.Arch]; !ok && r.HTTP && known {
+		// Only a registered HTTP architecture borrows its PXE one's file:
+		// an unknown one (999, 0xffff) must not get the BIOS file of 0.
+		file, ok = cfg.BootFiles[base]
 	}
 	best := 0
 	for _, m := range cfg.MACBootFiles {
@@ -459,26 +485,136 @@ func subOption(data []byte, code byte) []byte {
 	return nil
 }
 
+// PXE clients listen on the DHCP client port or, EDK2, on 4011
+// (PxeBcDiscvBootService): the only ports a 4011 reply may go to when the
+// source is not on the ingress segment, or not set at all.
+const portClient = 68
+
+func clientPort(p int) bool { return p == portClient || p == PortPXE }
+
 // Destination is where the reply to a request goes, and whether it is a
-// broadcast that must leave through the ingress interface.
-func Destination(req *dhcpv4.DHCPv4, in Ingress) (dst *net.UDPAddr, broadcast bool) {
-	if in.Port == PortPXE {
-		// EDK2 sends its boot-server request from port 4011 and listens
-		// there (PxeBcDhcp4Discover): answer the source address and port.
-		if in.Src != nil && in.Src.IP.To4() != nil && !in.Src.IP.IsUnspecified() {
-			return &net.UDPAddr{IP: in.Src.IP.To4(), Port: in.Src.Port}, false
-		}
-		port := PortPXE
-		if in.Src != nil && in.Src.Port != 0 {
-			port = in.Src.Port
-		}
-		return &net.UDPAddr{IP: net.IPv4bcast, Port: port}, true
+// broadcast that must leave through the ingress interface; or, wrapping
+// ErrBadGiaddr or ErrBadSource, why the request names a destination no
+// reply may go to.
+//
+// Port 67: to the relay agent (giaddr:67, RFC 2131 4.1) when giaddr is a
+// unicast address that is not ours nor a broadcast of the ingress subnets,
+// else by broadcast to :68. Port 4011: back to the source address and
+// port when the source is a host on the ingress segment; a source off the
+// segment (a routed client) is answered only at a PXE client port and when
+// it is the client's own address (ciaddr) or came through a relay; a
+// client without an address gets a broadcast, again only to a client port.
+// Anything else would reflect replies at hosts that never asked
+// (8.8.8.8:53, a subnet broadcast).
+func Destination(req *dhcpv4.DHCPv4, in Ingress) (dst *net.UDPAddr, broadcast bool, err error) {
+	gi, err := relayAgent(req.GatewayIPAddr, in)
+	if err != nil {
+		return nil, false, err
 	}
-	if gi := req.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() {
-		// Relayed: answer the relay agent's server port (RFC 2131 4.1).
-		return &net.UDPAddr{IP: gi, Port: PortDHCP}, false
+	if in.Port != PortPXE {
+		if gi != nil {
+			return &net.UDPAddr{IP: gi, Port: PortDHCP}, false, nil
+		}
+		return &net.UDPAddr{IP: net.IPv4bcast, Port: portClient}, true, nil
 	}
-	return &net.UDPAddr{IP: net.IPv4bcast, Port: 68}, true
+	var src net.IP
+	if in.Src != nil {
+		src = in.Src.IP.To4()
+	}
+	switch {
+	case src == nil:
+		return nil, false, fmt.Errorf("%w: no ipv4 source", ErrBadSource)
+	case src.IsUnspecified():
+		if !clientPort(in.Src.Port) {
+			return nil, false, fmt.Errorf("%w: broadcast to port %d", ErrBadSource, in.Src.Port)
+		}
+		return &net.UDPAddr{IP: net.IPv4bcast, Port: in.Src.Port}, true, nil
+	case in.Src.Port == 0:
+		return nil, false, fmt.Errorf("%w: source port 0", ErrBadSource)
+	}
+	// EDK2 sends its boot-server request from port 4011 and listens there
+	// (PxeBcDiscvBootService): answer the source address and port.
+	switch roleOf(src, in.Nets) {
+	case roleHost, roleOurs:
+		// Ours: a request from this host itself (the kernel drops one
+		// that claims our address from the LAN).
+		return &net.UDPAddr{IP: src, Port: in.Src.Port}, false, nil
+	case roleBroadcast:
+		return nil, false, fmt.Errorf("%w: %s is a subnet broadcast", ErrBadSource, src)
+	}
+	// Off the ingress segment: a client behind a router sends from its
+	// own address, which it also puts in ciaddr (EDK2 StationIp).
+	if !hostAddr(src) || !clientPort(in.Src.Port) || !(gi != nil || req.ClientIPAddr.Equal(src)) {
+		return nil, false, fmt.Errorf("%w: %s is off the segment of %s and not a pxe client", ErrBadSource, in.Src, in.IfName)
+	}
+	return &net.UDPAddr{IP: src, Port: in.Src.Port}, false, nil
+}
+
+// relayAgent returns giaddr when the request was relayed, nil when not.
+// Only a unicast address that is not ours and not a broadcast of the
+// ingress subnets is a relay agent: a reply sent to any other giaddr would
+// go to a broadcast, multicast, loopback or ourselves.
+func relayAgent(giaddr net.IP, in Ingress) (net.IP, error) {
+	gi := giaddr.To4()
+	if gi == nil || gi.IsUnspecified() {
+		return nil, nil
+	}
+	if !hostAddr(gi) || gi.Equal(in.Addr) {
+		return nil, fmt.Errorf("%w: %s", ErrBadGiaddr, gi)
+	}
+	switch roleOf(gi, in.Nets) {
+	case roleOurs:
+		return nil, fmt.Errorf("%w: %s is our own address", ErrBadGiaddr, gi)
+	case roleBroadcast:
+		return nil, fmt.Errorf("%w: %s is a subnet broadcast", ErrBadGiaddr, gi)
+	}
+	return gi, nil
+}
+
+// hostAddr reports whether ip4 may be a host's address: not in 0/8 ("this
+// network"), 127/8 (loopback), 224/4 (multicast) or 240/4 (reserved, with
+// the limited broadcast).
+func hostAddr(ip4 net.IP) bool {
+	return ip4[0] != 0 && ip4[0] != 127 && ip4[0] < 224
+}
+
+// role is what an address is on the ingress interface's subnets.
+type role int
+
+const (
+	roleOffLink   role = iota // on none of them
+	roleHost                  // another host on one of them
+	roleOurs                  // one of our addresses
+	roleBroadcast             // a subnet's broadcast (or network) address
+)
+
+// roleOf says what ip4 is on nets. A /31 or /32 has no broadcast address
+// (RFC 3021).
+func roleOf(ip4 net.IP, nets []*net.IPNet) role {
+	r := roleOffLink
+	for _, n := range nets {
+		if n.IP.Equal(ip4) {
+			return roleOurs
+		}
+		if r == roleBroadcast || !n.Contains(ip4) {
+			continue
+		}
+		r = roleHost
+		m := n.Mask[len(n.Mask)-4:]
+		if ones, _ := m.Size(); ones > 30 {
+			continue
+		}
+		network, bcast := true, true
+		for i := range 4 {
+			h := ip4[i] &^ m[i]
+			network = network && h == 0
+			bcast = bcast && h == ^m[i]
+		}
+		if network || bcast {
+			r = roleBroadcast
+		}
+	}
+	return r
 }
 
 func truncate(b []byte) []byte {

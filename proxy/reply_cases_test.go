@@ -16,8 +16,9 @@ var (
 
 // ingress67 and ingress4011 are where the cases' requests arrive.
 var (
-	ingress67   = Ingress{Port: PortDHCP, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.IPv4zero, Port: 68}}
-	ingress4011 = Ingress{Port: PortPXE, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 57), Port: 4011}}
+	testNets    = []*net.IPNet{{IP: testServer, Mask: net.CIDRMask(24, 32)}}
+	ingress67   = Ingress{Port: PortDHCP, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.IPv4zero, Port: 68}, Nets: testNets}
+	ingress4011 = Ingress{Port: PortPXE, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 57), Port: 4011}, Nets: testNets}
 )
 
 type replyCase struct {
@@ -201,6 +202,65 @@ var replyCases = map[string]replyCase{
 		req: pkt(dhcpv4.MessageTypeRequest, vendorBIOS, []uint16{0}, withOpt(54, testServer)),
 		in:  ingress67,
 		cfg: func(c *Config) { c.AnswerRequest67 = true },
+	},
+	"hlen 0 cannot slip past the deny list": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(0)),
+		in:  ingress67,
+		cfg: func(c *Config) { c.Deny = []MACPrefix{MACPrefix(testMAC)} },
+		err: ErrBadHWAddr,
+	},
+	"hlen 3 cannot slip past the deny list": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(3)),
+		in:  ingress67,
+		cfg: func(c *Config) { c.Deny = []MACPrefix{MACPrefix(testMAC)} },
+		err: ErrBadHWAddr,
+	},
+	"hlen 5 is not ethernet": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(5)),
+		in:  ingress67,
+		err: ErrBadHWAddr,
+	},
+	"hlen 16 on 4011 is not ethernet": {
+		req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}, withCiaddr("10.0.0.57"), withHLen(16)),
+		in:  ingress4011,
+		err: ErrBadHWAddr,
+	},
+	"htype 6 (ieee 802) is not ethernet": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, func(p *dhcpv4.DHCPv4) { p.HWType = 6 }),
+		in:  ingress67,
+		err: ErrBadHWAddr,
+	},
+	"http client with an unknown arch (999) gets no bios file": {
+		req: pkt(dhcpv4.MessageTypeDiscover, "HTTPClient:Arch:00999:UNDI:003001", []uint16{999}),
+		in:  ingress67,
+		cfg: func(c *Config) { c.HTTPPort = 8080 },
+		err: ErrNoBootFile,
+	},
+	"http client with arch 0xffff gets no bios file": {
+		req: pkt(dhcpv4.MessageTypeDiscover, "HTTPClient:Arch:65535:UNDI:003001", []uint16{0xffff}),
+		in:  ingress67,
+		cfg: func(c *Config) { c.HTTPPort = 8080 },
+		err: ErrNoBootFile,
+	},
+	"http client x86 bios http (20) gets the bios file": {
+		req: pkt(dhcpv4.MessageTypeDiscover, "HTTPClient:Arch:00020:UNDI:003001", []uint16{20}),
+		in:  ingress67,
+		cfg: func(c *Config) { c.HTTPPort = 8080 },
+	},
+	"giaddr broadcast is no relay": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withGiaddr("255.255.255.255")),
+		in:  ingress67,
+		err: ErrBadGiaddr,
+	},
+	"giaddr of our own is no relay": {
+		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withGiaddr("10.0.0.1")),
+		in:  ingress67,
+		err: ErrBadGiaddr,
+	},
+	"4011 request to a service port off the segment": {
+		req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}, withCiaddr("8.8.8.8")),
+		in:  Ingress{Port: PortPXE, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.IPv4(8, 8, 8, 8), Port: 53}, Nets: testNets},
+		err: ErrBadSource,
 	},
 	"quirk: request on 67 naming the site server is not ours": {
 		req: pkt(dhcpv4.MessageTypeRequest, vendorBIOS, []uint16{0}, withOpt(54, []byte{10, 0, 0, 254})),

@@ -108,44 +108,77 @@ func checkInvariants(t *testing.T, req, rep *dhcpv4.DHCPv4) {
 	}
 }
 
+// TestDestination: replies go to the relay agent, the broadcast of the
+// ingress interface or the 4011 client, never to an address a request
+// names that is not a PXE client or relay (docs/pxe-notes.md §2, §3).
 func TestDestination(t *testing.T) {
-	client := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 57), Port: 4011}
+	nets := []*net.IPNet{
+		{IP: testServer, Mask: net.CIDRMask(24, 32)},
+		{IP: net.IPv4(192, 168, 5, 1).To4(), Mask: net.CIDRMask(24, 32)}, // a second address on the interface
+		{IP: net.IPv4(172, 16, 0, 1).To4(), Mask: net.CIDRMask(31, 32)},  // a point-to-point /31
+	}
+	on67 := Ingress{Port: PortDHCP, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.IPv4zero, Port: 68}, Nets: nets}
+	on4011 := func(src string, port int) Ingress {
+		return Ingress{Port: PortPXE, IfIndex: 2, IfName: "eth0", Addr: testServer, Src: &net.UDPAddr{IP: net.ParseIP(src), Port: port}, Nets: nets}
+	}
+	disc := func(mods ...func(*dhcpv4.DHCPv4)) *dhcpv4.DHCPv4 {
+		return pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, mods...)
+	}
+	req := func(mods ...func(*dhcpv4.DHCPv4)) *dhcpv4.DHCPv4 {
+		return pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}, mods...)
+	}
 	cases := map[string]struct {
 		req       *dhcpv4.DHCPv4
 		in        Ingress
-		want      string
+		want      string // destination, or the reason it is refused
 		broadcast bool
 	}{
-		"discover is broadcast to :68": {
-			req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}), in: ingress67,
-			want: "255.255.255.255:68", broadcast: true,
-		},
-		"relayed discover goes to giaddr:67": {
-			req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withGiaddr("10.1.0.1")), in: ingress67,
-			want: "10.1.0.1:67",
-		},
-		"4011 goes back to source address and port": {
-			req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}), in: Ingress{Port: PortPXE, Src: client},
-			want: "10.0.0.57:4011",
-		},
-		"4011 from port 68 goes back to 68": {
-			req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}), in: Ingress{Port: PortPXE, Src: &net.UDPAddr{IP: client.IP, Port: 68}},
-			want: "10.0.0.57:68",
-		},
-		"4011 giaddr is not used": {
-			req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}, withGiaddr("10.1.0.1")), in: Ingress{Port: PortPXE, Src: client},
-			want: "10.0.0.57:4011",
-		},
-		"4011 from 0.0.0.0 is broadcast to its port": {
-			req: pkt(dhcpv4.MessageTypeRequest, vendorUEFI, []uint16{7}), in: Ingress{Port: PortPXE, Src: &net.UDPAddr{IP: net.IPv4zero, Port: 4011}},
-			want: "255.255.255.255:4011", broadcast: true,
-		},
+		"discover is broadcast to :68":          {req: disc(), in: on67, want: "255.255.255.255:68", broadcast: true},
+		"relayed discover goes to giaddr:67":    {req: disc(withGiaddr("10.1.0.1")), in: on67, want: "10.1.0.1:67"},
+		"relay agent on our own segment":        {req: disc(withGiaddr("10.0.0.201")), in: on67, want: "10.0.0.201:67"},
+		"relay agent at the other end of a /31": {req: disc(withGiaddr("172.16.0.0")), in: on67, want: "172.16.0.0:67"},
+		"giaddr limited broadcast":              {req: disc(withGiaddr("255.255.255.255")), in: on67, want: "bad-giaddr"},
+		"giaddr subnet broadcast":               {req: disc(withGiaddr("10.0.0.255")), in: on67, want: "bad-giaddr"},
+		"giaddr subnet broadcast, second net":   {req: disc(withGiaddr("192.168.5.255")), in: on67, want: "bad-giaddr"},
+		"giaddr network address":                {req: disc(withGiaddr("10.0.0.0")), in: on67, want: "bad-giaddr"},
+		"giaddr multicast":                      {req: disc(withGiaddr("224.0.0.1")), in: on67, want: "bad-giaddr"},
+		"giaddr loopback":                       {req: disc(withGiaddr("127.0.0.1")), in: on67, want: "bad-giaddr"},
+		"giaddr is our address":                 {req: disc(withGiaddr("10.0.0.1")), in: on67, want: "bad-giaddr"},
+		"giaddr is our second address":          {req: disc(withGiaddr("192.168.5.1")), in: on67, want: "bad-giaddr"},
+		"giaddr in this network (0/8)":          {req: disc(withGiaddr("0.0.0.1")), in: on67, want: "bad-giaddr"},
+		"giaddr reserved (240/4)":               {req: disc(withGiaddr("240.0.0.1")), in: on67, want: "bad-giaddr"},
+
+		"4011 goes back to source address and port":  {req: req(), in: on4011("10.0.0.57", 4011), want: "10.0.0.57:4011"},
+		"4011 from port 68 goes back to 68":          {req: req(), in: on4011("10.0.0.57", 68), want: "10.0.0.57:68"},
+		"4011 on the segment, any port":              {req: req(), in: on4011("192.168.5.20", 40000), want: "192.168.5.20:40000"},
+		"4011 giaddr is not used":                    {req: req(withGiaddr("10.1.0.1")), in: on4011("10.0.0.57", 4011), want: "10.0.0.57:4011"},
+		"4011 from this host":                        {req: req(), in: on4011("10.0.0.1", 4011), want: "10.0.0.1:4011"},
+		"4011 routed client sends from ciaddr":       {req: req(withCiaddr("10.9.0.50")), in: on4011("10.9.0.50", 4011), want: "10.9.0.50:4011"},
+		"4011 routed client through a relay":         {req: req(withGiaddr("10.9.0.1")), in: on4011("10.9.0.50", 68), want: "10.9.0.50:68"},
+		"4011 from 0.0.0.0 is broadcast to its port": {req: req(), in: on4011("0.0.0.0", 4011), want: "255.255.255.255:4011", broadcast: true},
+		"4011 from 0.0.0.0:68":                       {req: req(), in: on4011("0.0.0.0", 68), want: "255.255.255.255:68", broadcast: true},
+		"4011 from 0.0.0.0 to another port":          {req: req(), in: on4011("0.0.0.0", 137), want: "bad-source"},
+		"4011 off the segment at a service port":     {req: req(withCiaddr("8.8.8.8")), in: on4011("8.8.8.8", 53), want: "bad-source"},
+		"4011 off the segment, not ciaddr":           {req: req(), in: on4011("8.8.8.8", 4011), want: "bad-source"},
+		"4011 off the segment, bad relay":            {req: req(withGiaddr("10.0.0.255")), in: on4011("10.9.0.50", 4011), want: "bad-giaddr"},
+		"4011 from a subnet broadcast":               {req: req(withCiaddr("10.0.0.255")), in: on4011("10.0.0.255", 4011), want: "bad-source"},
+		"4011 from source port 0":                    {req: req(), in: on4011("10.0.0.57", 0), want: "bad-source"},
+		"4011 from multicast":                        {req: req(withCiaddr("224.0.0.1")), in: on4011("224.0.0.1", 4011), want: "bad-source"},
+		"4011 from loopback on eth0":                 {req: req(withCiaddr("127.0.0.1")), in: on4011("127.0.0.1", 4011), want: "bad-source"},
+		"4011 from 240/4":                            {req: req(withCiaddr("240.0.0.1")), in: on4011("240.0.0.1", 4011), want: "bad-source"},
+		"4011 without a source":                      {req: req(), in: Ingress{Port: PortPXE, Nets: nets}, want: "bad-source"},
+		"4011 on a served loopback": {req: req(), in: Ingress{Port: PortPXE, Addr: net.IPv4(127, 0, 0, 1), Src: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000},
+			Nets: []*net.IPNet{{IP: net.IPv4(127, 0, 0, 1).To4(), Mask: net.CIDRMask(8, 32)}}}, want: "127.0.0.1:50000"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			dst, b := Destination(c.req, c.in)
-			if dst.String() != c.want || b != c.broadcast {
-				t.Fatalf("Destination = %s broadcast=%v, want %s broadcast=%v", dst, b, c.want, c.broadcast)
+			dst, b, err := Destination(c.req, c.in)
+			got := Reason(err)
+			if err == nil {
+				got = dst.String()
+			}
+			if got != c.want || b != c.broadcast {
+				t.Fatalf("Destination = %s broadcast=%v (%v), want %s broadcast=%v", got, b, err, c.want, c.broadcast)
 			}
 		})
 	}
@@ -176,8 +209,7 @@ func TestCaptures(t *testing.T) {
 				fmt.Fprintf(&out, "ignored: %v\n", err)
 			} else {
 				checkInvariants(t, req, a.Packet)
-				dst, bcast := Destination(req, in)
-				fmt.Fprintf(&out, "reply (class %s, arch %d) to %s broadcast=%v:\n%s", a.Class, a.Arch, dst, bcast, render(a.Packet))
+				fmt.Fprintf(&out, "reply (class %s, arch %d) to %s broadcast=%v:\n%s", a.Class, a.Arch, a.Dst, a.Broadcast, render(a.Packet))
 			}
 			golden(t, name+".golden", out.String())
 		})

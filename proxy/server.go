@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -128,7 +129,12 @@ func (s *Server) Serve(ctx context.Context, t Transport, port int) error {
 // packets and bad option lengths.
 func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port int, pkt []byte, usrc *net.UDPAddr, rdst net.IP, ifIndex int, dec *Decoder, out []byte) []byte {
 	if ifIndex == 0 || usrc == nil {
-		s.ignore(ctx, port, "no-pktinfo", nil, nil)
+		s.ignore(ctx, port, "no-pktinfo", nil, func() []slog.Attr {
+			if usrc == nil {
+				return []slog.Attr{slog.String("src", "unknown")}
+			}
+			return []slog.Attr{slog.String("peer", usrc.String())}
+		})
 		return out
 	}
 	info := s.ifaces.get(ifIndex)
@@ -156,12 +162,64 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 		s.ignore(ctx, port, ErrMalformed.Error(), err, where)
 		return out
 	}
+	r, ok := s.decide(ctx, port, req, info, usrc, rdst, ifIndex)
+	if !ok {
+		return out
+	}
+	out = AppendPacket(out[:0], r.ans.Packet)
+	if dq == nil {
+		err := t.WritePacket(out, r.from, r.outIf, r.ans.Dst)
+		if err != nil && staleAddr(err) && s.ifaces.refresh() {
+			// Our address on the interface changed since the table was
+			// loaded (a new lease, a renumbering): the reply carries the
+			// old one in option 54 and as its source, and the kernel
+			// refuses it. Decide again with the new table, once.
+			if info = s.ifaces.get(ifIndex); info == nil {
+				s.report(ctx, r, err)
+				return out
+			}
+			if r, ok = s.decide(ctx, port, req, info, usrc, rdst, ifIndex); !ok {
+				return out
+			}
+			out = AppendPacket(out[:0], r.ans.Packet)
+			err = t.WritePacket(out, r.from, r.outIf, r.ans.Dst)
+		}
+		s.report(ctx, r, err)
+		return out
+	}
+	// Held back in a queue, not in the loop: the next request must not wait
+	// for this one's delay. The request buffer and the transport's
+	// destination address are reused by the next read, so the queue gets
+	// copies of what aliases them.
+	p := r.ans.Packet
+	p.ClientHWAddr = bytes.Clone(p.ClientHWAddr)
+	p.ClientIPAddr, p.GatewayIPAddr = cloneIP(p.ClientIPAddr), cloneIP(p.GatewayIPAddr)
+	r.ans.Dst = &net.UDPAddr{IP: cloneIP(r.ans.Dst.IP), Port: r.ans.Dst.Port}
+	r.from = cloneIP(r.from)
+	if !dq.push(delayedReply{at: time.Now().Add(s.cfg.ReplyDelay), b: bytes.Clone(out), reply: r}) {
+		s.ignore(ctx, port, ReasonDelayFull, nil, where)
+	}
+	return out
+}
+
+// reply is a decided answer and how it leaves.
+type reply struct {
+	ans   *Answer
+	in    Ingress
+	from  net.IP // source address
+	outIf int    // outgoing interface of a broadcast, else 0
+}
+
+// decide runs Reply on a decoded request and picks the reply's source; a
+// request not answered is counted and logged here.
+func (s *Server) decide(ctx context.Context, port int, req *dhcpv4.DHCPv4, info *ifaceInfo, usrc *net.UDPAddr, rdst net.IP, ifIndex int) (reply, bool) {
 	in := Ingress{
 		Port:    port,
 		IfIndex: ifIndex,
 		IfName:  info.name,
 		Addr:    info.addrFor(req.GatewayIPAddr, usrc.IP),
 		Src:     usrc,
+		Nets:    info.addrs,
 	}
 	ans, err := Reply(req, in, &s.cfg.Config)
 	if err != nil {
@@ -180,48 +238,38 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 			}
 			s.log.LogAttrs(ctx, level, msg,
 				slog.String("svc", svcName(port)), slog.String("reason", Reason(err)), slog.String("iface", info.name),
-				slog.String("mac", req.ClientHWAddr.String()), slog.String("xid", req.TransactionID.String()), slog.String("err", err.Error()))
+				slog.String("mac", req.ClientHWAddr.String()), slog.String("peer", usrc.String()),
+				slog.String("xid", req.TransactionID.String()), slog.String("err", err.Error()))
 		}
-		return out
+		return reply{}, false
 	}
-	dst, bcast := Destination(req, in)
-	from, outIf := in.Addr, 0
-	if bcast {
+	r := reply{ans: ans, in: in, from: in.Addr}
+	if ans.Broadcast {
 		// Out of the interface the request came in on, not wherever the
 		// routing table sends 255.255.255.255.
-		outIf = in.IfIndex
-	} else if d := rdst.To4(); d != nil && !d.IsMulticast() && !d.Equal(net.IPv4bcast) && !isBroadcastOn(info, d) {
-		// Unicast request: answer from the address it was sent to.
-		from = d
+		r.outIf = in.IfIndex
+	} else if d := rdst.To4(); d != nil && (roleOf(d, info.addrs) == roleOurs || s.ifaces.isLocal(d)) {
+		// Unicast request: answer from the address it was sent to, when
+		// that is ours (never a broadcast, nor whatever a raw frame named).
+		r.from = d
 	}
-	out = AppendPacket(out[:0], ans.Packet)
-	if dq == nil {
-		s.send(ctx, t, out, ans, in, from, outIf, dst)
-		return out
-	}
-	// Held back in a queue, not in the loop: the next request must not wait
-	// for this one's delay. The request buffer and the transport's
-	// destination address are reused by the next read, so the queue gets
-	// copies of what aliases them.
-	p := ans.Packet
-	p.ClientHWAddr = bytes.Clone(p.ClientHWAddr)
-	p.ClientIPAddr, p.GatewayIPAddr = cloneIP(p.ClientIPAddr), cloneIP(p.GatewayIPAddr)
-	r := delayedReply{
-		at: time.Now().Add(s.cfg.ReplyDelay), b: bytes.Clone(out), ans: ans, in: in,
-		from: cloneIP(from), outIf: outIf, dst: &net.UDPAddr{IP: cloneIP(dst.IP), Port: dst.Port},
-	}
-	if !dq.push(r) {
-		s.ignore(ctx, port, ReasonDelayFull, nil, where)
-	}
-	return out
+	return r, true
+}
+
+// staleAddr reports whether a send failed because the source address is
+// no longer ours: Linux says ENETUNREACH for an IP_PKTINFO source that
+// left the interface; the raw transport says EADDRNOTAVAIL.
+func staleAddr(err error) bool {
+	return errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
 func cloneIP(ip net.IP) net.IP { return bytes.Clone(ip) }
 
-// send writes one encoded reply and reports it.
-func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, in Ingress, from net.IP, outIf int, dst *net.UDPAddr) {
+// report logs and counts the outcome of one reply's send.
+func (s *Server) report(ctx context.Context, r reply, err error) {
+	ans, in, dst := r.ans, r.in, r.ans.Dst
 	mac, xid := macString(ans.Packet.ClientHWAddr), xidString(ans.Packet.TransactionID)
-	if err := t.WritePacket(b, from, outIf, dst); err != nil {
+	if err != nil {
 		s.log.Warn("send failed", "svc", svcName(in.Port), "mac", mac, "xid", xid, "iface", in.IfName, "peer", dst.String(), "err", err)
 		return
 	}
@@ -235,13 +283,13 @@ func (s *Server) send(ctx context.Context, t Transport, b []byte, ans *Answer, i
 	// The one line per answer goes straight to the handler: Logger.LogAttrs
 	// would also walk the stack for a source position nobody logs
 	// (runtime.Callers, a fifth of the line's cost in bench/dhcp).
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "pxe reply", 0)
-	r.AddAttrs(
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "pxe reply", 0)
+	rec.AddAttrs(
 		slog.String("svc", svcName(in.Port)), slog.String("mac", mac), slog.String("xid", xid),
 		slog.Int("arch", int(ans.Arch)), slog.String("class", string(ans.Class)), slog.String("iface", in.IfName),
 		slog.Int("port", in.Port), slog.String("file", ans.File), slog.String("server", ans.Server.String()),
 		slog.String("peer", dst.String()))
-	_ = h.Handle(ctx, r)
+	_ = h.Handle(ctx, rec)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -290,22 +338,6 @@ func (s *Server) ignore(ctx context.Context, port int, reason string, err error,
 		a = append(a, slog.String("err", err.Error()))
 	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "ignored", a...)
-}
-
-func isBroadcastOn(info *ifaceInfo, ip net.IP) bool {
-	for _, a := range info.addrs {
-		if !a.Contains(ip) {
-			continue
-		}
-		b := make(net.IP, 4)
-		for i := range b {
-			b[i] = a.IP[i] | ^a.Mask[len(a.Mask)-4+i]
-		}
-		if b.Equal(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func svcName(port int) string {
