@@ -40,6 +40,8 @@ type Config struct {
 	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics and boot files over HTTP (e.g. :8080); empty: off"`
 	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL)"`
 
+	JournalClients int `envconfig:"PXE_JOURNAL_CLIENTS" default:"1000" desc:"boot journeys kept (one per client, the last 200 events each) for the web page at / and /api/v1/ on PXE_HTTP_ADDR; past it the least recently active client is forgotten (1-100000)"`
+
 	AllowMACs       envcfg.MACList  `envconfig:"PXE_ALLOW_MACS" desc:"answer only these clients: comma list of MACs or prefixes (52:54:00 matches a whole OUI); empty: everyone"`
 	DenyMACs        envcfg.MACList  `envconfig:"PXE_DENY_MACS" desc:"never answer these clients (MACs or prefixes); deny wins over allow"`
 	MACBootFiles    envcfg.MACFiles `envconfig:"PXE_MAC_BOOTFILES" desc:"per-client boot files: comma list of mac-or-prefix=file, overriding the architecture's file (longest prefix wins; iPXE clients still get PXE_IPXE_SCRIPT)"`
@@ -71,6 +73,9 @@ func (c *Config) validate() error {
 	}
 	if c.TFTPMaxTransfers < 1 {
 		return fmt.Errorf("PXE_TFTP_MAX_TRANSFERS=%d: expected at least 1", c.TFTPMaxTransfers)
+	}
+	if c.JournalClients < 1 || c.JournalClients > maxJournalClients {
+		return fmt.Errorf("PXE_JOURNAL_CLIENTS=%d: expected 1 to %d", c.JournalClients, maxJournalClients)
 	}
 	// The kernel takes the size as a C int: past 2^31 it would wrap.
 	if c.RecvBuffer != 0 && (c.RecvBuffer < 4096 || c.RecvBuffer > 1<<30) {
@@ -121,6 +126,10 @@ func (c *Config) validate() error {
 
 // maxReplyDelay bounds PXE_REPLY_DELAY.
 const maxReplyDelay = 5 * time.Second
+
+// maxJournalClients bounds PXE_JOURNAL_CLIENTS: each journey holds up to 200
+// events, and the journal's memory is what the LAN can make it hold.
+const maxJournalClients = 100000
 
 // warnings lists settings that start but probably do not do what the admin
 // wants; serve logs each at Warn.
