@@ -57,7 +57,7 @@ func TestOnRequest(t *testing.T) {
 			withOpt(opt50, []byte{10, 0, 0, 77}), withOpt(dhcpv4.OptionServerIdentifier.Code(), []byte{10, 0, 0, 254})),
 			&Seen{MAC: testMAC, Port: PortDHCP, Type: dhcpv4.MessageTypeRequest, HasArch: true, Vendor: []byte(vendorBIOS),
 				Requested: netip.MustParseAddr("10.0.0.77"), Iface: "eth0", Reason: "message-type"}},
-		"ordinary dhcp: left out": {PortDHCP, pkt(dhcpv4.MessageTypeDiscover, "MSFT 5.0", nil), nil},
+		"ordinary dhcp: left out":           {PortDHCP, pkt(dhcpv4.MessageTypeDiscover, "MSFT 5.0", nil), nil},
 		"split option 60 not pxe: left out": {PortDHCP, pkt(dhcpv4.MessageTypeDiscover, "PXE", []uint16{0}), nil},
 	}
 	for name, c := range cases {
