@@ -208,6 +208,7 @@ leases an address: the site's DHCP server keeps doing that.
 Usage:
   pxeproxy                 run (configured by the environment variables below)
   pxeproxy healthcheck     probe the local services (for Docker HEALTHCHECK)
+  pxeproxy clients         print the boot journeys of the running instance (PXE_HTTP_ADDR)
   pxeproxy probe [-arch N] [-timeout 4s] [-mac iface|random|MAC] IFACE
                            send one PXE DISCOVER on IFACE and say what a client would do
   pxeproxy --help          this text

@@ -35,14 +35,19 @@ type service struct {
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	m := metrics.New()
 	health := &httpd.Health{}
+	jw := newJourneys(cfg, log) // nil without PXE_HTTP_ADDR
 	pcfg := proxyConfig(cfg)
-	psrv := proxy.New(proxy.ServerConfig{
+	scfg := proxy.ServerConfig{
 		Config:     *pcfg,
 		Interfaces: cfg.Interfaces,
 		ReplyDelay: time.Duration(cfg.ReplyDelay),
 		OnAnswer:   func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) },
 		OnIgnore:   m.ProxyIgnored,
-	}, log)
+	}
+	if jw != nil {
+		scfg.OnRequest = jw.request
+	}
+	psrv := proxy.New(scfg, log)
 
 	var services []service
 	// Port 67 falls back to a raw AF_PACKET listener when the host's own
@@ -63,10 +68,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.ConflictWatch {
 		// dropLocal when port 67 was free: no DHCP server runs on this host.
 		if r := dhcpsock.ListenReplies(ctx, mode67 == dhcpsock.ModeUDP, log); r != nil {
-			d := conflict.New(conflict.Config{
-				Ours:      conflict.OwnAddrs(cfg.ServerIP.IP),
-				OnFinding: func(f conflict.Finding) { m.Conflict(f.Server.String(), string(f.Kind)) },
-			}, log)
+			ccfg := conflict.Config{Ours: conflict.OwnAddrs(cfg.ServerIP.IP), OnFinding: func(f conflict.Finding) {
+				m.Conflict(f.Server.String(), string(f.Kind))
+				if jw != nil {
+					jw.conflict(f)
+				}
+			}}
+			if jw != nil {
+				ccfg.OnLease = jw.lease
+			}
+			d := conflict.New(ccfg, log)
 			services = append(services, service{"conflict", func(ctx context.Context) error { return d.Serve(ctx, r) }})
 		}
 	}
@@ -79,13 +90,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		defer root.Close()
-		tsrv, err := tftpd.New(tftpd.Config{
+		tcfg := tftpd.Config{
 			Root:          root,
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
 			MaxTransfers:  cfg.TFTPMaxTransfers,
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
 			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
-		}, log)
+		}
+		if jw != nil {
+			jw.root = root
+			tcfg.OnStart = jw.startTFTP
+		}
+		tsrv, err := tftpd.New(tcfg, log)
 		if err != nil {
 			return err
 		}
@@ -100,8 +116,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	if cfg.HTTPAddr != "" {
+		// jw is set whenever PXE_HTTP_ADDR is. The journal's page and API are
+		// read-only; the README asks to keep this listener on the management side.
+		m.WatchJourneys(states(), jw.stats)
 		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
-			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
+			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace),
+			Pages: jw.j.Handler(), OnShutdown: jw.j.CloseStreams, OnStart: jw.startHTTP}, log)
 		if err != nil {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 		}

@@ -4,8 +4,8 @@
 // (never the global one, so tests and embedders get clean counts), and every
 // label has a bounded set of values: ports, option 93 architectures that
 // have a configured boot file, client classes, the fixed reason words of
-// the callers, fixed TFTP result words, and at most maxConflictServers
-// server addresses. Nothing taken verbatim from a packet becomes a label
+// the callers, fixed TFTP result words, the boot journal's closed set of
+// states, and at most maxConflictServers server addresses. Nothing taken verbatim from a packet becomes a label
 // unless it is capped. The methods take plain values (the command adapts
 // its services' callbacks), so this package imports none of pxeproxy's. They
 // are safe for concurrent use and a nil *Metrics ignores every call, so

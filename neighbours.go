@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// neighbours looks up the MAC of a TFTP or HTTP peer on a served segment in
+// the kernel's IPv4 neighbour table (/proc/net/arp), passively: the kernel
+// learnt it from the client's own ARP traffic. A relayed client is not in
+// it (its router is). The table is read again at most once per readEvery,
+// and only on a miss or when the copy is older than maxAge.
+type neighbours struct {
+	path   string
+	ifaces []string // served interfaces; empty: all
+	now    func() time.Time
+
+	mu     sync.Mutex
+	table  map[netip.Addr]net.HardwareAddr
+	readAt time.Time
+}
+
+// Bounds of the neighbour look-up.
+const (
+	neighReadEvery = time.Second
+	neighMaxAge    = time.Minute
+	// maxNeighbours bounds the copy; the kernel's own default cap
+	// (gc_thresh3) is 1024 entries.
+	maxNeighbours = 4096
+	// maxARPBytes bounds one read of the table: 4096 lines are about 320 KiB.
+	maxARPBytes = 1 << 20
+)
+
+func newNeighbours(ifaces []string) *neighbours {
+	return &neighbours{path: "/proc/net/arp", ifaces: ifaces, now: time.Now}
+}
+
+// lookup returns ip's MAC, or nil when the kernel does not know it.
+func (n *neighbours) lookup(ip netip.Addr) net.HardwareAddr {
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	mac, ok := n.table[ip]
+	now := n.now()
+	if age := now.Sub(n.readAt); age >= neighReadEvery && (!ok || age >= neighMaxAge) {
+		n.readAt = now
+		n.table = n.read()
+		mac = n.table[ip]
+	}
+	return mac
+}
+
+func (n *neighbours) read() map[netip.Addr]net.HardwareAddr {
+	f, err := os.Open(n.path)
+	if err != nil {
+		return nil // not Linux, or no /proc: no MAC from here
+	}
+	defer f.Close()
+	return parseARP(io.LimitReader(f, maxARPBytes), n.ifaces)
+}
+
+// parseARP reads /proc/net/arp: complete entries (flag ATF_COM, 0x2) on
+// the interfaces listed (all when ifaces is empty), at most maxNeighbours.
+//
+//	IP address       HW type     Flags       HW address            Mask     Device
+//	10.0.0.50        0x1         0x2         52:54:00:12:34:56     *        eth1
+func parseARP(r io.Reader, ifaces []string) map[netip.Addr]net.HardwareAddr {
+	out := map[netip.Addr]net.HardwareAddr{}
+	sc := bufio.NewScanner(r)
+	sc.Scan() // the header
+	for sc.Scan() && len(out) < maxNeighbours {
+		f := strings.Fields(sc.Text())
+		if len(f) != 6 || (len(ifaces) > 0 && !slices.Contains(ifaces, f[5])) {
+			continue
+		}
+		ip, err := netip.ParseAddr(f[0])
+		if err != nil || !ip.Is4() {
+			continue
+		}
+		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
+		if err != nil || flags&0x2 == 0 {
+			continue
+		}
+		mac, err := net.ParseMAC(f[3])
+		if err != nil || len(mac) != 6 || bytes.Equal(mac, make([]byte, 6)) {
+			continue
+		}
+		out[ip] = mac
+	}
+	return out
+}
