@@ -80,8 +80,9 @@ type Seen struct {
 	// File and Server are the boot file (or URL) and boot server sent.
 	File   string
 	Server netip.Addr
-	// Reason is empty when the reply was sent (or queued by ReplyDelay),
-	// else why not: a Reason label or ReasonDelayFull.
+	// Reason is empty when the reply is sent (reported just before the
+	// write) or queued by ReplyDelay, else why not: a Reason label or
+	// ReasonDelayFull.
 	Reason string
 }
 
@@ -231,8 +232,10 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 	}
 	out = AppendPacket(out[:0], ans.Packet)
 	if dq == nil {
-		s.send(ctx, t, out, ans, in, from, outIf, dst)
+		// Reported before the write: what the client does next (its 4011
+		// request, another server's reply) then always comes after it.
 		s.seen(req, in, ans, "")
+		s.send(ctx, t, out, ans, in, from, outIf, dst)
 		return out
 	}
 	// Held back in a queue, not in the loop: the next request must not wait
