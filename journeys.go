@@ -37,8 +37,11 @@ func newJourneys(cfg *Config, log *slog.Logger) *journeys {
 	if cfg.HTTPAddr == "" {
 		return nil
 	}
-	jw := &journeys{neigh: newNeighbours(cfg.Interfaces)}
+	jw := &journeys{}
 	jw.j = journal.New(journal.Config{Clients: cfg.JournalClients, Names: jw.names}, log)
+	jw.neigh = newNeighbours(cfg.Interfaces, func(ip netip.Addr, mac net.HardwareAddr) {
+		jw.j.Join(mac, ip, journal.ViaNeighbour)
+	})
 	return jw
 }
 
@@ -110,8 +113,8 @@ func (jw *journeys) startHTTP(s httpd.Start) httpd.Watch {
 }
 
 // start records a download. The peer's MAC comes from the neighbour
-// table when the kernel knows it; if not yet, it is looked up again at
-// the end, by when the transfer's own traffic has made the kernel learn it.
+// table when the kernel knows it; if not yet, the neighbour look-up joins
+// it later, once the transfer's own traffic has made the kernel learn it.
 func (jw *journeys) start(proto string, peer netip.AddrPort, file string, size int64, blksize, window int) *transfer {
 	mac := jw.neigh.lookup(peer.Addr())
 	t := jw.j.StartTransfer(journal.TransferStart{Proto: proto, Peer: peer, MAC: mac, File: file, Size: size,
@@ -119,27 +122,15 @@ func (jw *journeys) start(proto string, peer netip.AddrPort, file string, size i
 	if t == nil {
 		return nil
 	}
-	return &transfer{t: t, jw: jw, ip: peer.Addr(), joined: mac != nil}
+	return &transfer{t}
 }
 
 // transfer is a journal transfer as a tftpd.Watch and an httpd.Watch.
-type transfer struct {
-	t      *journal.Transfer
-	jw     *journeys
-	ip     netip.Addr
-	joined bool
-}
+type transfer struct{ t *journal.Transfer }
 
 func (t *transfer) Progress(bytes int64, retransmits int) { t.t.Progress(bytes, retransmits) }
 
-func (t *transfer) End(result, detail string) {
-	t.t.End(journal.Result(result), detail)
-	if !t.joined {
-		if mac := t.jw.neigh.lookup(t.ip); mac != nil {
-			t.jw.j.Join(mac, t.ip, journal.ViaNeighbour)
-		}
-	}
-}
+func (t *transfer) End(result, detail string) { t.t.End(journal.Result(result), detail) }
 
 // stats is the journal's reading for the metrics.
 func (jw *journeys) stats() metrics.Journeys {

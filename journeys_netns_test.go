@@ -191,21 +191,25 @@ func TestServeJourneys(t *testing.T) {
 			t.Errorf("%s: state %s (%s), want %s", id, got.State, got.Verdict, want)
 		}
 	}
-	if got := client(t, biosMAC.String()); got.IP.String() != "10.75.0.50" ||
-		timelineWords(got.Timeline) != "discover:67 reply:67:undionly.kpxe join:10.75.0.50:neighbour transfer:tftp:undionly.kpxe:ok:4000" {
-		t.Errorf("BIOS client not joined through the neighbour table: %+v\n%s", got.Client, timelineWords(got.Timeline))
+	// The kernel may learn the BIOS client's MAC only from the download
+	// itself; the table is read again within a second or two.
+	eventually(t, func() bool { return client(t, biosMAC.String()).IP.String() == "10.75.0.50" }, func() string {
+		got := client(t, biosMAC.String())
+		arp, _ := os.ReadFile("/proc/thread-self/net/arp")
+		return fmt.Sprintf("BIOS client not joined through the neighbour table: %+v\n%s\n%s", got.Client, timelineWords(got.Timeline), arp)
+	})
+	if got := timelineWords(client(t, biosMAC.String()).Timeline); got != "discover:67 reply:67:undionly.kpxe transfer:tftp:undionly.kpxe:ok:4000 join:10.75.0.50:neighbour" &&
+		got != "discover:67 reply:67:undionly.kpxe join:10.75.0.50:neighbour transfer:tftp:undionly.kpxe:ok:4000" {
+		t.Errorf("BIOS client's timeline: %s", got)
 	}
 	if got := client(t, leased.String()); got.IP.String() != "10.74.0.77" {
 		t.Errorf("lease REQUEST on 67 not joined: %+v", got.Client)
 	}
 	// The site server's ACK reaches the conflict watcher's socket after it
 	// has left ours: wait for it.
-	for i := 0; client(t, acked.String()).IP.String() != "10.74.0.88"; i++ {
-		if i == 50 {
-			t.Fatalf("site server's ACK not joined: %+v\n%s", client(t, acked.String()).Client, logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually(t, func() bool { return client(t, acked.String()).IP.String() == "10.74.0.88" }, func() string {
+		return fmt.Sprintf("site server's ACK not joined: %+v\n%s", client(t, acked.String()).Client, logs)
+	})
 
 	metrics := scrape(t, "http://127.0.0.1:18080/metrics")
 	for series, v := range map[string]string{
@@ -232,6 +236,18 @@ func TestServeJourneys(t *testing.T) {
 	} else {
 		r.Body.Close()
 	}
+}
+
+// eventually waits up to 5 seconds for ok, then fails with msg.
+func eventually(t *testing.T, ok func() bool, msg func() string) {
+	t.Helper()
+	for range 50 {
+		if ok() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal(msg())
 }
 
 // request builds a client request of type mt from mac with option 60 and

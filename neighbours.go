@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -17,16 +18,21 @@ import (
 // neighbours looks up the MAC of a TFTP or HTTP peer on a served segment in
 // the kernel's IPv4 neighbour table (/proc/net/arp), passively: the kernel
 // learnt it from the client's own ARP traffic. A relayed client is not in
-// it (its router is). The table is read again at most once per readEvery,
-// and only on a miss or when the copy is older than maxAge.
+// it (its router is). The table is read at most once per neighReadEvery,
+// only on a miss or when the copy is older than neighMaxAge. An address
+// missed is kept waiting (neighWait at most, maxPending addresses) and
+// passed to found once a later read has it: the kernel often learns a
+// client's MAC only from the transfer's own traffic.
 type neighbours struct {
 	path   string
 	ifaces []string // served interfaces; empty: all
 	now    func() time.Time
+	found  func(netip.Addr, net.HardwareAddr) // a waiting address's MAC
 
-	mu     sync.Mutex
-	table  map[netip.Addr]net.HardwareAddr
-	readAt time.Time
+	mu      sync.Mutex
+	table   map[netip.Addr]net.HardwareAddr
+	readAt  time.Time
+	pending map[netip.Addr]time.Time // missed addresses, since when
 }
 
 // Bounds of the neighbour look-up.
@@ -38,13 +44,24 @@ const (
 	maxNeighbours = 4096
 	// maxARPBytes bounds one read of the table: 4096 lines are about 320 KiB.
 	maxARPBytes = 1 << 20
+	// neighWait and maxPending bound the addresses waiting for their MAC.
+	neighWait  = 10 * time.Second
+	maxPending = 256
 )
 
-func newNeighbours(ifaces []string) *neighbours {
-	return &neighbours{path: "/proc/net/arp", ifaces: ifaces, now: time.Now}
+func newNeighbours(ifaces []string, found func(netip.Addr, net.HardwareAddr)) *neighbours {
+	// thread-self (Linux 3.17+): the reading thread's own namespace.
+	// /proc/net is the main thread's, which is another one when that thread
+	// was switched into a namespace (as the netns tests do).
+	path := "/proc/thread-self/net/arp"
+	if _, err := os.Stat(path); err != nil {
+		path = "/proc/net/arp"
+	}
+	return &neighbours{path: path, ifaces: ifaces, now: time.Now, found: found}
 }
 
-// lookup returns ip's MAC, or nil when the kernel does not know it.
+// lookup returns ip's MAC, or nil when the kernel does not know it yet;
+// then ip waits for a later read (run).
 func (n *neighbours) lookup(ip netip.Addr) net.HardwareAddr {
 	ip = ip.Unmap()
 	if !ip.Is4() {
@@ -59,7 +76,58 @@ func (n *neighbours) lookup(ip netip.Addr) net.HardwareAddr {
 		n.table = n.read()
 		mac = n.table[ip]
 	}
+	if mac == nil && len(n.pending) < maxPending {
+		if n.pending == nil {
+			n.pending = map[netip.Addr]time.Time{}
+		}
+		if _, waiting := n.pending[ip]; !waiting {
+			n.pending[ip] = now
+		}
+	}
 	return mac
+}
+
+// run reads the table again every neighReadEvery while addresses wait,
+// until ctx ends, and passes those it finds to found.
+func (n *neighbours) run(ctx context.Context) error {
+	tick := time.NewTicker(neighReadEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for ip, mac := range n.resolve() {
+			n.found(ip, mac)
+		}
+	}
+}
+
+// resolve reads the table if addresses wait and it is due, and returns the
+// waiting addresses it now has; those waiting past neighWait are dropped.
+func (n *neighbours) resolve() map[netip.Addr]net.HardwareAddr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	if len(n.pending) == 0 || now.Sub(n.readAt) < neighReadEvery {
+		return nil
+	}
+	n.readAt = now
+	n.table = n.read()
+	var out map[netip.Addr]net.HardwareAddr
+	for ip, since := range n.pending {
+		if mac, ok := n.table[ip]; ok {
+			if out == nil {
+				out = map[netip.Addr]net.HardwareAddr{}
+			}
+			out[ip] = mac
+			delete(n.pending, ip)
+		} else if now.Sub(since) >= neighWait {
+			delete(n.pending, ip)
+		}
+	}
+	return out
 }
 
 func (n *neighbours) read() map[netip.Addr]net.HardwareAddr {

@@ -95,3 +95,46 @@ func TestNeighboursReadRate(t *testing.T) {
 		t.Fatalf("no table: %v", mac)
 	}
 }
+
+// TestNeighboursPending: an address missed waits; the next due read that
+// has it hands it over once; one never found is dropped after neighWait;
+// a flood of misses keeps at most maxPending addresses.
+func TestNeighboursPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arp")
+	write := func(lines ...string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(arpHeader+strings.Join(lines, "")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Unix(1000, 0)
+	n := &neighbours{path: path, now: func() time.Time { return now }}
+	a, b := netip.MustParseAddr("10.0.0.50"), netip.MustParseAddr("10.9.0.7")
+	write()
+	if n.lookup(a) != nil || n.lookup(b) != nil {
+		t.Fatal("found in an empty table")
+	}
+	write("10.0.0.50 0x1 0x2 52:54:00:00:00:50 * eth1\n")
+	if got := n.resolve(); got != nil {
+		t.Fatalf("resolved within a second of the last read: %v", got)
+	}
+	now = now.Add(time.Second)
+	if got := n.resolve(); len(got) != 1 || got[a].String() != "52:54:00:00:00:50" {
+		t.Fatalf("resolved %v, want 10.0.0.50 only", got)
+	}
+	now = now.Add(time.Second)
+	if got := n.resolve(); len(got) != 0 || len(n.pending) != 1 {
+		t.Fatalf("resolved %v again, %d waiting; want nothing, 10.9.0.7 waiting", got, len(n.pending))
+	}
+	now = now.Add(neighWait)
+	n.resolve()
+	if len(n.pending) != 0 {
+		t.Fatalf("%d still waiting after neighWait", len(n.pending))
+	}
+	for i := range 4 * maxPending {
+		n.lookup(netip.AddrFrom4([4]byte{10, 8, byte(i >> 8), byte(i)}))
+	}
+	if len(n.pending) != maxPending {
+		t.Fatalf("%d waiting after a flood of misses, want the bound %d", len(n.pending), maxPending)
+	}
+}

@@ -50,6 +50,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	psrv := proxy.New(scfg, log)
 
 	var services []service
+	if jw != nil {
+		// Joins transfer peers to their MAC once the kernel has learnt it.
+		services = append(services, service{"journal", jw.neigh.run})
+	}
 	// Port 67 falls back to a raw AF_PACKET listener when the host's own
 	// DHCP server holds it (docs/pxe-notes.md §8); 4011 is never taken by one.
 	t67, mode67, err := dhcpsock.Listen67(ctx, cfg.RecvBuffer, log)
