@@ -37,7 +37,7 @@ type Config struct {
 	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
-	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics and boot files over HTTP (e.g. :8080); empty: off"`
+	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics, the boot journeys page and API (/ and /api/v1/) and boot files over HTTP (e.g. :8080); keep it on the management side; empty: off"`
 	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL)"`
 
 	JournalClients int `envconfig:"PXE_JOURNAL_CLIENTS" default:"1000" desc:"boot journeys kept (one per client, the last 200 events each) for the web page at / and /api/v1/ on PXE_HTTP_ADDR; past it the least recently active client is forgotten (1-100000)"`
