@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,10 +35,11 @@ type service struct {
 // serve opens every socket first, so that a taken port or a missing folder
 // stops the start with one clear line, then runs the services until ctx ends.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	m := metrics.New()
+	pcfg := proxyConfig(cfg)
+	// Only configured architectures become labels: option 93 is the client's.
+	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(pcfg.BootFiles))})
 	health := &httpd.Health{}
 	jw := newJourneys(cfg, log) // nil without PXE_HTTP_ADDR
-	pcfg := proxyConfig(cfg)
 	scfg := proxy.ServerConfig{
 		Config:     *pcfg,
 		Interfaces: cfg.Interfaces,
@@ -94,6 +97,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		defer root.Close()
+		// /healthz says so when every boot folder is gone (bootfs follows
+		// them by path; TFTP and HTTP then answer "not found").
+		health.Check("boot folder", root.Err)
 		tcfg := tftpd.Config{
 			Root:          root,
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
@@ -124,7 +130,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// read-only; the README asks to keep this listener on the management side.
 		m.WatchJourneys(states(), jw.stats)
 		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
-			OnFile: m.HTTPServed, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace),
+			OnFile: m.HTTPServed, OnRefused: m.HTTPRefused, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace),
 			Pages: jw.j.Handler(), OnShutdown: jw.j.CloseStreams, OnStart: jw.startHTTP}, log)
 		if err != nil {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
@@ -250,8 +256,8 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error)
 		st, err := os.Stat(d.dir)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && d.name == "PXE_TFTP_ROOT" && cfg.TFTPDefaults != "":
-			log.Warn("tftp root does not exist: serving only the built-in defaults", "svc", "tftp", "dir", d.dir)
-			continue
+			// Kept: bootfs serves it as soon as it is created.
+			log.Warn("tftp root does not exist: serving only the built-in defaults until it is created", "svc", "tftp", "dir", d.dir)
 		case err != nil:
 			return nil, nil, fmt.Errorf("%s=%q: %w (expected a readable folder)", d.name, d.dir, err)
 		case !st.IsDir():

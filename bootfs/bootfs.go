@@ -18,7 +18,9 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // ErrNotFound is wrapped by lookups of names that do not exist in any layer
@@ -41,38 +43,180 @@ type kindError struct {
 func (e *kindError) Error() string { return e.text }
 func (e *kindError) Unwrap() error { return e.kind }
 
-// Root is the boot folder: one or more os.Root, searched in order.
+// ErrGone is wrapped by Root.Err when none of the folders exists any more.
+var ErrGone = errors.New("gone")
+
+// recheckEvery is how often a lookup checks that a folder's path still
+// names the directory it has open; a failed lookup checks at once.
+const recheckEvery = time.Second
+
+// Root is the boot folder: one or more directories, searched in order,
+// each followed by its path. When a path is renamed away, deleted, or
+// names another directory (a new folder moved in place, a symlink
+// switched), lookups see that within a second: the directory now at the
+// path is opened, or the layer is skipped while nothing is there.
 type Root struct {
-	roots []*os.Root
+	layers []*layer
+	now    func() time.Time
+
+	// mu is held for reading by lookups while they use the layers'
+	// os.Roots, and for writing to replace one: an os.Root is closed only
+	// when no lookup uses it.
+	mu sync.RWMutex
+}
+
+// layer is one directory of the boot folder.
+type layer struct {
+	dir  string
+	root *os.Root // under Root.mu; nil while dir names no directory
+
+	check   sync.Mutex // one check of the path at a time; guards the rest
+	checked time.Time
+	info    fs.FileInfo // of the directory root holds, for os.SameFile
 }
 
 // OpenRoot opens dirs as the layers of the boot folder. The first one is
 // the admin's folder; later ones are built-in defaults consulted only for
-// names not found in an earlier one.
+// names not found in an earlier one. A dir that does not exist yet is
+// followed like one that goes away, served once it appears; but at least
+// one must exist, and one that exists must be a readable directory.
 func OpenRoot(dirs ...string) (*Root, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("open boot folder: no directory given")
 	}
-	r := &Root{}
+	r := &Root{now: time.Now}
+	found := false
 	for _, d := range dirs {
-		or, err := os.OpenRoot(d)
-		if err != nil {
+		l := &layer{dir: d}
+		or, fi, err := openDir(d)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			r.Close()
 			return nil, fmt.Errorf("open boot folder: %w", err)
 		}
-		r.roots = append(r.roots, or)
+		l.root, l.info = or, fi
+		found = found || or != nil
+		r.layers = append(r.layers, l)
+	}
+	if !found {
+		r.Close()
+		return nil, fmt.Errorf("open boot folder %s: %w", dirs[0], fs.ErrNotExist)
 	}
 	return r, nil
 }
 
 // Close closes every underlying os.Root.
 func (r *Root) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var errs []error
-	for _, or := range r.roots {
-		errs = append(errs, or.Close())
+	for _, l := range r.layers {
+		if l.root != nil {
+			errs = append(errs, l.root.Close())
+		}
 	}
-	r.roots = nil
+	r.layers = nil
 	return errors.Join(errs...)
+}
+
+// Err reports whether there is anything to serve: it wraps ErrGone when
+// none of the folders exists. It names no host path (it may be shown to
+// clients, e.g. on /healthz).
+func (r *Root) Err() error {
+	r.follow(false)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, l := range r.layers {
+		if l.root != nil {
+			return nil
+		}
+	}
+	if len(r.layers) == 1 {
+		return fmt.Errorf("%w: its folder does not exist", ErrGone)
+	}
+	return fmt.Errorf("%w: none of its %d folders exists", ErrGone, len(r.layers))
+}
+
+// lookup runs find on the layers' os.Roots (nil for a missing one). When
+// it fails, the paths are checked at once and find runs again if a layer
+// changed, so that a folder replaced or deleted is noticed by the first
+// request that misses.
+func lookup[T any](r *Root, find func(roots []*os.Root) (T, error)) (T, error) {
+	r.follow(false)
+	v, err := use(r, find)
+	if err == nil || !r.follow(true) {
+		return v, err
+	}
+	return use(r, find)
+}
+
+func use[T any](r *Root, find func(roots []*os.Root) (T, error)) (T, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	roots := make([]*os.Root, len(r.layers))
+	for i, l := range r.layers {
+		roots[i] = l.root
+	}
+	return find(roots)
+}
+
+// follow checks the paths not checked in the last second, or all when
+// force, and reports whether a layer changed.
+func (r *Root) follow(force bool) bool {
+	now := r.now()
+	changed := false
+	for _, l := range r.layers {
+		if r.followLayer(l, now, force) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// followLayer makes l hold the directory its path names now.
+func (r *Root) followLayer(l *layer, now time.Time, force bool) bool {
+	l.check.Lock()
+	defer l.check.Unlock()
+	if !force && now.Sub(l.checked) < recheckEvery {
+		return false
+	}
+	l.checked = now
+	fi, err := os.Stat(l.dir)
+	present := err == nil && fi.IsDir()
+	if present && l.info != nil && os.SameFile(fi, l.info) {
+		return false
+	}
+	if !present && l.info == nil {
+		return false
+	}
+	var or *os.Root
+	l.info = nil
+	if present {
+		// Stays nil on error: checked again on the next miss.
+		or, l.info, _ = openDir(l.dir)
+	}
+	r.mu.Lock()
+	old := l.root
+	l.root = or
+	r.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return true
+}
+
+// openDir opens dir and returns the identity of what it opened, not of
+// what the path names by now.
+func openDir(dir string) (*os.Root, fs.FileInfo, error) {
+	or, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := or.Stat(".")
+	if err != nil {
+		or.Close()
+		return nil, nil, err
+	}
+	return or, fi, nil
 }
 
 // Clean turns a client's path into a slash-separated path relative to the
@@ -113,14 +257,19 @@ func (r *Root) Open(name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = fmt.Errorf("open %q: no folder: %w", clean, ErrNotFound)
-	for _, or := range r.roots {
-		var f *os.File
-		if f, err = openIn(or, clean); err == nil || !errors.Is(err, ErrNotFound) {
-			return f, err
+	return lookup(r, func(roots []*os.Root) (*os.File, error) {
+		err := fmt.Errorf("open %q: no folder: %w", clean, ErrNotFound)
+		for _, or := range roots {
+			if or == nil {
+				continue
+			}
+			var f *os.File
+			if f, err = openIn(or, clean); err == nil || !errors.Is(err, ErrNotFound) {
+				return f, err
+			}
 		}
-	}
-	return nil, err
+		return nil, err
+	})
 }
 
 // openIn resolves clean inside one os.Root and opens it if it is a regular file.

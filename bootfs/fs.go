@@ -18,7 +18,8 @@ import (
 // name found in both. Listings leave out what Open would refuse (FIFOs,
 // devices, symlinks leaving the folder); a symlink that stays inside is
 // listed as a symlink, as os.DirFS does, so fs.WalkDir does not follow it
-// into a loop. The view is valid until r is closed.
+// into a loop. Each call sees the folders as they are then (see Root). The
+// view is valid until r is closed.
 func (r *Root) FS() fs.FS { return layered{r} }
 
 // layered is the fs.FS view of a Root.
@@ -31,68 +32,81 @@ var (
 
 // Open opens a regular file or a merged directory.
 func (l layered) Open(name string) (fs.File, error) {
-	or, fi, layer, err := l.find("open", name)
-	if err != nil {
-		return nil, err
-	}
-	if fi.IsDir() {
-		entries, err := l.list(name, layer)
+	return lookup(l.r, func(roots []*os.Root) (fs.File, error) {
+		fi, layer, err := find(roots, "open", name)
 		if err != nil {
 			return nil, err
 		}
-		return &dir{name: name, info: fi, entries: entries}, nil
-	}
-	f, err := openRegular(or, name)
-	if err != nil {
-		return nil, pathError("open", name, err)
-	}
-	return f, nil
+		if fi.IsDir() {
+			entries, err := list(roots, name, layer)
+			if err != nil {
+				return nil, err
+			}
+			return &dir{name: name, info: fi, entries: entries}, nil
+		}
+		f, err := openRegular(roots[layer], name)
+		if err != nil {
+			return nil, pathError("open", name, err)
+		}
+		return f, nil
+	})
 }
 
 // Stat returns what Open(name).Stat would, without opening it.
 func (l layered) Stat(name string) (fs.FileInfo, error) {
-	_, fi, _, err := l.find("stat", name)
-	return fi, err
+	return lookup(l.r, func(roots []*os.Root) (fs.FileInfo, error) {
+		fi, _, err := find(roots, "stat", name)
+		return fi, err
+	})
 }
 
 // ReadDir lists the merged directory name, sorted by name.
 func (l layered) ReadDir(name string) ([]fs.DirEntry, error) {
-	_, fi, layer, err := l.find("readdir", name)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
-	}
-	return l.list(name, layer)
+	return lookup(l.r, func(roots []*os.Root) ([]fs.DirEntry, error) {
+		fi, layer, err := find(roots, "readdir", name)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+		}
+		return list(roots, name, layer)
+	})
 }
 
-// find returns the first layer holding name, if it may be served: a regular
-// file or a directory, symlinks followed only inside the layer. A name
-// refused in one layer is not looked up in later ones, as in Root.Open.
-func (l layered) find(op, name string) (*os.Root, fs.FileInfo, int, error) {
+// find returns the first of roots (nil ones are missing layers) holding
+// name, if it may be served: a regular file or a directory, symlinks
+// followed only inside the layer. A name refused in one layer is not
+// looked up in later ones, as in Root.Open.
+func find(roots []*os.Root, op, name string) (fs.FileInfo, int, error) {
 	if !fs.ValidPath(name) {
-		return nil, nil, 0, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return nil, 0, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	for i, or := range l.r.roots {
+	for i, or := range roots {
+		if or == nil {
+			continue
+		}
 		fi, err := statIn(or, name, true)
 		if err == nil {
-			return or, fi, i, nil
+			return fi, i, nil
 		}
 		if !errors.Is(err, ErrNotFound) {
-			return nil, nil, 0, pathError(op, name, err)
+			return nil, 0, pathError(op, name, err)
 		}
 	}
-	return nil, nil, 0, pathError(op, name, ErrNotFound)
+	return nil, 0, pathError(op, name, ErrNotFound)
 }
 
 // list merges directory name of every layer from the first that holds it.
 // Each entry name is decided by the first layer where it exists, as find
 // decides it, and left out when that layer refuses it.
-func (l layered) list(name string, from int) ([]fs.DirEntry, error) {
+func list(roots []*os.Root, name string, from int) ([]fs.DirEntry, error) {
 	seen := map[string]bool{}
 	var out []fs.DirEntry
-	for _, or := range l.r.roots[from:] {
+	for _, or := range roots[from:] {
+		if or == nil {
+			continue
+		}
 		if fi, err := statIn(or, name, true); err != nil || !fi.IsDir() {
 			continue // shadowed by the layer that holds name
 		}

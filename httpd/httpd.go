@@ -8,6 +8,12 @@
 // the folder; only regular files are sent, never a directory listing; only
 // GET and HEAD are answered; error bodies are fixed words and never name a
 // host path.
+//
+// What the LAN can hold is bounded: at most MaxConns connections, at most
+// MaxConnsPerClient of one address, idle ones closed first to make room
+// and after IdleTimeout, headers within ReadHeaderTimeout, and a response
+// the client stops taking cut after SendTimeout; a download that moves has
+// no time limit.
 package httpd
 
 import (
@@ -16,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path"
@@ -49,6 +56,28 @@ type Config struct {
 	// ShutdownGrace is how long downloads in flight may finish after the
 	// context given to Serve ends; then they are cut. Default 10s.
 	ShutdownGrace time.Duration
+
+	// MaxConns caps the connections open at once (default 256). At the
+	// cap, the connection idle the longest (keep-alive, or no request sent
+	// yet) is closed to make room; when every one has a request in
+	// progress, the new connection is refused.
+	MaxConns int
+	// MaxConnsPerClient caps the connections of one client address the
+	// same way (default 16), so one host cannot take every slot.
+	MaxConnsPerClient int
+	// OnRefused, when set, is called once per connection refused at a cap.
+	OnRefused func()
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that sends no new request
+	// for that long (default 30s).
+	IdleTimeout time.Duration
+	// SendTimeout cuts a connection whose client takes less than 32 KiB of
+	// a response in that long (default 60s): one that stopped reading, or
+	// reads a byte at a time. There is no limit on a whole download: a
+	// 500 MB image on a slow link takes what it takes.
+	SendTimeout time.Duration
 	// Pages is served at "/" (exactly) and under "/api/v1/": the boot
 	// journal's read-only page and API. Nil: those are boot file paths.
 	Pages http.Handler
@@ -62,12 +91,17 @@ type Config struct {
 	OnStart func(Start) Watch
 }
 
-// Health tracks which services are serving. The zero value is ready to use
-// and, with no service registered, healthy.
+// Health tracks which services are serving, and runs checks of what they
+// depend on (the boot folder). The zero value is ready to use and, with
+// nothing registered, healthy.
 type Health struct {
-	mu  sync.RWMutex
-	svc map[string]bool
+	mu     sync.RWMutex
+	svc    map[string]bool
+	checks map[string]func() error
 }
+
+// errNotServing is the state of a service whose loop has ended.
+var errNotServing = errors.New("not serving")
 
 // Set registers service (first call) and records whether it is serving.
 func (h *Health) Set(service string, serving bool) {
@@ -79,24 +113,58 @@ func (h *Health) Set(service string, serving bool) {
 	h.svc[service] = serving
 }
 
-// Healthy reports whether every registered service is serving, with a copy
-// of each service's state.
+// Check registers check under name: it runs on every /healthz request, and
+// an error makes the answer 503 with "name: error". The error text is shown
+// to clients: it must not name host paths.
+func (h *Health) Check(name string, check func() error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.checks == nil {
+		h.checks = map[string]func() error{}
+	}
+	h.checks[name] = check
+}
+
+// Healthy reports whether every registered service is serving and every
+// check passes, with a copy of each one's state.
 func (h *Health) Healthy() (bool, map[string]bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	ok := true
-	out := make(map[string]bool, len(h.svc))
-	for s, v := range h.svc {
-		out[s] = v
-		ok = ok && v
+	ok, st := h.state()
+	out := make(map[string]bool, len(st))
+	for n, err := range st {
+		out[n] = err == nil
 	}
 	return ok, out
+}
+
+// state runs the checks (outside the lock: they may touch the disk) and
+// returns every service's and check's error, nil when fine.
+func (h *Health) state() (bool, map[string]error) {
+	h.mu.RLock()
+	st := make(map[string]error, len(h.svc)+len(h.checks))
+	for s, v := range h.svc {
+		if !v {
+			st[s] = errNotServing
+		} else {
+			st[s] = nil
+		}
+	}
+	checks := maps.Clone(h.checks)
+	h.mu.RUnlock()
+	for n, c := range checks {
+		st[n] = c()
+	}
+	ok := true
+	for _, err := range st {
+		ok = ok && err == nil
+	}
+	return ok, st
 }
 
 // Server answers HTTP requests.
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	lim *connLimiter
 }
 
 // New checks cfg, fills in defaults and returns a Server.
@@ -106,11 +174,34 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("new http server: address %q: %w", cfg.Addr, err)
 		}
 	}
-	if cfg.ShutdownGrace < 0 {
-		return nil, errors.New("new http server: negative shutdown grace")
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"shutdown grace", &cfg.ShutdownGrace, 10 * time.Second},
+		{"read header timeout", &cfg.ReadHeaderTimeout, 10 * time.Second},
+		{"idle timeout", &cfg.IdleTimeout, 30 * time.Second},
+		{"send timeout", &cfg.SendTimeout, time.Minute},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("new http server: negative %s %v", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
-	if cfg.ShutdownGrace == 0 {
-		cfg.ShutdownGrace = 10 * time.Second
+	for _, n := range []struct {
+		name string
+		v    *int
+		def  int
+	}{{"connection limit", &cfg.MaxConns, 256}, {"per-client connection limit", &cfg.MaxConnsPerClient, 16}} {
+		if *n.v < 0 {
+			return nil, fmt.Errorf("new http server: negative %s %d", n.name, *n.v)
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
 	}
 	if cfg.Health == nil {
 		cfg.Health = &Health{}
@@ -118,7 +209,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("svc", "http")}, nil
+	return &Server{cfg: cfg, log: log.With("svc", "http"),
+		lim: newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerClient, cfg.SendTimeout)}, nil
 }
 
 // Listen opens the TCP listener on Config.Addr, so that a taken port stops
@@ -151,14 +243,17 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 // flight finish for up to ShutdownGrace before cutting them. It closes ln.
 // Ending because ctx ended is a clean exit (nil).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = &limitListener{Listener: ln, lim: s.lim, log: s.log, onRefused: s.cfg.OnRefused}
 	hs := &http.Server{
 		Handler: s,
-		// Bounds a client that opens a connection and never sends a full
-		// request. No read/write timeout: a 4 GiB boot.wim on a slow link
-		// legitimately takes minutes.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		// ReadHeaderTimeout bounds a client that opens a connection and
+		// never sends a full request. No read or write timeout: a 4 GiB
+		// boot.wim on a slow link legitimately takes minutes; the
+		// connection's SendTimeout per write cuts only a stalled one.
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         s.lim.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if s.cfg.OnShutdown != nil {
@@ -208,11 +303,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			route = routePages
 		}
 	}
-	var reason error
+	var refused error
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		refused = errMethod
 	case route == routeHealth:
 		s.health(w)
 	case route == routeMetrics && s.cfg.Metrics != nil:
@@ -222,7 +318,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case route == routePages:
 		s.cfg.Pages.ServeHTTP(w, r)
 	default:
-		reason = s.file(w, r)
+		refused = s.file(w, r)
 	}
 	if w.status == 0 {
 		w.status = http.StatusOK // handler wrote nothing at all
@@ -231,7 +327,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.cfg.OnFile(w.bytes)
 	}
 	if w.watch != nil {
-		w.watch.End(outcome(w.status, reason, w.err))
+		w.watch.End(outcome(w.status, refused, w.err))
 	}
 	level := slog.LevelInfo
 	if route != routeFile {
@@ -240,6 +336,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !s.log.Enabled(r.Context(), level) {
 		return
 	}
+	// peer puts the line under the process's per-client log limiter
+	// (internal/logfmt), which also cuts a long file name.
 	attrs := []slog.Attr{
 		slog.String("peer", r.RemoteAddr), slog.String("method", r.Method), slog.String("file", r.URL.Path),
 		slog.Int("status", w.status), slog.Int64("bytes", w.bytes), slog.Duration("dur", time.Since(start)),
@@ -247,32 +345,33 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if rg := r.Header.Get("Range"); rg != "" {
 		attrs = append(attrs, slog.String("range", rg))
 	}
-	if reason != nil {
-		attrs = append(attrs, slog.String("reason", reason.Error()))
+	if refused != nil {
+		// A fixed word: the limiter counts lines per client and reason, so
+		// an error text naming the file would give every name its own budget.
+		reason := reasonOf(refused)
+		attrs = append(attrs, slog.String("reason", reason))
+		if reason != reasonNotFound && reason != reasonMethod {
+			attrs = append(attrs, slog.String("err", refused.Error()))
+		}
 	}
 	s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 }
 
-// health answers /healthz: 200 "ok" when every service is serving, else 503
-// with one line per service.
+// health answers /healthz: 200 "ok" when every service is serving and
+// every check passes, else 503 with one line per service and check.
 func (s *Server) health(w http.ResponseWriter) {
-	ok, svc := s.cfg.Health.Healthy()
+	ok, st := s.cfg.Health.state()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if ok {
 		io.WriteString(w, "ok\n")
 		return
 	}
-	names := make([]string, 0, len(svc))
-	for n := range svc {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var b strings.Builder
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(st)) {
 		state := "serving"
-		if !svc[n] {
-			state = "not serving"
+		if st[n] != nil {
+			state = st[n].Error()
 		}
 		fmt.Fprintf(&b, "%s: %s\n", n, state)
 	}
@@ -295,7 +394,7 @@ var efiTypes = map[string]string{
 func (s *Server) file(w *countingWriter, r *http.Request) error {
 	if s.cfg.Root == nil {
 		http.Error(w, "file not found", http.StatusNotFound)
-		return errors.New("no boot file root")
+		return errNoRoot
 	}
 	// r.URL.Path is already percent-decoded: "%2e%2e" and "%5c" arrive as
 	// ".." and '\', which bootfs.Clean refuses or splits like TFTP names.
@@ -326,6 +425,35 @@ func (s *Server) file(w *countingWriter, r *http.Request) error {
 	// ReadFrom.
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
 	return nil
+}
+
+// Reasons a request is refused, as logged.
+const (
+	reasonNotFound = "not-found"
+	reasonAccess   = "access-denied"
+	reasonNoRoot   = "no-folder"
+	reasonMethod   = "method-not-allowed"
+	reasonRead     = "read-error"
+)
+
+var (
+	errNoRoot = errors.New("no boot folder configured")
+	errMethod = errors.New("method not allowed")
+)
+
+// reasonOf names why a request was refused with one of the reason words.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, errMethod):
+		return reasonMethod
+	case errors.Is(err, errNoRoot):
+		return reasonNoRoot
+	case errors.Is(err, bootfs.ErrAccess):
+		return reasonAccess
+	case errors.Is(err, bootfs.ErrNotFound):
+		return reasonNotFound
+	}
+	return reasonRead
 }
 
 // countingWriter records the status, the body bytes written and the first

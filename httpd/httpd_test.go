@@ -18,11 +18,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/internal/logfmt"
 )
 
 const secret = "TOP-SECRET-OUTSIDE-THE-ROOT"
@@ -356,12 +358,12 @@ func TestRequestLog(t *testing.T) {
 		level, file string
 		status      int
 		bytes       int64
-		reason      bool
+		reason      string
 	}{
-		{"INFO", "/big.bin", 206, 10, false},
-		{"INFO", "/../outside/secret.txt", 403, int64(len("access denied\n")), true},
-		{"DEBUG", "/metrics", 200, -1, false},
-		{"DEBUG", "/healthz", 200, 3, false},
+		{"INFO", "/big.bin", 206, 10, ""},
+		{"INFO", "/../outside/secret.txt", 403, int64(len("access denied\n")), "access-denied"},
+		{"DEBUG", "/metrics", 200, -1, ""},
+		{"DEBUG", "/healthz", 200, 3, ""},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d request lines, want %d:\n%s", len(lines), len(want), buf.String())
@@ -369,7 +371,7 @@ func TestRequestLog(t *testing.T) {
 	for i, w := range want {
 		l := lines[i]
 		if l.Level != w.level || l.File != w.file || l.Status != w.status || l.Svc != "http" || l.Method != "GET" ||
-			(w.bytes >= 0 && l.Bytes != w.bytes) || (l.Reason != "") != w.reason || !strings.HasPrefix(l.Peer, "127.0.0.1:") {
+			(w.bytes >= 0 && l.Bytes != w.bytes) || l.Reason != w.reason || !strings.HasPrefix(l.Peer, "127.0.0.1:") {
 			t.Errorf("line %d: %+v, want %+v", i, l, w)
 		}
 	}
@@ -464,9 +466,117 @@ func TestNewRejects(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"bad addr":       {Addr: "8080"},
 		"negative grace": {ShutdownGrace: -1},
+		"negative idle":  {IdleTimeout: -1},
+		"negative send":  {SendTimeout: -1},
+		"negative conns": {MaxConnsPerClient: -1},
 	} {
 		if _, err := New(cfg, nil); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
 		}
+	}
+}
+
+// TestHealthFollowsBootFolder: the boot folder deleted while running makes
+// /healthz 503 with the reason (and files "not found"); recreated, both
+// come back.
+func TestHealthFollowsBootFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tftp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := bootfs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	h := &Health{}
+	h.Set("tftp", true)
+	h.Check("boot folder", root.Err)
+	addr := start(t, Config{Root: root, Health: h}, nil)
+	expect := func(step string, health int, body string, file int) {
+		t.Helper()
+		// The folder's path is checked at most once a second.
+		r := raw(t, addr, "GET", "/healthz", nil)
+		for end := time.Now().Add(5 * time.Second); r.status != health && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+			r = raw(t, addr, "GET", "/healthz", nil)
+		}
+		if r.status != health || string(r.body) != body {
+			t.Errorf("%s: /healthz %d %q, want %d %q", step, r.status, r.body, health, body)
+		}
+		if r := raw(t, addr, "GET", "/boot.ipxe", nil); r.status != file {
+			t.Errorf("%s: /boot.ipxe %d, want %d", step, r.status, file)
+		}
+	}
+	expect("start", 200, "ok\n", 200)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	expect("deleted", 503, "boot folder: gone: its folder does not exist\ntftp: serving\n", 404)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A file request misses, which checks the path at once.
+	if r := raw(t, addr, "GET", "/boot.ipxe", nil); r.status != 200 {
+		t.Errorf("recreated: /boot.ipxe %d, want 200", r.status)
+	}
+	expect("recreated", 200, "ok\n", 200)
+}
+
+// TestRequestLogBounded sends the log through the process's limiter
+// (internal/logfmt) as the command does: one client asking for hundreds of
+// different missing names, and one 4,000-byte name, makes a few lines and
+// a summary, every line short.
+func TestRequestLogBounded(t *testing.T) {
+	f := newFixture(t)
+	var logs lockedBuffer
+	var now atomic.Int64 // one limiter window for the whole flood
+	now.Store(1e9)
+	clock := func() time.Time { return time.Unix(now.Load(), 0) }
+	log := slog.New(logfmt.NewLimiter(slog.NewJSONHandler(&logs, nil), logfmt.LimitConfig{Now: clock}))
+	addr := start(t, Config{Root: f.root}, log)
+	long := "/" + strings.Repeat("a", 4000)
+	if r := raw(t, addr, "GET", long, nil); r.status != 404 && r.status != 403 {
+		t.Fatalf("long name: status %d", r.status)
+	}
+	c := dialFrom(t, flooder, addr)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	const flood = 300
+	for i := range flood {
+		if code, _, err := get(c, br, fmt.Sprintf("/missing-%d.efi", i)); err != nil || code != 404 {
+			t.Fatalf("request %d: %d %v", i, code, err)
+		}
+	}
+	now.Add(2) // the next line ends the window: summaries
+	raw(t, addr, "GET", "/undionly.kpxe", nil)
+
+	b := logs.Bytes()
+	fromFlooder, suppressed := 0, 0.0
+	for _, l := range logLines(t, b) {
+		peer, _ := l["peer"].(string)
+		if strings.HasPrefix(peer, flooder.String()+":") && l["msg"] == "http request" {
+			fromFlooder++
+		}
+		if l["msg"] == "suppressed similar lines" && l["peer"] == flooder.String() {
+			suppressed += l["suppressed"].(float64)
+		}
+	}
+	if fromFlooder > 5 || fromFlooder+int(suppressed) != flood {
+		t.Errorf("flood of %d refused requests: %d lines and %v suppressed, want at most 5 lines and the rest summed up", flood, fromFlooder, suppressed)
+	}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if len(l) > 1000 {
+			t.Errorf("log line of %d bytes: %.200s...", len(l), l)
+		}
+	}
+	if len(b) > 8<<10 {
+		t.Errorf("%d bytes of log for the flood, want a few lines", len(b))
 	}
 }

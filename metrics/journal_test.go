@@ -8,7 +8,7 @@ import (
 // scrape, 0 when the journal has none in it; a key outside the set never
 // becomes a label.
 func TestWatchJourneys(t *testing.T) {
-	m := New()
+	m := New(Config{})
 	reading := Journeys{
 		Clients: map[string]int{"booted": 3, "in-progress": 1, "made-up": 9},
 		Boots:   map[string]uint64{"booted": 7, "refused": 2, "made-up": 5},

@@ -2,11 +2,12 @@
 //
 // Contract: every series is named pxeproxy_* and lives in a private registry
 // (never the global one, so tests and embedders get clean counts), and every
-// label has a bounded set of values: ports, option 93 architectures that
-// have a configured boot file, client classes, the fixed reason words of
-// the callers, fixed TFTP result words, the boot journal's closed set of
-// states, and at most maxConflictServers server addresses. Nothing taken verbatim from a packet becomes a label
-// unless it is capped. The methods take plain values (the command adapts
+// label has a closed or capped set of values: the option 93 architectures
+// given in Config.Archs (every other number is "other"), fixed TFTP result
+// and failure words, the boot journal's states, and for every other label (ports, client classes, the
+// callers' reason and kind words, conflicting server addresses) the first
+// few distinct values seen, then "other". Nothing a LAN packet carries can
+// add series without bound. The methods take plain values (the command adapts
 // its services' callbacks), so this package imports none of pxeproxy's. They
 // are safe for concurrent use and a nil *Metrics ignores every call, so
 // callers need no "metrics on?" checks.
@@ -23,13 +24,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// maxConflictServers caps the distinct server addresses labelled in
-// pxeproxy_conflicts_total: the source of a DHCP offer can be spoofed, and
-// every new address would otherwise be a new series forever.
-const maxConflictServers = 64
+// Caps on the distinct values of labels that are not a closed set. The
+// source of a DHCP offer can be spoofed, so every new address would
+// otherwise be a new series forever; the others are fixed words of the
+// callers, capped in case a caller passes something it should not.
+const (
+	maxConflictServers = 64
+	maxWords           = 16 // classes, reasons, kinds
+	maxPorts           = 4
+)
 
-// otherServer is the server label used beyond maxConflictServers.
-const otherServer = "other"
+// other is the label value of everything outside a closed set or past a cap.
+const other = "other"
+
+// Config says which label values are expected. The zero value labels every
+// architecture "other".
+type Config struct {
+	// Archs are the option 93 architectures that have a boot file: each is
+	// its own arch label; any other number a client sends is "other".
+	Archs []uint16
+}
 
 // TFTP result label values.
 const (
@@ -77,21 +91,29 @@ type Metrics struct {
 	tftpWin  prometheus.Histogram
 	httpByte prometheus.Counter
 	httpResp prometheus.Counter
+	httpRefd prometheus.Counter
 	conflict *prometheus.CounterVec
 	handler  http.Handler
 
-	mu      sync.Mutex
-	servers map[string]bool // conflict server labels handed out so far
+	archs                map[int]string // the closed set of arch labels
+	ports, classes       *capped
+	reasons, kinds, srvs *capped
 }
 
 // New returns Metrics with every series registered, plus the Go runtime and
 // process collectors (memory, goroutines, open files) of the private registry.
-func New() *Metrics {
+func New(cfg Config) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:     prometheus.NewRegistry(),
+		archs:   make(map[int]string, len(cfg.Archs)),
+		ports:   newCapped(maxPorts),
+		classes: newCapped(maxWords),
+		reasons: newCapped(maxWords),
+		kinds:   newCapped(maxWords),
+		srvs:    newCapped(maxConflictServers),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pxeproxy_proxy_replies_total",
-			Help: "ProxyDHCP replies sent, by local port (67 or 4011), client architecture (option 93 number) and client class (bios, uefi, ipxe, http).",
+			Help: "ProxyDHCP replies sent, by local port (67 or 4011), client architecture (option 93 number of a configured boot file, else other) and client class (bios, uefi, ipxe, http).",
 		}, []string{"port", "arch", "class"}),
 		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pxeproxy_proxy_ignored_total",
@@ -137,14 +159,20 @@ func New() *Metrics {
 			Name: "pxeproxy_http_files_total",
 			Help: "Boot file responses over HTTP with status 200 or 206 (HEAD included).",
 		}),
+		httpRefd: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pxeproxy_http_connections_refused_total",
+			Help: "HTTP connections refused because every connection at the per-client or global cap had a request in progress.",
+		}),
 		conflict: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pxeproxy_conflicts_total",
 			Help: "Offers from other DHCP/ProxyDHCP servers that can misdirect PXE clients, by server address (at most 64, then \"other\") and kind.",
 		}, []string{"server", "kind"}),
-		servers: map[string]bool{},
+	}
+	for _, a := range cfg.Archs {
+		m.archs[int(a)] = strconv.Itoa(int(a))
 	}
 	m.reg.MustRegister(m.replies, m.ignored, m.tftpXfer, m.tftpFail, m.tftpByte, m.tftpRetx,
-		m.tftpDur, m.tftpBlk, m.tftpWin, m.httpByte, m.httpResp, m.conflict,
+		m.tftpDur, m.tftpBlk, m.tftpWin, m.httpByte, m.httpResp, m.httpRefd, m.conflict,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Results exist from the start at 0, so a dashboard's rate() and
@@ -167,8 +195,16 @@ func (m *Metrics) ProxyReply(port, arch int, class string) {
 	if m == nil {
 		return
 	}
-	m.replies.WithLabelValues(strconv.Itoa(port), strconv.Itoa(arch), class).Inc()
+	a, ok := m.archs[arch]
+	if !ok {
+		// iPXE clients get the script whatever their option 93 says, so
+		// the number itself is the client's choice.
+		a = other
+	}
+	m.replies.WithLabelValues(m.port(port), a, m.classes.label(class)).Inc()
 }
+
+func (m *Metrics) port(p int) string { return m.ports.label(strconv.Itoa(p)) }
 
 // ProxyIgnored counts one packet not answered; it fits
 // proxy.Server.OnIgnore. reason must come from a fixed set (proxy.Reason).
@@ -176,7 +212,7 @@ func (m *Metrics) ProxyIgnored(port int, reason string) {
 	if m == nil {
 		return
 	}
-	m.ignored.WithLabelValues(strconv.Itoa(port), reason).Inc()
+	m.ignored.WithLabelValues(m.port(port), m.reasons.label(reason)).Inc()
 }
 
 // TFTPDone counts one finished TFTP request.
@@ -214,22 +250,44 @@ func (m *Metrics) HTTPServed(bytes int64) {
 	m.httpByte.Add(float64(bytes))
 }
 
+// HTTPRefused counts one HTTP connection refused at a connection cap; it
+// fits httpd.Config.OnRefused.
+func (m *Metrics) HTTPRefused() {
+	if m == nil {
+		return
+	}
+	m.httpRefd.Inc()
+}
+
 // Conflict counts one offending offer from another server (its address) of
 // a kind named by the conflict detector from its own fixed set.
 func (m *Metrics) Conflict(server, kind string) {
 	if m == nil {
 		return
 	}
-	m.mu.Lock()
-	if !m.servers[server] {
-		if len(m.servers) < maxConflictServers {
-			m.servers[server] = true
-		} else {
-			server = otherServer
+	m.conflict.WithLabelValues(m.srvs.label(server), m.kinds.label(kind)).Inc()
+}
+
+// capped hands out label values first come, first served, up to max
+// distinct ones; every later new value is "other".
+type capped struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]bool
+}
+
+func newCapped(max int) *capped { return &capped{max: max, seen: map[string]bool{}} }
+
+func (c *capped) label(v string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen[v] {
+		if len(c.seen) >= c.max {
+			return other
 		}
+		c.seen[v] = true
 	}
-	m.mu.Unlock()
-	m.conflict.WithLabelValues(server, kind).Inc()
+	return v
 }
 
 // Registry returns the private registry, for tests and for adding

@@ -2,8 +2,10 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -69,7 +71,7 @@ func series(fams map[string]*dto.MetricFamily) map[string]float64 {
 }
 
 func TestKnownLoad(t *testing.T) {
-	m := New()
+	m := New(Config{Archs: []uint16{0, 7, 9, 16}})
 	for range 3 {
 		m.ProxyReply(67, 0, "bios")
 	}
@@ -90,6 +92,7 @@ func TestKnownLoad(t *testing.T) {
 	m.HTTPServed(1 << 20)
 	m.HTTPServed(100)
 	m.HTTPServed(0) // HEAD
+	m.HTTPRefused()
 	m.Conflict("10.0.0.1", "pxeclient-option60")
 	m.Conflict("10.0.0.1", "pxeclient-option60")
 	m.Conflict("10.0.0.2", "second-proxydhcp")
@@ -128,6 +131,8 @@ func TestKnownLoad(t *testing.T) {
 		`pxeproxy_http_bytes_total`: 1<<20 + 100,
 		`pxeproxy_http_files_total`: 3,
 
+		`pxeproxy_http_connections_refused_total`: 1,
+
 		`pxeproxy_conflicts_total{kind=pxeclient-option60,server=10.0.0.1}`: 2,
 		`pxeproxy_conflicts_total{kind=second-proxydhcp,server=10.0.0.2}`:   1,
 	}
@@ -153,7 +158,7 @@ func TestKnownLoad(t *testing.T) {
 }
 
 func TestHelpAndPrefix(t *testing.T) {
-	fams := scrape(t, New().Handler())
+	fams := scrape(t, New(Config{}).Handler())
 	var names []string
 	for name, f := range fams {
 		if !strings.HasPrefix(name, "pxeproxy_") {
@@ -167,7 +172,7 @@ func TestHelpAndPrefix(t *testing.T) {
 	// Before any event: the unlabelled series at 0 and the pre-created
 	// transfer results; labelled families appear with their first event.
 	sort.Strings(names)
-	want := "pxeproxy_http_bytes_total pxeproxy_http_files_total pxeproxy_tftp_blksize_bytes " +
+	want := "pxeproxy_http_bytes_total pxeproxy_http_connections_refused_total pxeproxy_http_files_total pxeproxy_tftp_blksize_bytes " +
 		"pxeproxy_tftp_bytes_total pxeproxy_tftp_retransmits_total pxeproxy_tftp_transfer_duration_seconds " +
 		"pxeproxy_tftp_transfers_total pxeproxy_tftp_windowsize"
 	if got := strings.Join(names, " "); got != want {
@@ -180,7 +185,7 @@ func TestHelpAndPrefix(t *testing.T) {
 }
 
 func TestConflictServerCap(t *testing.T) {
-	m := New()
+	m := New(Config{Archs: []uint16{0}})
 	for i := range maxConflictServers + 10 {
 		m.Conflict(fmt.Sprintf("10.1.%d.%d", i/256, i%256), "k")
 	}
@@ -206,7 +211,7 @@ func TestConflictServerCap(t *testing.T) {
 // TestTFTPFailureCap floods TFTPDone with failure words it does not know:
 // they all count as other, and no new series appears.
 func TestTFTPFailureCap(t *testing.T) {
-	m := New()
+	m := New(Config{Archs: []uint16{0}})
 	for i := range 1000 {
 		m.TFTPDone(TFTPTransfer{Failure: fmt.Sprint("reason-", i)})
 	}
@@ -236,6 +241,7 @@ func TestNilMetrics(t *testing.T) {
 	m.ProxyIgnored(67, "not-pxe")
 	m.TFTPDone(TFTPTransfer{})
 	m.HTTPServed(1)
+	m.HTTPRefused()
 	m.Conflict("a", "b")
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -247,7 +253,7 @@ func TestNilMetrics(t *testing.T) {
 // TestConcurrent runs the hooks from many goroutines (go test -race) and
 // checks that no increment is lost.
 func TestConcurrent(t *testing.T) {
-	m := New()
+	m := New(Config{Archs: []uint16{0}})
 	const workers, each = 8, 500
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -288,5 +294,66 @@ func TestConcurrent(t *testing.T) {
 	}
 	if conflicts != workers*each || servers > maxConflictServers+1 {
 		t.Errorf("conflicts = %v over %d series, want %d over at most %d", conflicts, servers, workers*each, maxConflictServers+1)
+	}
+}
+
+// TestLabelFlood sends every option 93 value and thousands of distinct
+// words through each labelled method, as a hostile LAN (or a caller passing
+// packet bytes by mistake) would: the series stay within the configured
+// architectures plus "other" and the caps, every event is still counted,
+// and the page stays small.
+func TestLabelFlood(t *testing.T) {
+	archs := []uint16{0, 7, 9}
+	m := New(Config{Archs: archs})
+	const n = 1 << 16
+	for a := range n {
+		m.ProxyReply(67, a, "ipxe")
+	}
+	for i := range 5000 {
+		m.ProxyReply(1024+i, 7, fmt.Sprint("class-", i))
+		m.ProxyIgnored(4011, fmt.Sprint("reason-", i))
+		m.Conflict(fmt.Sprintf("10.3.%d.%d", i/256, i%256), fmt.Sprint("kind-", i))
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Body.Len() > 64<<10 {
+		t.Errorf("/metrics is %d bytes after the flood, want at most 64 KiB", rec.Body.Len())
+	}
+	got := series(scrape(t, m.Handler()))
+	count := map[string]int{}
+	sum := map[string]float64{}
+	archLabels := map[string]bool{}
+	for k, v := range got {
+		name, labels, _ := strings.Cut(k, "{")
+		count[name]++
+		sum[name] += v
+		if name == "pxeproxy_proxy_replies_total" && strings.Contains(labels, "class=ipxe") {
+			_, a, _ := strings.Cut(labels, "arch=")
+			a, _, _ = strings.Cut(a, ",")
+			archLabels[a] = true
+		}
+	}
+	if want := map[string]bool{"0": true, "7": true, "9": true, "other": true}; !maps.Equal(archLabels, want) {
+		t.Errorf("%d arch labels (%v...), want the configured ones and other", len(archLabels), slices.Sorted(maps.Keys(archLabels))[:4])
+	}
+	for name, max := range map[string]int{
+		// ipxe x (3 archs + other), then classes: each distinct port and
+		// class pair until both caps, then other.
+		"pxeproxy_proxy_replies_total": len(archs) + 1 + maxPorts*maxWords + 1,
+		"pxeproxy_proxy_ignored_total": maxWords + 1,
+		"pxeproxy_conflicts_total":     (maxConflictServers + 1) * (maxWords + 1),
+	} {
+		if count[name] > max {
+			t.Errorf("%s: %d series, want at most %d", name, count[name], max)
+		}
+	}
+	for name, want := range map[string]float64{
+		"pxeproxy_proxy_replies_total": n + 5000,
+		"pxeproxy_proxy_ignored_total": 5000,
+		"pxeproxy_conflicts_total":     5000,
+	} {
+		if sum[name] != want {
+			t.Errorf("%s: %v counted, want %v", name, sum[name], want)
+		}
 	}
 }

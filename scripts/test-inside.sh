@@ -23,7 +23,9 @@ gofmt_clean() { local out; out=$(gofmt -l . | grep -v '^vendor/'); [ -z "$out" ]
 suite gofmt gofmt_clean
 suite vet go vet ./...
 suite staticcheck "$(go env GOPATH)/bin/staticcheck" ./...
-suite unit go test -race -count=1 ./...
+# The hostile-LAN suite runs on its own (floods against the real binary, about a minute).
+suite unit go test -race -count=1 $(go list ./... | grep -v /hostile)
+suite hostile go test -count=1 -v ./hostile/
 suite e2e bash e2e/run.sh
 suite docker bash dockertest/run.sh
 

@@ -13,6 +13,7 @@ package netnstest
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,9 +54,17 @@ func Private(t *testing.T) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("unshare", "--net", "--", exe, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	args := []string{"--net", "--", exe, "-test.run", "^" + t.Name() + "$", "-test.v", "-test.count=1"}
+	if f := flag.Lookup("test.timeout"); f != nil {
+		args = append(args, "-test.timeout="+f.Value.String()) // the child stops in time too
+	}
+	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
+	// A parent killed by its timeout takes the child with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread() // Pdeathsig follows the thread that starts the child
 	out, err := cmd.CombinedOutput()
+	runtime.UnlockOSThread()
 	t.Logf("re-ran in a private network namespace (unshare --net):\n%s", out)
 	if err != nil {
 		t.Fatalf("in the private namespace: %v", err)

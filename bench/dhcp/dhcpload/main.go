@@ -121,6 +121,9 @@ func run() error {
 	if len(targets) == 0 {
 		return fmt.Errorf("no -target given")
 	}
+	if *v6Mode {
+		return runV6(targets, *rcvbuf, *burstN, *inflight, *closed, *timeout, *quiet, *out)
+	}
 	dst, err := net.ResolveUDPAddr("udp4", *server)
 	if err != nil {
 		return fmt.Errorf("flag -server %q: %w", *server, err)

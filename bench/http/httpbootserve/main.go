@@ -48,7 +48,7 @@ func run() error {
 		return err
 	}
 	defer r.Close()
-	m := metrics.New()
+	m := metrics.New(metrics.Config{})
 	// Counted as pxeproxy counts them, for the same per-transfer cost; the
 	// reason of a failure does not matter here.
 	onDone := func(st tftpd.Stats) {
