@@ -37,8 +37,10 @@ type Config struct {
 	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
-	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics and boot files over HTTP (e.g. :8080); empty: off"`
+	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics, the boot journeys page and API (/ and /api/v1/) and boot files over HTTP (e.g. :8080); keep it on the management side; empty: off"`
 	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL)"`
+
+	JournalClients int `envconfig:"PXE_JOURNAL_CLIENTS" default:"1000" desc:"boot journeys kept (one per client, the last 200 events each) for the web page at / and /api/v1/ on PXE_HTTP_ADDR; past it the least recently active client is forgotten (1-100000)"`
 
 	AllowMACs       envcfg.MACList  `envconfig:"PXE_ALLOW_MACS" desc:"answer only these clients: comma list of MACs or prefixes (52:54:00 matches a whole OUI); empty: everyone"`
 	DenyMACs        envcfg.MACList  `envconfig:"PXE_DENY_MACS" desc:"never answer these clients (MACs or prefixes); deny wins over allow"`
@@ -71,6 +73,9 @@ func (c *Config) validate() error {
 	}
 	if c.TFTPMaxTransfers < 1 {
 		return fmt.Errorf("PXE_TFTP_MAX_TRANSFERS=%d: expected at least 1", c.TFTPMaxTransfers)
+	}
+	if c.JournalClients < 1 || c.JournalClients > maxJournalClients {
+		return fmt.Errorf("PXE_JOURNAL_CLIENTS=%d: expected 1 to %d", c.JournalClients, maxJournalClients)
 	}
 	// The kernel takes the size as a C int: past 2^31 it would wrap.
 	if c.RecvBuffer != 0 && (c.RecvBuffer < 4096 || c.RecvBuffer > 1<<30) {
@@ -121,6 +126,10 @@ func (c *Config) validate() error {
 
 // maxReplyDelay bounds PXE_REPLY_DELAY.
 const maxReplyDelay = 5 * time.Second
+
+// maxJournalClients bounds PXE_JOURNAL_CLIENTS: each journey holds up to 200
+// events, and the journal's memory is what the LAN can make it hold.
+const maxJournalClients = 100000
 
 // warnings lists settings that start but probably do not do what the admin
 // wants; serve logs each at Warn.
@@ -199,6 +208,7 @@ leases an address: the site's DHCP server keeps doing that.
 Usage:
   pxeproxy                 run (configured by the environment variables below)
   pxeproxy healthcheck     probe the local services (for Docker HEALTHCHECK)
+  pxeproxy clients         print the boot journeys of the running instance (PXE_HTTP_ADDR)
   pxeproxy probe [-arch N] [-timeout 4s] [-mac iface|random|MAC] IFACE
                            send one PXE DISCOVER on IFACE and say what a client would do
   pxeproxy --help          this text

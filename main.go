@@ -46,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return exitCode(c)
 			}
 			return nil
+		case "clients":
+			return clientsCmd(args[1:], stdout)
 		case "probe":
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()

@@ -39,7 +39,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if !bool(c.TFTP) || c.TFTPRoot != "/srv/tftp" || c.TFTPAddr != ":69" || c.IPXEScript != "boot.ipxe" ||
 		c.TFTPWindowSizeMax != 64 || c.TFTPMaxTransfers != 256 || time.Duration(c.ShutdownGrace) != 20*time.Second ||
-		c.LogFormat != "text" || c.ServerIP.IP != nil || len(c.Interfaces) != 0 || bool(c.AnswerRequest67) {
+		c.LogFormat != "text" || c.ServerIP.IP != nil || len(c.Interfaces) != 0 || bool(c.AnswerRequest67) ||
+		c.JournalClients != 1000 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -116,6 +117,8 @@ func TestConfigErrors(t *testing.T) {
 		"delay too long":      {"PXE_REPLY_DELAY", "1000h", `PXE_REPLY_DELAY=1000h0m0s: expected at most 5s`},
 		"http addr host name": {"PXE_HTTP_ADDR", "web:8080", `PXE_HTTP_ADDR="web:8080": expected an IP address`},
 		"http addr no port":   {"PXE_HTTP_ADDR", ":http", `PXE_HTTP_ADDR=":http": expected a port number`},
+		"journal zero":        {"PXE_JOURNAL_CLIENTS", "0", `PXE_JOURNAL_CLIENTS=0: expected 1 to 100000`},
+		"journal huge":        {"PXE_JOURNAL_CLIENTS", "1000000", `PXE_JOURNAL_CLIENTS=1000000: expected 1 to 100000`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

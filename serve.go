@@ -39,15 +39,24 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// Only configured architectures become labels: option 93 is the client's.
 	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(pcfg.BootFiles))})
 	health := &httpd.Health{}
-	psrv := proxy.New(proxy.ServerConfig{
+	jw := newJourneys(cfg, log) // nil without PXE_HTTP_ADDR
+	scfg := proxy.ServerConfig{
 		Config:     *pcfg,
 		Interfaces: cfg.Interfaces,
 		ReplyDelay: time.Duration(cfg.ReplyDelay),
 		OnAnswer:   func(a *proxy.Answer, in proxy.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) },
 		OnIgnore:   m.ProxyIgnored,
-	}, log)
+	}
+	if jw != nil {
+		scfg.OnRequest = jw.request
+	}
+	psrv := proxy.New(scfg, log)
 
 	var services []service
+	if jw != nil {
+		// Joins transfer peers to their MAC once the kernel has learnt it.
+		services = append(services, service{"journal", jw.neigh.run})
+	}
 	// 4011 first: only a PXE boot service (another pxeproxy) holds it, and
 	// its error names that, before 67 would fall back to raw for nothing.
 	t4011, err := dhcpsock.ListenUDP(ctx, proxy.PortPXE, cfg.RecvBuffer, log)
@@ -69,10 +78,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.ConflictWatch {
 		// dropLocal when port 67 was free: no DHCP server runs on this host.
 		if r := dhcpsock.ListenReplies(ctx, mode67 == dhcpsock.ModeUDP, log); r != nil {
-			d := conflict.New(conflict.Config{
-				Ours:      conflict.OwnAddrs(cfg.ServerIP.IP),
-				OnFinding: func(f conflict.Finding) { m.Conflict(f.Server.String(), string(f.Kind)) },
-			}, log)
+			ccfg := conflict.Config{Ours: conflict.OwnAddrs(cfg.ServerIP.IP), OnFinding: func(f conflict.Finding) {
+				m.Conflict(f.Server.String(), string(f.Kind))
+				if jw != nil {
+					jw.conflict(f)
+				}
+			}}
+			if jw != nil {
+				ccfg.OnLease = jw.lease
+			}
+			d := conflict.New(ccfg, log)
 			services = append(services, service{"conflict", func(ctx context.Context) error { return d.Serve(ctx, r) }})
 		}
 	}
@@ -88,13 +103,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		// /healthz says so when every boot folder is gone (bootfs follows
 		// them by path; TFTP and HTTP then answer "not found").
 		health.Check("boot folder", root.Err)
-		tsrv, err := tftpd.New(tftpd.Config{
+		tcfg := tftpd.Config{
 			Root:          root,
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
 			MaxTransfers:  cfg.TFTPMaxTransfers,
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
 			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
-		}, log)
+		}
+		if jw != nil {
+			jw.root = root
+			tcfg.OnStart = jw.startTFTP
+		}
+		tsrv, err := tftpd.New(tcfg, log)
 		if err != nil {
 			return err
 		}
@@ -109,8 +129,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	if cfg.HTTPAddr != "" {
+		// jw is set whenever PXE_HTTP_ADDR is. The journal's page and API are
+		// read-only; the README asks to keep this listener on the management side.
+		m.WatchJourneys(states(), jw.stats)
 		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
-			OnFile: m.HTTPServed, OnRefused: m.HTTPRefused, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace)}, log)
+			OnFile: m.HTTPServed, OnRefused: m.HTTPRefused, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace),
+			Pages: jw.j.Handler(), OnShutdown: jw.j.CloseStreams, OnStart: jw.startHTTP}, log)
 		if err != nil {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 		}

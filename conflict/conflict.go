@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,7 @@ type Finding struct {
 	Effect string           // the consequence for clients, for the log
 	MAC    net.HardwareAddr // the client the reply was for
 	XID    dhcpv4.TransactionID
+	File   string // the boot file it offers (option 67, else the header's), if any
 }
 
 var effects = map[Kind]string{
@@ -117,7 +119,17 @@ func Classify(offer *dhcpv4.DHCPv4, ours func(net.IP) bool) []Finding {
 		Effect: effects[kind],
 		MAC:    offer.ClientHWAddr,
 		XID:    offer.TransactionID,
+		File:   bootFile(offer),
 	}}
+}
+
+// bootFile is the boot file a reply offers: option 67 as PXE firmware
+// prefers it, else the header's file field.
+func bootFile(p *dhcpv4.DHCPv4) string {
+	if v := bytes.TrimRight(p.Options.Get(dhcpv4.OptionBootfileName), "\x00"); len(v) > 0 {
+		return string(v)
+	}
+	return p.BootFileName
 }
 
 // Describe renders the PXE-relevant fields of a reply in one line.
@@ -157,6 +169,11 @@ type Config struct {
 	Ours func(net.IP) bool
 	// OnFinding, when set, gets every finding (metrics count them all).
 	OnFinding func(Finding)
+	// OnLease, when set, gets the client MAC (chaddr) and address (yiaddr)
+	// of every OFFER or ACK seen that gives an address, from any server:
+	// which address a PXE client is getting, learned without sending
+	// anything (the boot journal joins the two).
+	OnLease func(mac net.HardwareAddr, ip netip.Addr)
 	// Every is the quiet period per server and kind; zero means 10 minutes.
 	Every time.Duration
 	// Now is the clock; nil means time.Now.
@@ -198,6 +215,7 @@ func (d *Detector) Handle(pkt []byte, src net.IP) []Finding {
 	if err != nil {
 		return nil // not DHCP, or broken: nothing to say about a server
 	}
+	d.lease(p)
 	var out []Finding
 	for _, f := range Classify(p, ours) {
 		if f.Server == nil {
@@ -219,6 +237,19 @@ func (d *Detector) Handle(pkt []byte, src net.IP) []Finding {
 		}
 	}
 	return out
+}
+
+// lease passes the address a reply gives its client to OnLease.
+func (d *Detector) lease(p *dhcpv4.DHCPv4) {
+	if d.cfg.OnLease == nil || p.OpCode != dhcpv4.OpcodeBootReply {
+		return
+	}
+	if mt := p.MessageType(); mt != dhcpv4.MessageTypeOffer && mt != dhcpv4.MessageTypeAck {
+		return
+	}
+	if ip, ok := netip.AddrFromSlice(p.YourIPAddr.To4()); ok && !ip.IsUnspecified() && len(p.ClientHWAddr) > 0 {
+		d.cfg.OnLease(p.ClientHWAddr, ip)
+	}
 }
 
 func serverName(ip net.IP) string {

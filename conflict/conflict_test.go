@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +197,42 @@ func TestOwnAddrs(t *testing.T) {
 	}
 	if OwnAddrs(nil)(server) {
 		t.Error("without PXE_SERVER_IP, 192.0.2.7 is not ours")
+	}
+}
+
+// TestFindingFile: a finding names the boot file the other server offers,
+// option 67 first.
+func TestFindingFile(t *testing.T) {
+	for want, p := range map[string]*dhcpv4.DHCPv4{
+		"boot.efi":   reply(dhcpv4.MessageTypeOffer, other, lease, file, opt67),
+		"pxelinux.0": reply(dhcpv4.MessageTypeOffer, other, lease, file),
+		"":           reply(dhcpv4.MessageTypeOffer, other, lease, pxe),
+	} {
+		if fs := Classify(p, ours); len(fs) != 1 || fs[0].File != want {
+			t.Errorf("findings %+v, want one with file %q", fs, want)
+		}
+	}
+}
+
+// TestOnLease: every OFFER or ACK that gives an address reports chaddr and
+// yiaddr, whether or not it is a finding; proxy offers, NAKs and requests
+// do not.
+func TestOnLease(t *testing.T) {
+	var got []string
+	d := New(Config{Ours: ours, OnLease: func(m net.HardwareAddr, ip netip.Addr) { got = append(got, m.String()+" "+ip.String()) }},
+		slog.New(slog.DiscardHandler))
+	for _, p := range []*dhcpv4.DHCPv4{
+		reply(dhcpv4.MessageTypeOffer, other, lease),
+		reply(dhcpv4.MessageTypeAck, other, lease, pxe),
+		reply(dhcpv4.MessageTypeAck, us, lease), // a DHCP server on this host
+		reply(dhcpv4.MessageTypeOffer, other, pxe, file),
+		reply(dhcpv4.MessageTypeNak, other, lease),
+		reply(dhcpv4.MessageTypeOffer, other, lease, request),
+	} {
+		d.Handle(p.ToBytes(), other)
+	}
+	want := []string{"52:54:00:12:34:56 10.0.0.100", "52:54:00:12:34:56 10.0.0.100", "52:54:00:12:34:56 10.0.0.100"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("OnLease got %q, want %q", got, want)
 	}
 }

@@ -78,6 +78,17 @@ type Config struct {
 	// reads a byte at a time. There is no limit on a whole download: a
 	// 500 MB image on a slow link takes what it takes.
 	SendTimeout time.Duration
+	// Pages is served at "/" (exactly) and under "/api/v1/": the boot
+	// journal's read-only page and API. Nil: those are boot file paths.
+	Pages http.Handler
+	// OnShutdown, when set, is called as Serve begins to shut down
+	// (http.Server.RegisterOnShutdown): an event stream never goes idle,
+	// so Shutdown would wait for it until the grace ends.
+	OnShutdown func()
+	// OnStart, when set, is called for each GET of a boot file once it is
+	// open, or found missing (Size 0); the Watch it returns (nil: none)
+	// follows the download to its end.
+	OnStart func(Start) Watch
 }
 
 // Health tracks which services are serving, and runs checks of what they
@@ -245,6 +256,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ConnState:         s.lim.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.cfg.OnShutdown != nil {
+		hs.RegisterOnShutdown(s.cfg.OnShutdown)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -269,6 +283,7 @@ const (
 	routeFile = iota
 	routeHealth
 	routeMetrics
+	routePages
 )
 
 // ServeHTTP routes one request. It does not use http.ServeMux: the mux
@@ -283,6 +298,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		route = routeHealth
 	case "/metrics":
 		route = routeMetrics
+	default:
+		if s.cfg.Pages != nil && (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/api/v1/")) {
+			route = routePages
+		}
 	}
 	var refused error
 	switch {
@@ -296,6 +315,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.cfg.Metrics.ServeHTTP(w, r)
 	case route == routeMetrics:
 		http.NotFound(w, r)
+	case route == routePages:
+		s.cfg.Pages.ServeHTTP(w, r)
 	default:
 		refused = s.file(w, r)
 	}
@@ -305,9 +326,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if route == routeFile && (w.status == http.StatusOK || w.status == http.StatusPartialContent) && s.cfg.OnFile != nil {
 		s.cfg.OnFile(w.bytes)
 	}
+	if w.watch != nil {
+		w.watch.End(outcome(w.status, refused, w.err))
+	}
 	level := slog.LevelInfo
 	if route != routeFile {
-		level = slog.LevelDebug // scraped every few seconds: keep the log for boots
+		level = slog.LevelDebug // scraped or polled every few seconds: keep the log for boots
 	}
 	if !s.log.Enabled(r.Context(), level) {
 		return
@@ -367,7 +391,7 @@ var efiTypes = map[string]string{
 
 // file serves one boot file and returns why it was refused, for the log.
 // Bodies of refusals are fixed words: the error names paths.
-func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) file(w *countingWriter, r *http.Request) error {
 	if s.cfg.Root == nil {
 		http.Error(w, "file not found", http.StatusNotFound)
 		return errNoRoot
@@ -376,6 +400,9 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 	// ".." and '\', which bootfs.Clean refuses or splits like TFTP names.
 	f, err := s.cfg.Root.Open(r.URL.Path)
 	if err != nil {
+		if errors.Is(err, bootfs.ErrNotFound) {
+			w.watch = s.watch(r, 0)
+		}
 		if errors.Is(err, bootfs.ErrAccess) {
 			http.Error(w, "access denied", http.StatusForbidden)
 		} else {
@@ -389,6 +416,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 		http.Error(w, "read error", http.StatusInternalServerError)
 		return fmt.Errorf("stat: %w", err)
 	}
+	w.watch = s.watch(r, fi.Size())
 	if ct, ok := efiTypes[strings.ToLower(path.Ext(fi.Name()))]; ok {
 		w.Header().Set("Content-Type", ct)
 	}
@@ -428,11 +456,14 @@ func reasonOf(err error) string {
 	return reasonRead
 }
 
-// countingWriter records the status and the body bytes written.
+// countingWriter records the status, the body bytes written and the first
+// write error, and reports progress to watch.
 type countingWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	err    error
+	watch  Watch // nil: nobody follows this response
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -447,7 +478,10 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
+	w.progress(int64(n))
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return n, err
 }
 
@@ -459,12 +493,20 @@ func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var n int64
 	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	switch {
+	case ok && w.watch != nil:
+		n, err = w.readFromChunks(rf, r)
+	case ok:
 		n, err = rf.ReadFrom(r)
-	} else {
+		w.progress(n)
+	default:
 		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+		w.progress(n)
 	}
-	w.bytes += n
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return n, err
 }
 

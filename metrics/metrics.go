@@ -4,7 +4,7 @@
 // (never the global one, so tests and embedders get clean counts), and every
 // label has a closed or capped set of values: the option 93 architectures
 // given in Config.Archs (every other number is "other"), fixed TFTP result
-// and failure words, and for every other label (ports, client classes, the
+// and failure words, the boot journal's states, and for every other label (ports, client classes, the
 // callers' reason and kind words, conflicting server addresses) the first
 // few distinct values seen, then "other". Nothing a LAN packet carries can
 // add series without bound. The methods take plain values (the command adapts

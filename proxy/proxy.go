@@ -211,6 +211,22 @@ var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23:
 // use today (0-41); a value above is skipped when choosing among several.
 func knownArch(a uint16) bool { return a <= 41 }
 
+// firstArch returns the architecture a request is answered for from its
+// option 93 value raw: option 93 may list several values, and the first
+// known one is taken (else the first). ok is false without a value.
+func firstArch(raw []byte) (arch uint16, ok bool) {
+	if len(raw) < 2 {
+		return 0, false
+	}
+	arch = uint16(raw[0])<<8 | uint16(raw[1])
+	for i := 0; i+1 < len(raw); i += 2 {
+		if a := uint16(raw[i])<<8 | uint16(raw[i+1]); knownArch(a) {
+			return a, true
+		}
+	}
+	return arch, true
+}
+
 // Parse checks that req is a PXE request we may answer on port and says who
 // sent it. requestOn67 also accepts a DHCPREQUEST on port 67 (the
 // AnswerRequest67 quirk).
@@ -257,14 +273,7 @@ func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	}
 	switch {
 	case len(r.Archs) > 0:
-		r.Arch = r.Archs[0]
-		// Option 93 may list several values: take the first known one.
-		for _, a := range r.Archs {
-			if knownArch(a) {
-				r.Arch = a
-				break
-			}
-		}
+		r.Arch, _ = firstArch(raw)
 	case port == PortDHCP && mt == dhcpv4.MessageTypeDiscover || !has93 && httpClient:
 		// PXE 2.1 and RFC 4578 make option 93 mandatory in the DISCOVER;
 		// without it we cannot pick a boot file (dnsmasq, smee do the same).

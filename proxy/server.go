@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,40 @@ type ServerConfig struct {
 	// OnIgnore, when set, is called for each packet not answered, with the
 	// short reason label (metrics).
 	OnIgnore func(port int, reason string)
+	// OnRequest, when set, is called for each PXE request handled (a
+	// DHCP message with option 60 PXEClient or HTTPClient), answered or
+	// not, with what the client said and the outcome: the boot journal.
+	// That includes the client's DHCPREQUEST to the site's server on port
+	// 67, still not answered (its option 50 names the client's address).
+	// It runs on the read loop: it must be quick and must not block.
+	OnRequest func(Seen)
+}
+
+// Seen is a PXE request the server handled and its outcome, in plain
+// values. MAC, Vendor and UUID alias the request's buffer: they are valid
+// during the OnRequest call only, so reporting costs no allocation.
+type Seen struct {
+	MAC     net.HardwareAddr
+	Port    int                // PortDHCP or PortPXE
+	Type    dhcpv4.MessageType // DISCOVER, REQUEST (4011, or the lease request on 67), INFORM
+	Arch    uint16             // option 93: the value answered for (the first known one)
+	HasArch bool               // option 93 was present
+	Vendor  []byte             // option 60
+	UUID    []byte             // option 97: a type byte (0) and the 16-byte machine GUID
+	IPXE    bool               // sent by a running iPXE
+
+	ClientIP  netip.Addr // ciaddr; invalid when 0.0.0.0
+	Relay     netip.Addr // giaddr of a relayed request; invalid when 0.0.0.0
+	Requested netip.Addr // option 50 (a REQUEST's chosen lease address)
+	Iface     string     // ingress interface
+
+	// File and Server are the boot file (or URL) and boot server sent.
+	File   string
+	Server netip.Addr
+	// Reason is empty when the reply is sent (reported just before the
+	// write) or queued by ReplyDelay, else why not: a Reason label or
+	// ReasonDelayFull.
+	Reason string
 }
 
 // Server is the socket loop around Reply: read, decode, decide, pick the
@@ -168,6 +203,9 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 	}
 	out = AppendPacket(out[:0], r.ans.Packet)
 	if dq == nil {
+		// Reported before the write: what the client does next (its 4011
+		// request, another server's reply) then always comes after it.
+		s.seen(req, r.in, r.ans, "")
 		err := t.WritePacket(out, r.from, r.outIf, r.ans.Dst)
 		if err != nil && staleAddr(err) && s.ifaces.refresh() {
 			// Our address on the interface changed since the table was
@@ -196,9 +234,12 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 	p.ClientIPAddr, p.GatewayIPAddr = cloneIP(p.ClientIPAddr), cloneIP(p.GatewayIPAddr)
 	r.ans.Dst = &net.UDPAddr{IP: cloneIP(r.ans.Dst.IP), Port: r.ans.Dst.Port}
 	r.from = cloneIP(r.from)
+	reason := ""
 	if !dq.push(delayedReply{at: time.Now().Add(s.cfg.ReplyDelay), b: bytes.Clone(out), reply: r}) {
 		s.ignore(ctx, port, ReasonDelayFull, nil, where)
+		reason = ReasonDelayFull
 	}
+	s.seen(req, r.in, r.ans, reason)
 	return out
 }
 
@@ -223,6 +264,7 @@ func (s *Server) decide(ctx context.Context, port int, req *dhcpv4.DHCPv4, info 
 	}
 	ans, err := Reply(req, in, &s.cfg.Config)
 	if err != nil {
+		s.seen(req, in, nil, Reason(err))
 		level := slog.LevelDebug
 		if errors.Is(err, ErrDenied) || errors.Is(err, ErrNotAllowed) {
 			// An admin who set up access control wants to see it work.
@@ -261,6 +303,39 @@ func (s *Server) decide(ctx context.Context, port int, req *dhcpv4.DHCPv4, info 
 // left the interface; the raw transport says EADDRNOTAVAIL.
 func staleAddr(err error) bool {
 	return errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EADDRNOTAVAIL)
+}
+
+// seen reports a handled PXE request to OnRequest. Requests that are not
+// PXE (not-pxe, not-bootrequest) are not a client's boot and are left out.
+func (s *Server) seen(req *dhcpv4.DHCPv4, in Ingress, ans *Answer, reason string) {
+	if s.cfg.OnRequest == nil || reason == ErrNotPXE.Error() || reason == ErrNotRequest.Error() {
+		return
+	}
+	v := Seen{
+		MAC: req.ClientHWAddr, Port: in.Port,
+		Vendor: req.Options.Get(dhcpv4.OptionClassIdentifier), UUID: req.Options.Get(dhcpv4.OptionClientMachineIdentifier),
+		IPXE: isIPXE(req), ClientIP: addr4(req.ClientIPAddr), Relay: addr4(req.GatewayIPAddr),
+		Requested: addr4(req.Options.Get(dhcpv4.OptionRequestedIPAddress)), Iface: in.IfName, Reason: reason,
+	}
+	v.Arch, v.HasArch = firstArch(req.Options.Get(dhcpv4.OptionClientSystemArchitectureType))
+	// Not req.MessageType(): its decoder allocates.
+	if mt := req.Options.Get(dhcpv4.OptionDHCPMessageType); len(mt) == 1 {
+		v.Type = dhcpv4.MessageType(mt[0])
+	}
+	if ans != nil && reason == "" {
+		v.File, v.Server = ans.File, addr4(ans.Server)
+	}
+	s.cfg.OnRequest(v)
+}
+
+// addr4 converts an IPv4 address of a packet; 0.0.0.0 and anything that is
+// not 4 bytes (or 16, mapped) give the invalid Addr.
+func addr4(ip []byte) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if a = a.Unmap(); !ok || !a.Is4() || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
 }
 
 func cloneIP(ip net.IP) net.IP { return bytes.Clone(ip) }

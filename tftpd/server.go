@@ -52,6 +52,11 @@ type Config struct {
 	// OnDone, when set, is called once per finished or failed transfer
 	// (including refused requests), from the transfer's goroutine.
 	OnDone func(Stats)
+	// OnStart, when set, is called for each read request once its file is
+	// open and its options negotiated, or when it is refused because the
+	// file is missing or the server busy (Size 0); the Watch it returns
+	// (nil: none) follows the transfer to its end.
+	OnStart func(Start) Watch
 }
 
 // Stats describes one finished or failed transfer.
@@ -238,7 +243,11 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		} else {
 			conn.WriteTo(b, peer)
 		}
-		s.finish(Stats{Peer: peer, File: req.file, Err: ErrBusy})
+		st := Stats{Peer: peer, File: req.file, Err: ErrBusy}
+		if w := s.watch(peer, req.file, 0, 0, 0); w != nil {
+			w.End(outcome(st))
+		}
+		s.finish(st)
 		return
 	}
 	s.active.Add(1)

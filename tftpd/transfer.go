@@ -49,13 +49,20 @@ type xfer struct {
 	lastLen int   // payload length of the final block
 
 	retransmits int
+	watch       Watch // nil: nobody follows this transfer
 }
 
 // transfer runs one RRQ to the end and reports it.
 func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req request, pend *pending) (st Stats) {
 	start := time.Now()
 	st = Stats{Peer: peer, File: req.file, BlockSize: defaultBlksize, WindowSize: 1}
-	defer func() { st.Dur = time.Since(start) }()
+	var w Watch
+	defer func() {
+		st.Dur = time.Since(start)
+		if w != nil {
+			w.End(outcome(st))
+		}
+	}()
 	fail := func(err error) Stats {
 		st.Err = err
 		return st
@@ -83,6 +90,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	f, err := s.cfg.Root.Open(req.file)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
+			w = s.watch(peer, req.file, 0, 0, 0)
 			sendErr(errCodeNotFound, "file not found")
 		} else {
 			sendErr(errCodeAccess, "access violation")
@@ -104,8 +112,9 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	p, oack := negotiate(req.opts, lim)
 	st.BlockSize, st.WindowSize = p.blksize, p.window
 
+	w = s.watch(peer, req.file, fi.Size(), p.blksize, p.window)
 	x := &xfer{conn: conn, p: p, timeout: s.cfg.RetransmitTimeout, retries: s.cfg.Retries, rbuf: make([]byte, 516),
-		pend: pend, progWindow: s.cfg.ProgressWindow, minProgress: int64(s.cfg.MinProgress), progAt: start}
+		pend: pend, progWindow: s.cfg.ProgressWindow, minProgress: int64(s.cfg.MinProgress), progAt: start, watch: w}
 	// RFC 2349 timeout is echoed, but the server never waits longer than
 	// its own RetransmitTimeout: curl asks for 5 s on every request, and
 	// waiting that long after each lost packet makes a lossy link crawl.
@@ -213,6 +222,9 @@ func (x *xfer) run(oack []option) error {
 	for x.last == 0 || x.base < x.last {
 		if err := x.await(x.sendWindow); err != nil {
 			return err
+		}
+		if x.watch != nil {
+			x.watch.Progress(x.acked(), x.retransmits)
 		}
 	}
 	return nil

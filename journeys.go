@@ -1,0 +1,182 @@
+package main
+
+// journeys.go adapts the services' plain-value hooks to the boot journal:
+// no service package imports journal.
+
+import (
+	"encoding/hex"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/conflict"
+	"github.com/pxeproxy/pxeproxy/httpd"
+	"github.com/pxeproxy/pxeproxy/journal"
+	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/tftpd"
+)
+
+// journeys feeds the journal from the proxy, the conflict watcher and the
+// TFTP and HTTP servers.
+type journeys struct {
+	j     *journal.Journal
+	neigh *neighbours
+	// root is the boot folder, for the closest name of a missing file; set
+	// before the services start, nil with PXE_TFTP=off.
+	root *bootfs.Root
+}
+
+// newJourneys returns the journal's adapters, or nil when PXE_HTTP_ADDR is
+// empty: nothing could show the journeys.
+func newJourneys(cfg *Config, log *slog.Logger) *journeys {
+	if cfg.HTTPAddr == "" {
+		return nil
+	}
+	jw := &journeys{}
+	jw.j = journal.New(journal.Config{Clients: cfg.JournalClients, Names: jw.names}, log)
+	jw.neigh = newNeighbours(cfg.Interfaces, func(ip netip.Addr, mac net.HardwareAddr) {
+		jw.j.Join(mac, ip, journal.ViaNeighbour)
+	})
+	return jw
+}
+
+// request records a PXE request the proxy handled.
+func (jw *journeys) request(s proxy.Seen) {
+	if s.Port == proxy.PortDHCP && s.Type == dhcpv4.MessageTypeRequest {
+		// The client's lease REQUEST, meant for the site's server: option
+		// 50 (or ciaddr when renewing) is its address. Not a boot request.
+		ip := s.Requested
+		if !ip.IsValid() {
+			ip = s.ClientIP
+		}
+		jw.j.Join(s.MAC, ip, journal.ViaRequest)
+		if s.Reason == "" { // answered (PXE_ANSWER_REQUEST_67)
+			jw.j.Reply(journal.Reply{MAC: s.MAC, Port: s.Port, File: s.File, Server: s.Server})
+		}
+		return
+	}
+	jw.j.Discover(journal.Discover{MAC: s.MAC, Port: s.Port, Arch: s.Arch, Vendor: string(s.Vendor),
+		UUID: guid(s.UUID), IPXE: s.IPXE, ClientIP: s.ClientIP, Relay: s.Relay, Iface: s.Iface})
+	jw.j.Reply(journal.Reply{MAC: s.MAC, Port: s.Port, File: s.File, Server: s.Server, Reason: s.Reason})
+}
+
+// guid formats option 97 (type 0 and 16 bytes) as 8-4-4-4-12 hex digits,
+// in the order the bytes were sent.
+func guid(b []byte) string {
+	if len(b) == 17 && b[0] == 0 {
+		b = b[1:]
+	}
+	if len(b) != 16 {
+		return ""
+	}
+	var out [36]byte
+	i := 0
+	for k, n := range []int{4, 2, 2, 2, 6} {
+		if k > 0 {
+			out[i] = '-'
+			i++
+		}
+		hex.Encode(out[i:], b[:n])
+		i, b = i+2*n, b[n:]
+	}
+	return string(out[:])
+}
+
+// conflict records another server's answer to a client.
+func (jw *journeys) conflict(f conflict.Finding) {
+	server, _ := netip.AddrFromSlice(f.Server.To4())
+	jw.j.Conflict(journal.Conflict{MAC: f.MAC, Server: server, What: string(f.Kind), File: f.File})
+}
+
+// lease joins a client's MAC and the address a DHCP server gives it.
+func (jw *journeys) lease(mac net.HardwareAddr, ip netip.Addr) {
+	jw.j.Join(mac, ip, journal.ViaSiteReply)
+}
+
+func (jw *journeys) startTFTP(s tftpd.Start) tftpd.Watch {
+	if w := jw.start("tftp", s.Peer, s.File, s.Size, s.BlockSize, s.WindowSize); w != nil {
+		return w
+	}
+	return nil
+}
+
+func (jw *journeys) startHTTP(s httpd.Start) httpd.Watch {
+	if w := jw.start("http", s.Peer, s.File, s.Size, 0, 0); w != nil {
+		return w
+	}
+	return nil
+}
+
+// start records a download. The peer's MAC comes from the neighbour
+// table when the kernel knows it; if not yet, the neighbour look-up joins
+// it later, once the transfer's own traffic has made the kernel learn it.
+func (jw *journeys) start(proto string, peer netip.AddrPort, file string, size int64, blksize, window int) *transfer {
+	mac := jw.neigh.lookup(peer.Addr())
+	t := jw.j.StartTransfer(journal.TransferStart{Proto: proto, Peer: peer, MAC: mac, File: file, Size: size,
+		BlockSize: blksize, WindowSize: window})
+	if t == nil {
+		return nil
+	}
+	return &transfer{t}
+}
+
+// transfer is a journal transfer as a tftpd.Watch and an httpd.Watch.
+type transfer struct{ t *journal.Transfer }
+
+func (t *transfer) Progress(bytes int64, retransmits int) { t.t.Progress(bytes, retransmits) }
+
+func (t *transfer) End(result, detail string) { t.t.End(journal.Result(result), detail) }
+
+// stats is the journal's reading for the metrics.
+func (jw *journeys) stats() metrics.Journeys {
+	st := jw.j.Stats()
+	out := metrics.Journeys{Clients: map[string]int{}, Boots: map[string]uint64{}, Dropped: st.Dropped}
+	for s, n := range st.Clients {
+		out.Clients[string(s)] = n
+	}
+	for s, n := range st.Boots {
+		out.Boots[string(s)] = n
+	}
+	return out
+}
+
+// states are the label values of the journal's metrics.
+func states() []string {
+	out := make([]string, len(journal.States))
+	for i, s := range journal.States {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// Bounds of the boot folder listing for the closest name of a missing file.
+const (
+	maxListed  = 5000  // names returned
+	maxVisited = 20000 // entries looked at
+)
+
+// names lists the boot folder's files (the journal asks at most every 10
+// seconds, on a request for a missing file).
+func (jw *journeys) names() []string {
+	if jw.root == nil {
+		return nil
+	}
+	var out []string
+	visited := 0
+	_ = fs.WalkDir(jw.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		visited++
+		if visited > maxVisited || len(out) >= maxListed {
+			return fs.SkipAll
+		}
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
