@@ -69,9 +69,9 @@ func exchange6(conn net.PacketConn, dst net.Addr, b []byte, xid dhcpv6.Transacti
 // veth pair, a client in a namespace of its own on the other. A multicast
 // EDK2-shaped SOLICIT gets an ADVERTISE from our link-local address; the
 // 4011 REQUEST that follows, from the client's global address, gets its
-// REPLY from the address it was sent to, with the per-MAC file of the MAC
-// learnt from the SOLICIT; a relayed SOLICIT gets a RELAY-REPL; an ordinary
-// client's SOLICIT gets nothing.
+// REPLY, BootReplyDelay later, from the address it was sent to, with the
+// per-MAC file of the MAC learnt from the SOLICIT; a relayed SOLICIT gets a
+// RELAY-REPL; an ordinary client's SOLICIT gets nothing.
 func TestServeNetns(t *testing.T) {
 	if !netnstest.Private(t) {
 		return
@@ -165,6 +165,7 @@ func TestServeNetns(t *testing.T) {
 		}
 		defer c4011.Close()
 		req := msgBytes(request, edk2Request4011(7, m.Options.ServerID().ToBytes()))
+		sentAt := time.Now()
 		rep, from, err := exchange6(c4011, &net.UDPAddr{IP: net.ParseIP("2001:db8:77::1"), Port: PortPXE}, req, testXID, 3*time.Second)
 		if err != nil || rep == nil {
 			return fmt.Errorf("no 4011 REPLY (err %v)", err)
@@ -175,6 +176,9 @@ func TestServeNetns(t *testing.T) {
 		}
 		if from.String() != "[2001:db8:77::1]:4011" {
 			return fmt.Errorf("4011 REPLY from %s", from)
+		}
+		if d := time.Since(sentAt); d < BootReplyDelay {
+			return fmt.Errorf("4011 REPLY after %v, before BootReplyDelay", d)
 		}
 
 		// A relay agent on the peer's side.
