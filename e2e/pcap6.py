@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pcap6.py: the DHCPv6 packets of a pcap (Ethernet, IPv6, UDP 546/547/4011): list, check, write as hex.
 
-    pcap6.py FILE.pcap                       one summary line per packet, numbered
+    pcap6.py FILE.pcap                       one summary line per packet, numbered, with its time from the first
     pcap6.py FILE.pcap --check MAC           every packet sent by MAC (pxeproxy) from UDP 547 or 4011 must be an
                                              ADVERTISE, REPLY or RELAY-REPL with option 59 and without IA_NA (3),
                                              IA_TA (4), IA_PD (25) or Status Code (13), also inside relay
@@ -29,7 +29,7 @@ def packets(path):
     endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
     off = 24
     while off + 16 <= len(data):
-        _, _, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
         frame = data[off + 16:off + 16 + incl]
         off += 16 + incl
         if len(frame) < 14 + 40 + 8 or frame[12:14] != b"\x86\xdd" or frame[14 + 6] != 17:
@@ -40,7 +40,8 @@ def packets(path):
         if sport not in PORTS and dport not in PORTS:
             continue
         src, dst = ipaddress.IPv6Address(ip[8:24]), ipaddress.IPv6Address(ip[24:40])
-        yield frame[6:12].hex(":"), f"[{src}]:{sport}", f"[{dst}]:{dport}", udp[8:ulen]
+        ts = sec + frac / (1e9 if magic in (0xA1B23C4D, 0x4D3CB2A1) else 1e6)
+        yield frame[6:12].hex(":"), f"[{src}]:{sport}", f"[{dst}]:{dport}", udp[8:ulen], ts
 
 
 def options(b):
@@ -62,8 +63,8 @@ def layers(msg):
         msg = dict(options(msg[34:])).get(9, b"")
 
 
-def summary(p):
-    mac, src, dst, pl = p
+def summary(p, t0=None):
+    mac, src, dst, pl, ts = p
     parts = []
     for m in layers(pl):
         opts = options(m[34:] if m[0] in (12, 13) else m[4:])
@@ -80,9 +81,12 @@ def summary(p):
             desc += f" user-class={d[15][2:].decode('ascii', 'replace')!r}"
         if 1 in d:
             desc += f" client-id={d[1].hex()}"
+        if 7 in d:
+            desc += f" preference={d[7][0] if d[7] else '?'}"
         desc += f" opts={codes}"
         parts.append(desc)
-    return f"{mac} {src} > {dst} " + " / ".join(parts) + f" len={len(pl)}"
+    at = f"+{ts - t0:.3f}s " if t0 is not None else ""
+    return f"{at}{mac} {src} > {dst} " + " / ".join(parts) + f" len={len(pl)}"
 
 
 def check(pk, mac):
@@ -116,7 +120,7 @@ def main():
     pk = list(packets(sys.argv[1]))
     if len(sys.argv) == 2:
         for n, p in enumerate(pk):
-            print(n, summary(p))
+            print(n, summary(p, pk[0][4]))
         return 0
     if sys.argv[2] == "--check":
         return check(pk, sys.argv[3])
