@@ -18,7 +18,7 @@ import (
 // interface: `envconfig` is the variable's full name, `default` its default,
 // `desc` the line `pxeproxy --help` and the README table print.
 type Config struct {
-	Interfaces envcfg.IfaceList `envconfig:"PXE_INTERFACES" desc:"comma list of interfaces to answer on; empty: every up, non-loopback interface with an IPv4 address"`
+	Interfaces envcfg.IfaceList `envconfig:"PXE_INTERFACES" desc:"comma list of interfaces to answer on; empty: every up, non-loopback interface with an IPv4 address (for IPv6: with an IPv6 address)"`
 	ServerIP   envcfg.IPv4      `envconfig:"PXE_SERVER_IP" desc:"address to advertise as server (option 54) and boot server, for NAT or macvlan; empty: the ingress interface's own address"`
 	BootServer envcfg.IPv4      `envconfig:"PXE_BOOT_SERVER" desc:"TFTP/boot server to send clients to (siaddr, option 66), e.g. an existing WDS box; empty: ourselves"`
 	IPv6       envcfg.Auto      `envconfig:"PXE_IPV6" default:"auto" desc:"boot UEFI clients over IPv6 too: DHCPv6 ProxyDHCP on UDP 547 (ff02::1:2) and 4011 next to the site's DHCPv6 server (never an address), TFTP on [::]:69; auto: on when a served interface has a global or ULA IPv6 address at start"`
@@ -49,7 +49,7 @@ type Config struct {
 	AnswerRequest67 envcfg.OnOff    `envconfig:"PXE_ANSWER_REQUEST_67" default:"off" desc:"quirk: answer a DHCPREQUEST on port 67 that names this server in option 54, needed by some old Intel PXE ROMs (pixiecore issue 21); never a REQUEST for another server"`
 
 	ConflictWatch envcfg.OnOff     `envconfig:"PXE_CONFLICT_WATCH" default:"on" desc:"listen (never send) for other DHCP servers' broadcast replies on port 68 and warn, once per server and kind every 10 minutes, when one sends option 60 PXEClient, a boot file or options 66/67 in its lease offers, or is a second ProxyDHCP"`
-	RecvBuffer    int              `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011, so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
+	RecvBuffer    int              `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011 (and 547 and 4011 over IPv6), so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
 	LogLevel      envcfg.LogLevel  `envconfig:"PXE_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat     envcfg.LogFormat `envconfig:"PXE_LOG_FORMAT" default:"text" desc:"text or json"`
 }

@@ -8,7 +8,8 @@
 #     E2E_KEEP=1 e2e/run.sh                                            # keep logs, pcaps and serial consoles
 #
 # Scenarios: bios uefi three relay windows dhcpd arm64 ipv6 kea6 dual (default: all, in that order; arm64 needs
-# qemu-system-arm and qemu-efi-aarch64, kea6 kea-dhcp6-server and radvd, and they fail without them). One line per scenario:
+# qemu-system-arm and qemu-efi-aarch64, kea6 kea-dhcp6-server and radvd, and they fail without them), and on
+# request (E2E_ONLY) the IPv6 known limits slaac and pref255. One line per scenario:
 # "PASS name (Ns)" or "FAIL name (Ns): why", then "e2e: N passed, N failed"; exit status 1 if any failed.
 # Proof for each client: pxeproxy's JSON log has a finished "tftp transfer" of done-<mac> (a name only the
 # running iPXE script can build), to the address that the corporate DHCP server's lease file gives that MAC.
