@@ -44,6 +44,7 @@
 #   e2e_mac N                         print the deterministic client MAC 52:54:00:e2:00:NN (N < 256).
 #   e2e_hexhyp MAC                    print MAC as iPXE's ${mac:hexhyp} renders it (52-54-00-e2-00-01).
 #   e2e_uuid MAC                      print the VM's SMBIOS UUID, e2e00000-0000-4000-8000-<MAC hex>.
+#   e2e_slaac PREFIX:: MAC            print the SLAAC (modified EUI-64) address of MAC in PREFIX::/64.
 #   e2e_duid_tail MAC                 print the last 8 bytes of its DUID-UUID as dnsmasq and Kea write them
 #                                     (80:00:52:54:00:e2:00:01): the UUID's first fields may be byte-swapped.
 #
@@ -229,6 +230,14 @@ e2e_mac() { printf '52:54:00:e2:00:%02x' "$1"; }
 e2e_hexhyp() { printf '%s' "${1//:/-}" | tr 'A-F' 'a-f'; }
 
 e2e_uuid() { printf 'e2e00000-0000-4000-8000-%s' "${1//:/}"; }
+
+# e2e_slaac PREFIX:: MAC: the modified EUI-64 address a client makes from MAC in PREFIX::/64 (RFC 4291 app. A),
+# in Go's and pxeproxy's text form.
+e2e_slaac() {
+	local -a b
+	IFS=: read -r -a b <<<"$2"
+	python3 -c 'import ipaddress,sys; p,m=sys.argv[1],bytes.fromhex(sys.argv[2]); print(ipaddress.IPv6Address(ipaddress.IPv6Address(p).packed[:8]+bytes([m[0]^2])+m[1:3]+bytes([0xff,0xfe])+m[3:6]))' "$1" "${b[*]// /}"
+}
 
 e2e_duid_tail() { printf '80:00:%s' "$1" | tr 'A-F' 'a-f'; }
 

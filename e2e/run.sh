@@ -9,7 +9,8 @@
 #
 # Scenarios: bios uefi three relay windows dhcpd arm64 ipv6 kea6 dual (default: all, in that order; arm64 needs
 # qemu-system-arm and qemu-efi-aarch64, kea6 kea-dhcp6-server and radvd, and they fail without them), and on
-# request (E2E_ONLY) the IPv6 known limits slaac and pref255. One line per scenario:
+# request (E2E_ONLY) ipxe6 (the whole chain over IPv6, iPXE included: a race pxeproxy has won so far) and the
+# IPv6 known limits slaac and pref255. One line per scenario:
 # "PASS name (Ns)" or "FAIL name (Ns): why", then "e2e: N passed, N failed"; exit status 1 if any failed.
 # Proof for each client: pxeproxy's JSON log has a finished "tftp transfer" of done-<mac> (a name only the
 # running iPXE script can build), to the address that the corporate DHCP server's lease file gives that MAC.
@@ -133,6 +134,7 @@ corp_kea6() {
 	EOF
 	e2e_bg corp "$1/kea.log" env KEA_LOCKFILE_DIR="$1" KEA_PIDFILE_DIR="$1" kea-dhcp6 -c "$1/kea6.json"
 	svc_pids+=("$E2E_PID")
+	[[ ${3:-} == kea-only ]] && return 0
 	corp_radvd "$1" on off
 	e2e_bg corp "$1/corp.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --log-dhcp \
 		--interface=eth0 --bind-interfaces --pid-file= --dhcp-leasefile="$1/corp.leases" \
@@ -140,10 +142,10 @@ corp_kea6() {
 	svc_pids+=("$E2E_PID")
 }
 
-# corp_radvd DIR MANAGED AUTONOMOUS: radvd advertising fd77::/64 on-link, with the M flag (and O) on or off and
-# SLAAC (the prefix's A flag) on or off.
+# corp_radvd DIR MANAGED AUTONOMOUS [OTHER]: radvd advertising fd77::/64 on-link, with the M flag on or off, the
+# O flag as M unless OTHER says, and SLAAC (the prefix's A flag) on or off.
 corp_radvd() {
-	local other=$2
+	local other=${4:-$2}
 	cat >"$1/radvd.conf" <<-EOF
 		interface eth0 {
 		  AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 10;
@@ -556,6 +558,37 @@ scenario_pref255() {
 	note="$note; after the PXE SOLICIT: $(python3 "$here/pcap6.py" "$1/bridge.pcap" | sed -n "/SOLICIT xid=$xid/,\$p" |
 		awk -v pxe="$pxe_mac" '/ADVERTISE/ { print $2, ($3 == pxe ? "pxeproxy" : "site"), "ADVERTISE" } /> \[ff02::1:2\]:547 REQUEST/ { print $2, "REQUEST"; exit }' |
 		tr '\n' ',' | sed 's/,$//')"
+}
+
+# scenario_ipxe6: iPXE over IPv6. A segment whose router advertisement has the O flag only, with SLAAC (radvd),
+# Kea leasing addresses to whoever asks (EDK2 always does), no DHCPv4. iPXE then takes a SLAAC address and asks
+# for its options with an INFORMATION-REQUEST, which Kea and pxeproxy both answer: iPXE takes the first REPLY.
+# Passes when iPXE fetched done-<mac> over IPv6 from its SLAAC address; the note says whose REPLY came first.
+scenario_ipxe6() {
+	if ! command -v kea-dhcp6 >/dev/null || ! command -v radvd >/dev/null; then
+		why="needs kea-dhcp6-server and radvd"
+		return 1
+	fi
+	v6=1
+	corp_kea6 "$1" "" kea-only
+	corp_radvd "$1" off on on
+	start_pxeproxy "$1" || return 1
+	add_client uefi6 br0 "$1"
+	local slaac peer first
+	slaac=$(e2e_slaac fd77:: "${c_mac[0]}")
+	if ! e2e_wait_for "$1/pxeproxy.log" "$(e2e_proof_re "${c_mac[0]}")" "$T_UEFI6" "${c_pid[0]}"; then
+		why="no fetch of ${c_proof[0]}: $(progress "$1" "${c_mac[0]}"); serial: $(last_serial "${c_serial[0]}")"
+		return 1
+	fi
+	chain_uefi6 "$1" "${c_mac[0]}" || return 1
+	peer=$(transfer_peer "$1" "${c_proof[0]}")
+	if [[ $peer != "$slaac" ]]; then
+		why="${c_proof[0]} fetched from $peer, not from iPXE's SLAAC address $slaac"
+		return 1
+	fi
+	first=$(python3 "$here/pcap6.py" "$1/bridge.pcap" | grep -A3 "INFORMATION-REQUEST.*user-class='iPXE'" |
+		grep -m1 ' REPLY ' | awk -v pxe="$pxe_mac" '{ print ($3 == pxe ? "pxeproxy" : "Kea") }')
+	note="$note; iPXE over IPv6 from $slaac, first REPLY to its INFORMATION-REQUEST: ${first:-?}"
 }
 
 # scenario_dual: a dual-stack segment (the dnsmasq of ipv6) and OVMF as shipped, both stacks on: it tries
