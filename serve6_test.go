@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -144,27 +142,6 @@ func TestArchLabelFlood(t *testing.T) {
 	}
 }
 
-// waitDAD waits until no address of dev (in netns ns, "" for ours) is
-// tentative: a tentative address can be neither source nor destination.
-func waitDAD(t *testing.T, ns, dev string) {
-	t.Helper()
-	args := []string{"-6", "addr", "show", "dev", dev}
-	if ns != "" {
-		args = append([]string{"-n", ns}, args...)
-	}
-	for range 100 {
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		if !strings.Contains(string(out), "tentative") && strings.Contains(string(out), "scope link") {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("addresses of %s still tentative", dev)
-}
-
 // TestServeIPv6EndToEnd runs the whole program with PXE_IPV6 left at auto on
 // an interface with a ULA address, and drives it from a client namespace the
 // way EDK2 does: SOLICIT to ff02::1:2, the 4011 REQUEST to the address in
@@ -176,8 +153,8 @@ func TestServeIPv6EndToEnd(t *testing.T) {
 		return
 	}
 	lan := netnstest.Netns(t, "fd77::1/64", "fd77::2/64")
-	waitDAD(t, "", lan.HostIf)
-	waitDAD(t, lan.NS, lan.PeerIf)
+	netnstest.WaitDAD(t, "", lan.HostIf)
+	netnstest.WaitDAD(t, lan.NS, lan.PeerIf)
 	root := t.TempDir()
 	boot := bytes.Repeat([]byte("snponly"), 40000)
 	if err := os.WriteFile(root+"/snponly.efi", boot, 0o644); err != nil {
@@ -189,23 +166,7 @@ func TestServeIPv6EndToEnd(t *testing.T) {
 	t.Setenv("PXE_TFTP_ADDR", ":69")
 	t.Setenv("PXE_HTTP_ADDR", "127.0.0.1:18086")
 	t.Setenv("PXE_DENY_MACS", "02:00:00:00:de")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	waitHTTP(t, "http://127.0.0.1:18086/healthz", logs)
+	logs := startServe(t, "http://127.0.0.1:18086/healthz")
 	if !strings.Contains(logs.String(), "svc=proxy6") || !strings.Contains(logs.String(), "tftp6=true") {
 		t.Fatalf("no IPv6 start line:\n%s", logs)
 	}
@@ -228,7 +189,7 @@ func TestServeIPv6EndToEnd(t *testing.T) {
 	const pxe = "PXEClient:Arch:00007:UNDI:003000"
 	wantURL := "tftp://[fd77::1]/snponly.efi"
 	var got []*dhcpv6.Message
-	err = lan.Do(func() error {
+	err := lan.Do(func() error {
 		c, err := net.ListenPacket("udp6", "[::]:546")
 		if err != nil {
 			return err

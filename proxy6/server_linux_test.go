@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,31 +13,6 @@ import (
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
-
-// waitNoTentative waits until duplicate address detection is over for
-// every IPv6 address of dev (in namespace ns, "" for ours): a tentative
-// address can be neither a source nor a destination.
-func waitNoTentative(t *testing.T, ns, dev string) {
-	t.Helper()
-	args := []string{"-6", "addr", "show", "dev", dev}
-	if ns != "" {
-		args = append([]string{"-n", ns}, args...)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		if !strings.Contains(string(out), "tentative") && strings.Contains(string(out), "scope link") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("addresses of %s still tentative:\n%s", dev, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // exchange6 sends b from conn to dst and returns the first reply whose
 // transaction id (of the innermost message) is xid, and its source; nil when
@@ -77,8 +51,8 @@ func TestServeNetns(t *testing.T) {
 		return
 	}
 	peer := netnstest.Netns(t, "2001:db8:77::1/64", "2001:db8:77::2/64")
-	waitNoTentative(t, "", peer.HostIf)
-	waitNoTentative(t, peer.NS, peer.PeerIf)
+	netnstest.WaitDAD(t, "", peer.HostIf)
+	netnstest.WaitDAD(t, peer.NS, peer.PeerIf)
 
 	var peerMAC net.HardwareAddr
 	if err := peer.Do(func() error {
