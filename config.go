@@ -18,9 +18,11 @@ import (
 // interface: `envconfig` is the variable's full name, `default` its default,
 // `desc` the line `pxeproxy --help` and the README table print.
 type Config struct {
-	Interfaces envcfg.IfaceList `envconfig:"PXE_INTERFACES" desc:"comma list of interfaces to answer on; empty: every up, non-loopback interface with an IPv4 address"`
+	Interfaces envcfg.IfaceList `envconfig:"PXE_INTERFACES" desc:"comma list of interfaces to answer on; empty: every up, non-loopback interface with an IPv4 address (for IPv6: with an IPv6 address)"`
 	ServerIP   envcfg.IPv4      `envconfig:"PXE_SERVER_IP" desc:"address to advertise as server (option 54) and boot server, for NAT or macvlan; empty: the ingress interface's own address"`
 	BootServer envcfg.IPv4      `envconfig:"PXE_BOOT_SERVER" desc:"TFTP/boot server to send clients to (siaddr, option 66), e.g. an existing WDS box; empty: ourselves"`
+	IPv6       envcfg.Auto      `envconfig:"PXE_IPV6" default:"auto" desc:"boot UEFI clients over IPv6 too: DHCPv6 ProxyDHCP on UDP 547 (ff02::1:2) and 4011 next to the site's DHCPv6 server (never an address), TFTP on [::]:69; auto: on when a served interface has a global or ULA IPv6 address at start"`
+	ServerIP6  envcfg.IPv6      `envconfig:"PXE_SERVER_IP6" desc:"IPv6 address (global or ULA) put in the boot-file URLs of IPv6 clients, for NAT66 or macvlan; empty: the ingress interface's global or ULA address on the client's prefix"`
 
 	BootfileBIOS   string           `envconfig:"PXE_BOOTFILE_BIOS" default:"undionly.kpxe" desc:"boot file for x86 BIOS clients (option 93 = 0)"`
 	BootfileUEFI   string           `envconfig:"PXE_BOOTFILE_UEFI" default:"snponly.efi" desc:"boot file for x86-64 UEFI (93 = 7 and 9); snponly.efi drives the NIC through the firmware's own driver, which FOG found the most reliable"`
@@ -30,7 +32,7 @@ type Config struct {
 	IPXEScript     string           `envconfig:"PXE_IPXE_SCRIPT" default:"boot.ipxe" desc:"what clients already running iPXE get instead of iPXE again (a file name on the boot server or a URL)"`
 
 	TFTP              envcfg.OnOff    `envconfig:"PXE_TFTP" default:"on" desc:"run the bundled read-only TFTP server (on/off); off when PXE_BOOT_SERVER points elsewhere"`
-	TFTPAddr          string          `envconfig:"PXE_TFTP_ADDR" default:":69" desc:"address the TFTP server listens on"`
+	TFTPAddr          string          `envconfig:"PXE_TFTP_ADDR" default:":69" desc:"address the TFTP server listens on; with no host (:69) it listens on IPv4 and, when PXE_IPV6 is on, on [::] too"`
 	TFTPRoot          string          `envconfig:"PXE_TFTP_ROOT" default:"/srv/tftp" desc:"folder served by the TFTP server (read-only; Windows backslash paths and case-insensitive names are resolved inside it)"`
 	TFTPDefaults      string          `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and menu)"`
 	TFTPWindowSizeMax int             `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate (1-64)"`
@@ -38,7 +40,7 @@ type Config struct {
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
 	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics, the boot journeys page and API (/ and /api/v1/) and boot files over HTTP (e.g. :8080); keep it on the management side; empty: off"`
-	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL)"`
+	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL; IPv6 clients get it only when its host is an IPv6 address)"`
 
 	JournalClients int `envconfig:"PXE_JOURNAL_CLIENTS" default:"1000" desc:"boot journeys kept (one per client, the last 200 events each) for the web page at / and /api/v1/ on PXE_HTTP_ADDR; past it the least recently active client is forgotten (1-100000)"`
 
@@ -49,7 +51,7 @@ type Config struct {
 	AnswerRequest67 envcfg.OnOff    `envconfig:"PXE_ANSWER_REQUEST_67" default:"off" desc:"quirk: answer a DHCPREQUEST on port 67 that names this server in option 54, needed by some old Intel PXE ROMs (pixiecore issue 21); never a REQUEST for another server"`
 
 	ConflictWatch envcfg.OnOff     `envconfig:"PXE_CONFLICT_WATCH" default:"on" desc:"listen (never send) for other DHCP servers' broadcast replies on port 68 and warn, once per server and kind every 10 minutes, when one sends option 60 PXEClient, a boot file or options 66/67 in its lease offers, or is a second ProxyDHCP"`
-	RecvBuffer    int              `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011, so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
+	RecvBuffer    int              `envconfig:"PXE_DHCP_RCVBUF" default:"16777216" desc:"receive buffer in bytes for ports 67 and 4011 (and 547 and 4011 over IPv6), so a burst of DISCOVERs is not dropped (needs CAP_NET_ADMIN or net.core.rmem_max above it)"`
 	LogLevel      envcfg.LogLevel  `envconfig:"PXE_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat     envcfg.LogFormat `envconfig:"PXE_LOG_FORMAT" default:"text" desc:"text or json"`
 }
@@ -137,6 +139,9 @@ func (c *Config) warnings() []string {
 	var w []string
 	if len(c.bootFiles()) == 0 {
 		w = append(w, "every architecture is switched off (PXE_BOOTFILE_* and PXE_BOOTFILES empty): no PXE client will be answered")
+	}
+	if c.IPv6 == envcfg.AutoOff && c.ServerIP6.IP != nil {
+		w = append(w, "PXE_SERVER_IP6 is set but PXE_IPV6=off: it is not used")
 	}
 	return w
 }

@@ -92,6 +92,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
+	// IPv6 is decided once, from the served interfaces' addresses now.
+	ifs6 := servedIPv6(cfg.Interfaces)
+	on6, warn6 := ipv6Decide(cfg.IPv6, ifs6)
+	if warn6 != "" {
+		log.Warn(warn6, "svc", "proxy6")
+	}
+	var tftpServe6 func(context.Context, net.PacketConn) error // TFTP on [::] too, when set
+
 	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	if cfg.TFTP {
 		var dirs []string
@@ -118,7 +126,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		conn, err := net.ListenPacket("udp4", cfg.TFTPAddr)
+		// A host literal picks the family; no host means IPv4 here and
+		// [::] in openIPv6 when IPv6 is on.
+		host, _, _ := net.SplitHostPort(cfg.TFTPAddr)
+		network := "udp4"
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			network = "udp6"
+		} else if host == "" && on6 {
+			tftpServe6 = tsrv.Serve
+		}
+		conn, err := net.ListenPacket(network, cfg.TFTPAddr)
 		if err != nil {
 			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
 		}
@@ -126,6 +143,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		services = append(services, service{"tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) }})
 		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
+	}
+
+	if on6 {
+		svcs, closers, err := openIPv6(ctx, cfg, ifs6, m, log, tftpServe6)
+		if err != nil {
+			return err
+		}
+		for _, c := range closers {
+			defer c.Close()
+		}
+		services = append(services, svcs...)
 	}
 
 	if cfg.HTTPAddr != "" {

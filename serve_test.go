@@ -38,23 +38,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Setenv("PXE_DENY_MACS", "02:00:00:00:de")
 	t.Setenv("PXE_ALLOW_MACS", "02:00:00")
 	t.Setenv("PXE_REPLY_DELAY", "300ms")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	waitHTTP(t, "http://127.0.0.1:18080/healthz", logs)
+	logs := startServe(t, "http://127.0.0.1:18080/healthz")
 
 	var c net.PacketConn
 	if err := lan.Do(func() error {
@@ -156,6 +140,30 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("%s = %q, want %s", series, metrics[series], v)
 		}
 	}
+}
+
+// startServe runs serve with the configuration in the environment until
+// the test ends, and waits until healthURL answers. Its log is returned.
+func startServe(t *testing.T, healthURL string) *lockedBuffer {
+	t.Helper()
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	waitHTTP(t, healthURL, logs)
+	return logs
 }
 
 func waitHTTP(t *testing.T, url string, logs *lockedBuffer) {

@@ -36,10 +36,17 @@
 #                                     SWSHORT. KIND: bios = SeaBIOS + iPXE virtio NIC ROM (pxe-virtio.rom);
 #                                     uefi = OVMF with EDK2's own network stack (virtio-net, romfile empty,
 #                                     NIC first in the boot order); arm64 = AAVMF (qemu-system-aarch64, virt,
-#                                     qemu-efi-aarch64), same EDK2 PXE. Serial console goes to SERIALLOG. PID in
-#                                     $E2E_PID. The VM never reboots (-no-reboot): a failed boot ends QEMU.
+#                                     qemu-efi-aarch64), same EDK2 PXE; uefi6 = uefi with EDK2's IPv4 PXE switched
+#                                     off (fw_cfg opt/org.tianocore/IPv4PXESupport=n), so "UEFI PXEv6" boots
+#                                     first. Serial console goes to SERIALLOG. PID in $E2E_PID. The VM never
+#                                     reboots (-no-reboot): a failed boot ends QEMU. UEFI VMs get the SMBIOS
+#                                     UUID e2e_uuid MAC, which EDK2 and iPXE put in their DHCPv6 DUID-UUID.
 #   e2e_mac N                         print the deterministic client MAC 52:54:00:e2:00:NN (N < 256).
 #   e2e_hexhyp MAC                    print MAC as iPXE's ${mac:hexhyp} renders it (52-54-00-e2-00-01).
+#   e2e_uuid MAC                      print the VM's SMBIOS UUID, e2e00000-0000-4000-8000-<MAC hex>.
+#   e2e_slaac PREFIX:: MAC            print the SLAAC (modified EUI-64) address of MAC in PREFIX::/64.
+#   e2e_duid_tail MAC                 print the last 8 bytes of its DUID-UUID as dnsmasq and Kea write them
+#                                     (80:00:52:54:00:e2:00:01): the UUID's first fields may be byte-swapped.
 #
 #   e2e_boot_proof SWSHORT BR KIND N TFTPROOT LOG SECS
 #                                     one whole client run for other suites (e.g. dockertest): tap "tapN" on
@@ -222,6 +229,18 @@ e2e_mac() { printf '52:54:00:e2:00:%02x' "$1"; }
 
 e2e_hexhyp() { printf '%s' "${1//:/-}" | tr 'A-F' 'a-f'; }
 
+e2e_uuid() { printf 'e2e00000-0000-4000-8000-%s' "${1//:/}"; }
+
+# e2e_slaac PREFIX:: MAC: the modified EUI-64 address a client makes from MAC in PREFIX::/64 (RFC 4291 app. A),
+# in Go's and pxeproxy's text form.
+e2e_slaac() {
+	local -a b
+	IFS=: read -r -a b <<<"$2"
+	python3 -c 'import ipaddress,sys; p,m=sys.argv[1],bytes.fromhex(sys.argv[2]); print(ipaddress.IPv6Address(ipaddress.IPv6Address(p).packed[:8]+bytes([m[0]^2])+m[1:3]+bytes([0xff,0xfe])+m[3:6]))' "$1" "${b[*]// /}"
+}
+
+e2e_duid_tail() { printf '80:00:%s' "$1" | tr 'A-F' 'a-f'; }
+
 E2E_IPXE_DIR=${E2E_IPXE_DIR:-/usr/lib/ipxe}
 E2E_BIOS_ROM=${E2E_BIOS_ROM:-/usr/lib/ipxe/qemu/pxe-virtio.rom}
 E2E_OVMF_CODE=${E2E_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
@@ -247,14 +266,19 @@ e2e_vm() {
 		args+=(-m "${E2E_QEMU_MEM_BIOS:-128}" -fw_cfg "name=etc/sercon-port,file=$E2E_TMP/sercon-port"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=$E2E_BIOS_ROM,disable-legacy=on,bootindex=1")
 		;;
-	uefi)
+	uefi | uefi6)
 		local vars="$E2E_TMP/ovmf-vars-${tap}.fd"
 		cp "$E2E_OVMF_VARS" "$vars" || return 1
 		# romfile= (empty) keeps QEMU's iPXE ROM off the NIC, so EDK2's own PXE stack (PxeBcDxe) boots.
-		args+=(-m "${E2E_QEMU_MEM_UEFI:-256}" -machine q35
+		args+=(-m "${E2E_QEMU_MEM_UEFI:-256}" -machine q35 -uuid "$(e2e_uuid "$mac")"
 			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$E2E_OVMF_CODE"
 			-drive "if=pflash,format=raw,unit=1,file=$vars"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=,bootindex=1")
+		if [[ $kind == uefi6 ]]; then
+			# OvmfPkg PxeBcPcdProducerLib reads it into PcdIPv4PXESupport (OVMF 2020 and later): no "UEFI
+			# PXEv4" boot option, so the NIC's first one is "UEFI PXEv6".
+			args+=(-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n)
+		fi
 		;;
 	arm64)
 		local vars="$E2E_TMP/aavmf-vars-${tap}.fd"

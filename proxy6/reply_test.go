@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -282,8 +283,23 @@ func TestCaptures(t *testing.T) {
 			case req.IsRelay():
 				in = ingressRelay
 			}
+			if src, err := captureSrc(f); err != nil {
+				t.Fatal(err)
+			} else if src != nil {
+				if src.IP.IsLinkLocalUnicast() {
+					src.Zone = in.IfName // as the Server fills it in
+				}
+				in.Src = src
+			}
 			cfg := testConfig()
 			cfg.HTTPPort = 8080 // so HTTPClient captures show their reply
+			if m, ok := req.(*dhcpv6.Message); ok && in.Port == PortPXE && !strings.HasPrefix(name, "synth-") {
+				// A captured 4011 REQUEST names the pxeproxy of the capture run:
+				// answer as that server.
+				if id := m.Options.GetOne(dhcpv6.OptionServerID); id != nil {
+					cfg.ServerID = id.ToBytes()
+				}
+			}
 			var out strings.Builder
 			fmt.Fprintf(&out, "request (port %d, from %s):\n%s\n", in.Port, in.Src, render(req))
 			a, err := Reply(req, in, cfg)
@@ -297,6 +313,25 @@ func TestCaptures(t *testing.T) {
 			golden(t, name+".golden", out.String())
 		})
 	}
+}
+
+// captureSrc reads the "# src [addr]:port" line of a capture, where the
+// request came from; nil when there is none.
+func captureSrc(path string) (*net.UDPAddr, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "# src "); ok {
+			ap, err := netip.ParseAddrPort(strings.TrimSpace(v))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			return net.UDPAddrFromAddrPort(ap), nil
+		}
+	}
+	return nil, nil
 }
 
 // readHex reads a capture: hex digits, white space and #-comments ignored.

@@ -19,10 +19,12 @@ import (
 var allDHCP = net.ParseIP("ff02::1:2")
 
 // Server is the socket loop around Reply: read, decode, decide, write. One
-// goroutine per socket (the caller's Serve), none per packet; everything a
-// packet can make is bounded: the learnt-MAC cache by macCacheSize entries,
-// the interface table by the host's interfaces (reloaded at most once a
-// second on a miss), "refused" Info lines by refusedPerSecond.
+// goroutine per socket (the caller's Serve), plus one on the 4011 socket
+// that sends the REPLYs held back for BootReplyDelay; none per packet.
+// Everything a packet can make is bounded: the learnt-MAC cache by
+// macCacheSize entries, the held-back REPLYs by maxDelayed, the interface
+// table by the host's interfaces (reloaded at most once a second on a
+// miss), "refused" Info lines by refusedPerSecond.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
@@ -88,6 +90,17 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	var dq *delayQueue
+	if port == PortPXE {
+		dctx, cancel := context.WithCancel(ctx)
+		dq = newDelayQueue(maxDelayed, BootReplyDelay)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.sendDelayed(dctx, p, dq) })
+		// Deferred in this order: cancel first, then wait.
+		defer wg.Wait()
+		defer cancel()
+	}
+
 	joined := map[int]bool{} // by interface index: bounded by the host's interfaces
 	s.join(ctx, p, port, joined)
 	buf := make([]byte, maxDatagram)
@@ -112,7 +125,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			ifIndex, dst = cm.IfIndex, cm.Dst
 		}
 		usrc, _ := src.(*net.UDPAddr)
-		s.handle(ctx, p, port, buf[:n], ifIndex, dst, usrc)
+		s.handle(ctx, p, dq, port, buf[:n], ifIndex, dst, usrc)
 	}
 }
 
@@ -149,7 +162,8 @@ type writer interface {
 // handle processes one datagram that came in on ifIndex to dst from src.
 // It never panics on bad input: the codec returns errors, and quickCheck
 // keeps from it what would make it work hard (over maxMessage bytes).
-func (s *Server) handle(ctx context.Context, w writer, port int, pkt []byte, ifIndex int, dst net.IP, src *net.UDPAddr) {
+// With dq, the reply waits there for its time instead of leaving at once.
+func (s *Server) handle(ctx context.Context, w writer, dq *delayQueue, port int, pkt []byte, ifIndex int, dst net.IP, src *net.UDPAddr) {
 	if ifIndex == 0 || src == nil {
 		s.ignore(ctx, port, "no-pktinfo", nil, nil)
 		return
@@ -202,20 +216,38 @@ func (s *Server) handle(ctx context.Context, w writer, port int, pkt []byte, ifI
 	}
 	to := Destination(req, in)
 	from, outIf := source(dst, to, info, in)
-	if _, err := w.WriteTo(ans.Packet.ToBytes(), &ipv6.ControlMessage{Src: from, IfIndex: outIf}, to); err != nil {
+	r := delayedReply{b: ans.Packet.ToBytes(), ans: ans, in: in, xid: m.TransactionID, iface: info.name,
+		from: from, outIf: outIf, to: to}
+	if dq == nil {
+		s.send(ctx, w, r)
+		return
+	}
+	// The codec may leave the MAC pointing into the read buffer, which the
+	// next read reuses.
+	ans.MAC = bytes.Clone(ans.MAC)
+	r.at = time.Now().Add(dq.delay)
+	if !dq.push(r) {
+		s.ignore(ctx, port, ReasonDelayFull, nil, where)
+	}
+}
+
+// send writes one encoded reply and reports it.
+func (s *Server) send(ctx context.Context, w writer, r delayedReply) {
+	ans, port := r.ans, r.in.Port
+	if _, err := w.WriteTo(r.b, &ipv6.ControlMessage{Src: r.from, IfIndex: r.outIf}, r.to); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "send failed", slog.String("svc", svcName(port)), slog.String("mac", ans.MAC.String()),
-			slog.String("xid", xidString(m.TransactionID)), slog.String("iface", info.name), slog.String("peer", to.String()),
+			slog.String("xid", xidString(r.xid)), slog.String("iface", r.iface), slog.String("peer", r.to.String()),
 			slog.String("err", err.Error()))
 		return
 	}
 	if s.cfg.OnAnswer != nil {
-		s.cfg.OnAnswer(ans, in)
+		s.cfg.OnAnswer(ans, r.in)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "pxe reply", slog.String("svc", svcName(port)), slog.String("mac", ans.MAC.String()),
-		slog.String("mac_from", string(ans.MACFrom)), slog.String("xid", xidString(m.TransactionID)),
+		slog.String("mac_from", string(ans.MACFrom)), slog.String("xid", xidString(r.xid)),
 		slog.String("type", ans.Reply.MessageType.String()), slog.Int("arch", int(ans.Arch)), slog.String("class", string(ans.Class)),
-		slog.String("iface", info.name), slog.Int("relays", ans.Relays), slog.String("file", ans.File),
-		slog.String("from", from.String()), slog.String("peer", to.String()))
+		slog.String("iface", r.iface), slog.Int("relays", ans.Relays), slog.String("file", ans.File),
+		slog.String("from", r.from.String()), slog.String("peer", r.to.String()))
 }
 
 // source picks the reply's source address and, for link-local and multicast

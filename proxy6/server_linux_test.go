@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,31 +13,6 @@ import (
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
-
-// waitNoTentative waits until duplicate address detection is over for
-// every IPv6 address of dev (in namespace ns, "" for ours): a tentative
-// address can be neither a source nor a destination.
-func waitNoTentative(t *testing.T, ns, dev string) {
-	t.Helper()
-	args := []string{"-6", "addr", "show", "dev", dev}
-	if ns != "" {
-		args = append([]string{"-n", ns}, args...)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		if !strings.Contains(string(out), "tentative") && strings.Contains(string(out), "scope link") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("addresses of %s still tentative:\n%s", dev, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // exchange6 sends b from conn to dst and returns the first reply whose
 // transaction id (of the innermost message) is xid, and its source; nil when
@@ -69,16 +43,16 @@ func exchange6(conn net.PacketConn, dst net.Addr, b []byte, xid dhcpv6.Transacti
 // veth pair, a client in a namespace of its own on the other. A multicast
 // EDK2-shaped SOLICIT gets an ADVERTISE from our link-local address; the
 // 4011 REQUEST that follows, from the client's global address, gets its
-// REPLY from the address it was sent to, with the per-MAC file of the MAC
-// learnt from the SOLICIT; a relayed SOLICIT gets a RELAY-REPL; an ordinary
-// client's SOLICIT gets nothing.
+// REPLY, BootReplyDelay later, from the address it was sent to, with the
+// per-MAC file of the MAC learnt from the SOLICIT; a relayed SOLICIT gets a
+// RELAY-REPL; an ordinary client's SOLICIT gets nothing.
 func TestServeNetns(t *testing.T) {
 	if !netnstest.Private(t) {
 		return
 	}
 	peer := netnstest.Netns(t, "2001:db8:77::1/64", "2001:db8:77::2/64")
-	waitNoTentative(t, "", peer.HostIf)
-	waitNoTentative(t, peer.NS, peer.PeerIf)
+	netnstest.WaitDAD(t, "", peer.HostIf)
+	netnstest.WaitDAD(t, peer.NS, peer.PeerIf)
 
 	var peerMAC net.HardwareAddr
 	if err := peer.Do(func() error {
@@ -165,6 +139,7 @@ func TestServeNetns(t *testing.T) {
 		}
 		defer c4011.Close()
 		req := msgBytes(request, edk2Request4011(7, m.Options.ServerID().ToBytes()))
+		sentAt := time.Now()
 		rep, from, err := exchange6(c4011, &net.UDPAddr{IP: net.ParseIP("2001:db8:77::1"), Port: PortPXE}, req, testXID, 3*time.Second)
 		if err != nil || rep == nil {
 			return fmt.Errorf("no 4011 REPLY (err %v)", err)
@@ -175,6 +150,9 @@ func TestServeNetns(t *testing.T) {
 		}
 		if from.String() != "[2001:db8:77::1]:4011" {
 			return fmt.Errorf("4011 REPLY from %s", from)
+		}
+		if d := time.Since(sentAt); d < BootReplyDelay {
+			return fmt.Errorf("4011 REPLY after %v, before BootReplyDelay", d)
 		}
 
 		// A relay agent on the peer's side.

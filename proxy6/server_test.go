@@ -3,6 +3,7 @@ package proxy6
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -84,8 +85,8 @@ func TestHandleSolicitThen4011(t *testing.T) {
 	w := &fakeWriter{}
 	ctx := context.Background()
 
-	s.handle(ctx, w, PortDHCP, msgBytes(solicit, edk2x64), 2, allDHCPDst, &net.UDPAddr{IP: testLinkLocal, Port: PortClient})
-	s.handle(ctx, w, PortPXE, msgBytes(request, edk2Request4011(7, testServerID)), 2, testServer, &net.UDPAddr{IP: testLease, Port: PortPXE})
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(solicit, edk2x64), 2, allDHCPDst, &net.UDPAddr{IP: testLinkLocal, Port: PortClient})
+	s.handle(ctx, w, nil, PortPXE, msgBytes(request, edk2Request4011(7, testServerID)), 2, testServer, &net.UDPAddr{IP: testLease, Port: PortPXE})
 	if len(w.sent) != 2 {
 		t.Fatalf("%d replies, want 2", len(w.sent))
 	}
@@ -116,7 +117,7 @@ func TestHandleRelayed(t *testing.T) {
 	s, _, _ := testServerLoop(t, testConfig(), slog.LevelDebug)
 	w := &fakeWriter{}
 	req := relayFwd(msgBytes(solicit, edk2x64), 0, net.ParseIP("2001:db8:3::1"), testLinkLocal, interfaceX)
-	s.handle(context.Background(), w, PortDHCP, req, 2, testServer, &net.UDPAddr{IP: testRelayAddr, Port: PortDHCP})
+	s.handle(context.Background(), w, nil, PortDHCP, req, 2, testServer, &net.UDPAddr{IP: testRelayAddr, Port: PortDHCP})
 	if len(w.sent) != 1 {
 		t.Fatalf("%d replies, want 1", len(w.sent))
 	}
@@ -142,10 +143,10 @@ func TestHandleGarbage(t *testing.T) {
 	for _, junk := range [][]byte{{}, {1}, {1, 2, 3}, make([]byte, 3000), {12, 0}, nested(msgBytes(solicit, edk2x64), 40),
 		msgBytes(dhcpv6.MessageTypeRenew, edk2x64), msgBytes(solicit, []opt{{dhcpv6.OptionClientID, duidLL}}),
 		append(msgBytes(solicit, edk2x64), 0, 1, 0, 9), deepOption9()} {
-		s.handle(ctx, w, PortDHCP, junk, 2, allDHCPDst, src)
+		s.handle(ctx, w, nil, PortDHCP, junk, 2, allDHCPDst, src)
 	}
-	s.handle(ctx, w, PortDHCP, msgBytes(solicit, edk2x64), 7, allDHCPDst, src)
-	s.handle(ctx, w, PortDHCP, msgBytes(solicit, edk2x64), 0, nil, src)
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(solicit, edk2x64), 7, allDHCPDst, src)
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(solicit, edk2x64), 0, nil, src)
 	if len(w.sent) != 0 {
 		t.Fatalf("sent %d replies to junk", len(w.sent))
 	}
@@ -168,7 +169,7 @@ func TestMACCacheFlood(t *testing.T) {
 	const n = 3*macCacheSize + 17
 	for i := range n {
 		mac, _, sol := nthClient(i)
-		s.handle(ctx, w, PortDHCP, sol, 2, allDHCPDst, &net.UDPAddr{IP: eui64(mac), Port: PortClient})
+		s.handle(ctx, w, nil, PortDHCP, sol, 2, allDHCPDst, &net.UDPAddr{IP: eui64(mac), Port: PortClient})
 	}
 	if len(w.sent) != n {
 		t.Fatalf("%d replies to %d SOLICITs", len(w.sent), n)
@@ -185,7 +186,7 @@ func TestMACCacheFlood(t *testing.T) {
 	}
 	// A client seen again keeps one entry.
 	_, _, sol := nthClient(n - 1)
-	s.handle(ctx, w, PortDHCP, sol, 2, allDHCPDst, &net.UDPAddr{IP: eui64(mac), Port: PortClient})
+	s.handle(ctx, w, nil, PortDHCP, sol, 2, allDHCPDst, &net.UDPAddr{IP: eui64(mac), Port: PortClient})
 	if got := s.macs.len(); got != macCacheSize {
 		t.Fatalf("cache holds %d after a repeat", got)
 	}
@@ -214,7 +215,7 @@ func TestRefusedLogBounded(t *testing.T) {
 			now = now.Add(time.Second)
 		}
 		mac, _, sol := nthClient(i)
-		s.handle(context.Background(), w, PortDHCP, sol, 2, allDHCPDst, &net.UDPAddr{IP: eui64(mac), Port: PortClient})
+		s.handle(context.Background(), w, nil, PortDHCP, sol, 2, allDHCPDst, &net.UDPAddr{IP: eui64(mac), Port: PortClient})
 	}
 	if len(w.sent) != 0 {
 		t.Fatalf("answered %d denied clients", len(w.sent))
@@ -235,7 +236,7 @@ func TestIfaceReloadBounded(t *testing.T) {
 		if i%1000 == 0 {
 			now = now.Add(300 * time.Millisecond)
 		}
-		s.handle(context.Background(), w, PortDHCP, msgBytes(solicit, edk2x64), 9, allDHCPDst, &net.UDPAddr{IP: testLinkLocal, Port: PortClient})
+		s.handle(context.Background(), w, nil, PortDHCP, msgBytes(solicit, edk2x64), 9, allDHCPDst, &net.UDPAddr{IP: testLinkLocal, Port: PortClient})
 	}
 	// 3 s of fake time: the first load and about one reload per second.
 	if *lookups > 5 {
@@ -302,7 +303,7 @@ func BenchmarkHandleSolicit(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		s.handle(ctx, w, PortDHCP, req, 2, allDHCPDst, src)
+		s.handle(ctx, w, nil, PortDHCP, req, 2, allDHCPDst, src)
 	}
 	if w.n == 0 {
 		b.Fatal("no reply")
@@ -325,4 +326,60 @@ func deepOption9() []byte {
 		inner = relayFwd(inner, 0, testServer, testLinkLocal)
 	}
 	return msgBytes(solicit, append(edk2x64, opt{dhcpv6.OptionRelayMsg, inner}))
+}
+
+// TestBootReplyDelayQueue: 4011 REPLYs wait in a bounded queue, so that
+// EDK2 has its reading socket open when they come (BootReplyDelay), and
+// the request after them is not held up. A flood of REQUESTs fills the
+// queue and the rest are counted as delay-queue-full, never queued; what
+// waits is sent in order, each to its own client, once the delay passes.
+func TestBootReplyDelayQueue(t *testing.T) {
+	cfg := testConfig()
+	var mu sync.Mutex
+	ignored := map[string]int{}
+	cfg.OnIgnore = func(_ int, reason string) { mu.Lock(); ignored[reason]++; mu.Unlock() }
+	s, _, _ := testServerLoop(t, cfg, slog.LevelInfo)
+	w := &fakeWriter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const size, flood = 8, 100
+	dq := newDelayQueue(size, 200*time.Millisecond)
+	start := time.Now()
+	for i := range flood {
+		req := msgBytes(request, edk2Request4011(7, testServerID))
+		req[3] = byte(i) // its own transaction id
+		lease := net.ParseIP("2001:db8:1::100")
+		lease[15] = byte(i)
+		s.handle(ctx, w, dq, PortPXE, req, 2, testServer, &net.UDPAddr{IP: lease, Port: PortPXE})
+	}
+	if len(w.sent) != 0 || len(dq.ch) != size || ignored[ReasonDelayFull] != flood-size {
+		t.Fatalf("after the flood: %d sent, %d queued, %d dropped; want 0, %d, %d", len(w.sent), len(dq.ch), ignored[ReasonDelayFull], size, flood-size)
+	}
+	done := make(chan struct{})
+	go func() { s.sendDelayed(ctx, w, dq); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.mu.Lock()
+		n := len(w.sent)
+		w.mu.Unlock()
+		if n == size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delayed replies sent", n, size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		t.Errorf("replies left before the delay")
+	}
+	for i, x := range w.sent {
+		m, err := dhcpv6.MessageFromBytes(x.b)
+		if err != nil || m.MessageType != dhcpv6.MessageTypeReply || m.TransactionID[2] != byte(i) ||
+			x.dst != fmt.Sprintf("[2001:db8:1::%x]:4011", 0x100+i) {
+			t.Fatalf("reply %d: %v to %s (%v)", i, m, x.dst, err)
+		}
+	}
+	cancel()
+	<-done
 }

@@ -177,13 +177,20 @@ func TestMaxBlksizeFromMTU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, tc := range map[string]struct{ ifindex, want int }{
-		"unknown interface: ethernet": {0, 1468},
-		"loopback: rfc 2348 maximum":  {lo.Index, min(lo.MTU-32, maxBlksize)},
-		"missing interface":           {1 << 30, 1468},
+	for name, tc := range map[string]struct {
+		ifindex int
+		v6      bool
+		want    int
+	}{
+		"unknown interface: ethernet":     {0, false, 1468},
+		"unknown interface: ethernet, v6": {0, true, 1448},
+		"loopback: rfc 2348 maximum":      {lo.Index, false, min(lo.MTU-32, maxBlksize)},
+		"loopback, v6":                    {lo.Index, true, min(lo.MTU-52, maxBlksize)},
+		"missing interface":               {1 << 30, false, 1468},
+		"missing interface, v6: 40+8+4":   {1 << 30, true, 1448},
 	} {
-		if got := c.maxBlksize(tc.ifindex); got != tc.want {
-			t.Errorf("%s: maxBlksize(%d) = %d; want %d", name, tc.ifindex, got, tc.want)
+		if got := c.maxBlksize(tc.ifindex, tc.v6); got != tc.want {
+			t.Errorf("%s: maxBlksize(%d, %v) = %d; want %d", name, tc.ifindex, tc.v6, got, tc.want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
 )
@@ -149,27 +150,93 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 type ingress struct {
 	dst     net.IP // destination address of the request, nil if unknown
 	ifindex int    // 0 if unknown
+	v6      bool   // over IPv6: 20 more header bytes per datagram than IPv4
 }
 
-// Serve reads requests from conn (the :69 socket that main opens) until ctx
-// ends, then waits up to ShutdownGrace for in-flight transfers. It enables
-// IP_PKTINFO on conn to learn each request's destination address and
-// ingress interface; without it (not an IPv4 socket) transfers are answered
-// from the socket's own address. A conn closed because ctx ended is a clean
-// exit (nil).
-func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	var pc *ipv4.PacketConn
-	if _, ok := conn.(*net.UDPConn); ok {
-		pc = ipv4.NewPacketConn(conn)
-		if err := pc.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
-			s.log.Warn("tftp: no IP_PKTINFO, answering from the listening address", "err", err)
-			pc = nil
+// listener is the :69 socket with the control messages of its family
+// (IP_PKTINFO or IPV6_PKTINFO): each request's destination address and
+// ingress interface. Without them (not a UDP socket) requests are answered
+// from the socket's own address.
+type listener struct {
+	conn  net.PacketConn
+	p4    *ipv4.PacketConn
+	p6    *ipv6.PacketConn
+	local net.IP // the socket's own address; nil when a wildcard
+	v6    bool
+}
+
+func (s *Server) newListener(conn net.PacketConn) *listener {
+	l := &listener{conn: conn}
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		// A udp6 socket reports [::] or an IPv6 address; a udp4 one
+		// 0.0.0.0 or an IPv4 address, both 4-in-6 in net.IP.
+		l.v6 = ua.IP.To4() == nil && ua.IP.To16() != nil
+		if !ua.IP.IsUnspecified() {
+			l.local = ua.IP
 		}
 	}
-	localIP := net.IP(nil)
-	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && !ua.IP.IsUnspecified() {
-		localIP = ua.IP
+	if _, ok := conn.(*net.UDPConn); !ok {
+		return l
 	}
+	var err error
+	if l.v6 {
+		l.p6 = ipv6.NewPacketConn(conn)
+		if err = l.p6.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
+			l.p6 = nil
+		}
+	} else {
+		l.p4 = ipv4.NewPacketConn(conn)
+		if err = l.p4.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+			l.p4 = nil
+		}
+	}
+	if err != nil {
+		s.log.Warn("tftp: no packet info, answering from the listening address", "err", err)
+	}
+	return l
+}
+
+// read reads one datagram and where it arrived.
+func (l *listener) read(b []byte) (int, ingress, net.Addr, error) {
+	in := ingress{dst: l.local, v6: l.v6}
+	switch {
+	case l.p4 != nil:
+		n, cm, peer, err := l.p4.ReadFrom(b)
+		if cm != nil {
+			in.dst, in.ifindex = cm.Dst, cm.IfIndex
+		}
+		return n, in, peer, err
+	case l.p6 != nil:
+		n, cm, peer, err := l.p6.ReadFrom(b)
+		if cm != nil {
+			in.dst, in.ifindex = cm.Dst, cm.IfIndex
+		}
+		return n, in, peer, err
+	}
+	n, peer, err := l.conn.ReadFrom(b)
+	return n, in, peer, err
+}
+
+// writeFrom sends b to peer from the address the request came to.
+func (l *listener) writeFrom(b []byte, in ingress, peer net.Addr) {
+	switch {
+	case l.p4 != nil:
+		l.p4.WriteTo(b, &ipv4.ControlMessage{Src: in.dst}, peer)
+	case l.p6 != nil && in.dst != nil && !in.dst.IsMulticast():
+		l.p6.WriteTo(b, &ipv6.ControlMessage{Src: in.dst, IfIndex: in.ifindex}, peer)
+	default:
+		l.conn.WriteTo(b, peer)
+	}
+}
+
+// Serve reads requests from conn (a :69 socket that main opens, udp4 or
+// udp6) until ctx ends, then waits up to ShutdownGrace for in-flight
+// transfers. It enables IP_PKTINFO or IPV6_RECVPKTINFO on conn to learn
+// each request's destination address and ingress interface; without it
+// transfers are answered from the socket's own address. A conn closed
+// because ctx ended is a clean exit (nil).
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	l := s.newListener(conn)
 
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -184,16 +251,8 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	for {
 		var n int
 		var peer net.Addr
-		in := ingress{dst: localIP}
-		if pc != nil {
-			var cm *ipv4.ControlMessage
-			n, cm, peer, err = pc.ReadFrom(buf)
-			if cm != nil {
-				in = ingress{dst: cm.Dst, ifindex: cm.IfIndex}
-			}
-		} else {
-			n, peer, err = conn.ReadFrom(buf)
-		}
+		var in ingress
+		n, in, peer, err = l.read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				err = nil
@@ -204,7 +263,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			break
 		}
-		s.handle(xctx, &wg, conn, pc, in, peer, buf[:n])
+		s.handle(xctx, &wg, l, in, peer, buf[:n])
 	}
 
 	done := make(chan struct{})
@@ -220,7 +279,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 
 // handle starts a transfer for one request packet, or answers it with an
 // error straight away.
-func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.PacketConn, pc *ipv4.PacketConn, in ingress, peer net.Addr, pkt []byte) {
+func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, l *listener, in ingress, peer net.Addr, pkt []byte) {
 	req, err := parseRequest(pkt)
 	if err != nil {
 		s.log.Debug("tftp: ignored packet", peerAttr(peer), "err", err)
@@ -237,12 +296,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 	}
 	if s.active.Load() >= int64(s.cfg.MaxTransfers) || s.perClient[ip] >= s.cfg.MaxPerClient {
 		s.mu.Unlock()
-		b := appendError(nil, errCodeUndefined, "server busy")
-		if pc != nil {
-			pc.WriteTo(b, &ipv4.ControlMessage{Src: in.dst}, peer)
-		} else {
-			conn.WriteTo(b, peer)
-		}
+		l.writeFrom(appendError(nil, errCodeUndefined, "server busy"), in, peer)
 		st := Stats{Peer: peer, File: req.file, Err: ErrBusy}
 		if w := s.watch(peer, req.file, 0, 0, 0); w != nil {
 			w.End(outcome(st))
@@ -342,9 +396,10 @@ type mtuEntry struct {
 }
 
 // maxBlksize returns the largest block that fits the interface MTU without
-// IP fragmentation: MTU - 20 (IPv4) - 8 (UDP) - 4 (TFTP), 1468 on Ethernet
-// (RFC 2348 §1 warns about fragmentation). Unknown interface: 1468.
-func (c *mtuCache) maxBlksize(ifindex int) int {
+// IP fragmentation: MTU - 20 (IPv4) or 40 (IPv6) - 8 (UDP) - 4 (TFTP), 1468
+// or 1448 on Ethernet (RFC 2348 §1 warns about fragmentation). Unknown
+// interface: an MTU of 1500.
+func (c *mtuCache) maxBlksize(ifindex int, v6 bool) int {
 	mtu := 1500
 	if ifindex > 0 {
 		c.mu.Lock()
@@ -364,5 +419,9 @@ func (c *mtuCache) maxBlksize(ifindex int) int {
 		}
 		mtu = e.mtu
 	}
-	return max(minBlksize, min(mtu-32, maxBlksize))
+	hdr := 32
+	if v6 {
+		hdr = 52
+	}
+	return max(minBlksize, min(mtu-hdr, maxBlksize))
 }

@@ -35,7 +35,8 @@ func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
 	return startServerOn(t, "127.0.0.1:0", cfg, dirs...)
 }
 
-// startServerOn serves dirs on listen (udp4) until the test ends.
+// startServerOn serves dirs on listen (udp6 for an IPv6 literal, else
+// udp4) until the test ends.
 func startServerOn(t testing.TB, listen string, cfg Config, dirs ...string) *testServer {
 	t.Helper()
 	return startServerLog(t, listen, cfg, testWriter{t}, dirs...)
@@ -56,7 +57,11 @@ func startServerLog(t testing.TB, listen string, cfg Config, w io.Writer, dirs .
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp4", listen)
+	network := "udp4"
+	if ip, _, _ := net.SplitHostPort(listen); net.ParseIP(ip) != nil && net.ParseIP(ip).To4() == nil {
+		network = "udp6"
+	}
+	conn, err := net.ListenPacket(network, listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -780,7 +785,7 @@ func TestLogPeer(t *testing.T) {
 			s.finish(Stats{Peer: peer, File: "a", Bytes: 1, Dur: time.Second})
 			s.finish(Stats{Peer: peer, File: "a", Err: errors.New("boom")})
 			s.finish(Stats{Peer: peer, File: "a", Probe: true})
-			s.handle(context.Background(), nil, nil, nil, ingress{}, peer, []byte{0, 9}) // not a request
+			s.handle(context.Background(), nil, nil, ingress{}, peer, []byte{0, 9}) // not a request
 			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 			if len(lines) != 4 {
 				t.Fatalf("got %d log lines, want 4:\n%s", len(lines), buf.String())

@@ -30,6 +30,11 @@ func dialSock(laddr net.IP, peer *net.UDPAddr) (*sock, error) {
 	var la *net.UDPAddr
 	if laddr != nil {
 		la = &net.UDPAddr{IP: laddr}
+		if laddr.IsLinkLocalUnicast() {
+			// A link-local address binds only with its interface: the
+			// client's, since it sent to it.
+			la.Zone = peer.Zone
+		}
 	}
 	c, err := net.DialUDP(network, la, peer)
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 		return fail(fmt.Errorf("stat: %w", err))
 	}
 
-	lim := limits{blksize: s.mtus.maxBlksize(in.ifindex), window: s.cfg.WindowSizeMax, size: fi.Size()}
+	lim := limits{blksize: s.mtus.maxBlksize(in.ifindex, in.v6), window: s.cfg.WindowSizeMax, size: fi.Size()}
 	if req.mode == "netascii" {
 		lim.size = -1
 	}

@@ -65,6 +65,52 @@ func (a *IPv4) Decode(v string) error {
 	return nil
 }
 
+// IPv6 is an optional global or ULA unicast IPv6 address: what a client on
+// the LAN, or behind a relay, can reach (a link-local address has no place
+// in a URL, which cannot carry its zone).
+type IPv6 struct{ net.IP }
+
+func (a *IPv6) Decode(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		a.IP = nil
+		return nil
+	}
+	ip := net.ParseIP(v)
+	if ip == nil || ip.To4() != nil || !ip.IsGlobalUnicast() {
+		return fmt.Errorf("expected a global or ULA unicast IPv6 address such as 2001:db8::5 or fd00::5 (not link-local, loopback, multicast or IPv4)")
+	}
+	a.IP = ip
+	return nil
+}
+
+// Auto is a switch written on, off or auto (the default, decided at start
+// by the program); true/false, 1/0 and yes/no also work.
+type Auto string
+
+// Auto values.
+const (
+	AutoOn   Auto = "on"
+	AutoOff  Auto = "off"
+	AutoAuto Auto = "auto"
+)
+
+func (a *Auto) Decode(v string) error {
+	if strings.EqualFold(strings.TrimSpace(v), "auto") || strings.TrimSpace(v) == "" {
+		*a = AutoAuto
+		return nil
+	}
+	var b OnOff
+	if err := b.Decode(v); err != nil {
+		return fmt.Errorf("expected on, off or auto")
+	}
+	*a = AutoOff
+	if b {
+		*a = AutoOn
+	}
+	return nil
+}
+
 // ArchFiles is a list of arch=file pairs. envconfig's own map type splits on
 // ':' and would break file names and URLs, hence this decoder.
 type ArchFiles map[uint16]string
@@ -214,6 +260,8 @@ func (f *LogFormat) Decode(v string) error {
 // TypeName is the word --help and the README use for the value's type.
 func (IfaceList) TypeName() string { return "list" }
 func (IPv4) TypeName() string      { return "IPv4" }
+func (IPv6) TypeName() string      { return "IPv6" }
+func (Auto) TypeName() string      { return "on/off/auto" }
 func (ArchFiles) TypeName() string { return "arch=file list" }
 func (MACList) TypeName() string   { return "MAC list" }
 func (MACFiles) TypeName() string  { return "mac=file list" }

@@ -220,3 +220,28 @@ func run(args ...string) error {
 	}
 	return nil
 }
+
+// WaitDAD waits until duplicate address detection is over for every IPv6
+// address of dev, in namespace ns ("" for the test's own): a tentative
+// address can be neither a source nor a destination.
+func WaitDAD(t *testing.T, ns, dev string) {
+	t.Helper()
+	args := []string{"-6", "addr", "show", "dev", dev}
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		if !strings.Contains(string(out), "tentative") && strings.Contains(string(out), "scope link") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("addresses of %s still tentative:\n%s", dev, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

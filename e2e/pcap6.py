@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""pcap6.py: the DHCPv6 packets of a pcap (Ethernet, IPv6, UDP 546/547/4011): list, check, write as hex.
+
+    pcap6.py FILE.pcap                       one summary line per packet, numbered, with its time from the first
+    pcap6.py FILE.pcap --check MAC           every packet sent by MAC (pxeproxy) from UDP 547 or 4011 must be an
+                                             ADVERTISE, REPLY or RELAY-REPL with option 59 and without IA_NA (3),
+                                             IA_TA (4), IA_PD (25) or Status Code (13), also inside relay
+                                             envelopes; prints what it counted, exit status 1 on the first
+                                             offence or when there is no such packet
+    pcap6.py FILE.pcap N OUT.hex [NOTE]      write packet N's UDP payload as lowercase hex, 32 chars a line, after
+                                             "# NOTE" (proxy6/testdata format)
+
+Used by e2e/run.sh (scenarios ipv6, kea6, dual) and to make proxy6/testdata/ovmf-*.hex (see CAPTURES.md there).
+"""
+import ipaddress
+import struct
+import sys
+
+TYPES = {1: "SOLICIT", 2: "ADVERTISE", 3: "REQUEST", 4: "CONFIRM", 5: "RENEW", 6: "REBIND", 7: "REPLY",
+         8: "RELEASE", 9: "DECLINE", 10: "RECONFIGURE", 11: "INFORMATION-REQUEST", 12: "RELAY-FORW",
+         13: "RELAY-REPL"}
+PORTS = (546, 547, 4011)
+
+
+def packets(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    off = 24
+    while off + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        frame = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if len(frame) < 14 + 40 + 8 or frame[12:14] != b"\x86\xdd" or frame[14 + 6] != 17:
+            continue
+        ip = frame[14:]
+        udp = ip[40:]
+        sport, dport, ulen = struct.unpack(">HHH", udp[:6])
+        if sport not in PORTS and dport not in PORTS:
+            continue
+        src, dst = ipaddress.IPv6Address(ip[8:24]), ipaddress.IPv6Address(ip[24:40])
+        ts = sec + frac / (1e9 if magic in (0xA1B23C4D, 0x4D3CB2A1) else 1e6)
+        yield frame[6:12].hex(":"), f"[{src}]:{sport}", f"[{dst}]:{dport}", udp[8:ulen], ts
+
+
+def options(b):
+    """(code, value) of an option list; stops at a truncated option."""
+    out = []
+    while len(b) >= 4:
+        code, n = struct.unpack(">HH", b[:4])
+        out.append((code, b[4:4 + n]))
+        b = b[4 + n:]
+    return out
+
+
+def layers(msg):
+    """The message and every message inside its relay envelopes, outermost first."""
+    while msg:
+        yield msg
+        if msg[0] not in (12, 13) or len(msg) < 34:
+            return
+        msg = dict(options(msg[34:])).get(9, b"")
+
+
+def summary(p, t0=None):
+    mac, src, dst, pl, ts = p
+    parts = []
+    for m in layers(pl):
+        opts = options(m[34:] if m[0] in (12, 13) else m[4:])
+        codes = [c for c, _ in opts]
+        d = dict(opts)
+        desc = TYPES.get(m[0], str(m[0]))
+        if m[0] not in (12, 13):
+            desc += f" xid={m[1:4].hex()}"
+        if 59 in d:
+            desc += f" url={d[59].decode('ascii', 'replace')!r}"
+        if 16 in d and len(d[16]) > 6:
+            desc += f" vendor={d[16][6:].decode('ascii', 'replace')!r}"
+        if 15 in d:
+            desc += f" user-class={d[15][2:].decode('ascii', 'replace')!r}"
+        if 1 in d:
+            desc += f" client-id={d[1].hex()}"
+        if 7 in d:
+            desc += f" preference={d[7][0] if d[7] else '?'}"
+        desc += f" opts={codes}"
+        parts.append(desc)
+    at = f"+{ts - t0:.3f}s " if t0 is not None else ""
+    return f"{at}{mac} {src} > {dst} " + " / ".join(parts) + f" len={len(pl)}"
+
+
+def check(pk, mac):
+    counts = {}
+    for p in pk:
+        if p[0] != mac.lower() or not p[1].endswith((":547", ":4011")):
+            continue
+        for m in layers(p[3]):
+            name = TYPES.get(m[0], str(m[0]))
+            if m[0] in (12, 13):
+                continue
+            if m[0] not in (2, 7):
+                print(f"pcap6: pxeproxy sent a {name}: {summary(p)}")
+                return 1
+            d = dict(options(m[4:]))
+            bad = sorted(set(d) & {3, 4, 13, 25})
+            if bad or 59 not in d:
+                print(f"pcap6: pxeproxy {name} with options {bad} (option 59 {'present' if 59 in d else 'missing'}): "
+                      f"{summary(p)}")
+                return 1
+            key = name + (" on 4011" if p[1].endswith(":4011") else "")
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        print("pcap6: no DHCPv6 reply from pxeproxy in the capture")
+        return 1
+    print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ", none with IA_NA/IA_TA/IA_PD/status")
+    return 0
+
+
+def main():
+    pk = list(packets(sys.argv[1]))
+    if len(sys.argv) == 2:
+        for n, p in enumerate(pk):
+            print(n, summary(p, pk[0][4]))
+        return 0
+    if sys.argv[2] == "--check":
+        return check(pk, sys.argv[3])
+    pl = pk[int(sys.argv[2])][3]
+    h = pl.hex()
+    with open(sys.argv[3], "w") as f:
+        if len(sys.argv) > 4:
+            for line in sys.argv[4].splitlines():
+                f.write(f"# {line}\n")
+        for i in range(0, len(h), 32):
+            f.write(h[i:i + 32] + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
