@@ -61,10 +61,11 @@ type Stats struct {
 
 // Server serves read-only TFTP.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	active atomic.Int64
-	mtus   mtuCache
+	cfg       Config
+	log       *slog.Logger
+	active    atomic.Int64
+	mtus      mtuCache
+	readAhead *sync.Pool // octetSource buffers
 
 	mu       sync.Mutex
 	inflight map[string]string // peer addr -> raw request, to drop resent RRQs
@@ -96,7 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("svc", "tftp"), inflight: map[string]string{}}, nil
+	return &Server{cfg: cfg, log: log.With("svc", "tftp"), readAhead: newReadAheadPool(), inflight: map[string]string{}}, nil
 }
 
 // ingress is where a request arrived.

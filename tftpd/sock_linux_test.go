@@ -192,7 +192,7 @@ func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := newOctetSource(f, int64(size))
+	src := newOctetSource(f, int64(size), newReadAheadPool())
 	t.Cleanup(func() { src.release(); f.Close() })
 	return data, src
 }

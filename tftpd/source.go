@@ -23,25 +23,31 @@ var errFileChanged = errors.New("file changed during transfer")
 // resent after a loss is usually still in it.
 const readAhead = 64 << 10
 
-var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAhead); return &b }}
-
 // octetSource reads blocks through a read-ahead buffer, bounded by the size
 // at open so the transfer matches the tsize that was announced.
 type octetSource struct {
 	f     *os.File
 	size  int64
-	buf   *[]byte // from readAheadPool; nil after release
+	pool  *sync.Pool
+	buf   *[]byte // from pool; nil after release
 	cache []byte  // file bytes [coff, coff+len(cache))
 	coff  int64
 }
 
-func newOctetSource(f *os.File, size int64) *octetSource {
-	return &octetSource{f: f, size: size, buf: readAheadPool.Get().(*[]byte)}
+// newOctetSource reads f through a read-ahead buffer from pool, which
+// holds *[]byte of readAhead bytes.
+func newOctetSource(f *os.File, size int64, pool *sync.Pool) *octetSource {
+	return &octetSource{f: f, size: size, pool: pool, buf: pool.Get().(*[]byte)}
+}
+
+// newReadAheadPool returns a pool for newOctetSource.
+func newReadAheadPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, readAhead); return &b }}
 }
 
 // release returns the read-ahead buffer to the pool.
 func (s *octetSource) release() {
-	readAheadPool.Put(s.buf)
+	s.pool.Put(s.buf)
 	s.buf, s.cache = nil, nil
 }
 

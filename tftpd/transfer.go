@@ -98,7 +98,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	if req.mode == "netascii" {
 		x.src = newNetasciiSource(f, p.blksize, p.window)
 	} else {
-		src := newOctetSource(f, fi.Size())
+		src := newOctetSource(f, fi.Size(), s.readAhead)
 		defer src.release()
 		x.src = src
 		x.last = fi.Size()/int64(p.blksize) + 1
