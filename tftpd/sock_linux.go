@@ -1,6 +1,7 @@
 package tftpd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -16,7 +17,8 @@ import (
 // client on the same CPU was woken by, and ran after, each block.
 type batch struct {
 	rc      syscall.RawConn
-	segment int // UDP GSO segment size (0: off)
+	segment int    // UDP GSO segment size (0: off)
+	gsoOOB  []byte // the UDP_SEGMENT control message for segment
 	msgs    []unix.Mmsghdr
 	iovs    []unix.Iovec
 	batches int // sendmmsg calls that sent something (tests)
@@ -31,19 +33,59 @@ func (b *batch) init(c *net.UDPConn) error {
 	return nil
 }
 
-// setSegment asks the kernel to split every send longer than size into
-// datagrams of size bytes (UDP GSO, Linux 4.18); a NIC with UDP
-// segmentation offload splits them itself. Size 0 turns it off. False when
-// the kernel does not have it.
+// setSegment makes writeBatch hand a batch to the kernel as one send that
+// it splits into datagrams of size bytes (UDP GSO, Linux 4.18; a NIC with
+// UDP segmentation offload splits it itself). Size 0 turns it off. False
+// when the kernel does not have it.
+//
+// The segment size goes with each batch as a control message, not as a
+// socket option: with the option set, every other send longer than size
+// was split too (an OACK or ERROR of a blksize-8 transfer left as 12-byte
+// pieces).
 func (s *sock) setSegment(size int) bool {
+	if size == 0 {
+		s.segment, s.gsoOOB = 0, nil
+		return true
+	}
 	var err error
 	if cerr := s.rc.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT, size)
-	}); cerr != nil || err != nil {
+		// Kernels without UDP GSO do not know the option: they would
+		// ignore the control message and send one oversized datagram.
+		_, err = unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT)
+	}); cerr != nil || err != nil || size > 0xffff {
 		return false
 	}
-	s.segment = size
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
+	s.segment, s.gsoOOB = size, oob
 	return true
+}
+
+// sendSegmented sends whole as one GSO send of s.segment-sized datagrams.
+func (s *sock) sendSegmented(whole []byte) error {
+	var werr error
+	err := s.rc.Write(func(fd uintptr) bool {
+		for {
+			_, werr = unix.SendmsgN(int(fd), whole, s.gsoOOB, nil, unix.MSG_DONTWAIT)
+			switch werr {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait until the socket is writable
+			}
+			return true
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
 }
 
 // writeBatch sends the datagrams in pkts in order. With GSO on (setSegment)
@@ -51,12 +93,11 @@ func (s *sock) setSegment(size int) bool {
 // last, that is one send; otherwise as many as it can per sendmmsg.
 //
 // A GSO send refused (EIO: the device cannot segment; EINVAL, EMSGSIZE: a
-// datagram above the route's MTU) turns GSO off for the socket, since the
-// kernel applies its checks to every send while it is on, and the batch
-// goes by sendmmsg.
+// datagram above the route's MTU) turns GSO off for the transfer, and the
+// batch goes by sendmmsg.
 func (s *sock) writeBatch(pkts [][]byte) error {
 	if whole, ok := s.segmented(pkts); ok {
-		err := s.write(whole)
+		err := s.sendSegmented(whole)
 		if !errors.Is(err, unix.EIO) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EMSGSIZE) {
 			return err
 		}

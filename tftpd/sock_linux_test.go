@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,5 +222,35 @@ func TestSegmented(t *testing.T) {
 	}
 	if _, ok := (&sock{}).segmented(full); ok {
 		t.Error("GSO off: taken as one GSO send")
+	}
+}
+
+// TestGSOLeavesOtherPacketsWhole: a windowed transfer sends its windows with
+// UDP GSO, and its OACK and ERROR packets still go out as one datagram each
+// (at blksize 8 the segment is 12 bytes, shorter than both).
+func TestGSOLeavesOtherPacketsWhole(t *testing.T) {
+	if s, _ := sockPair(t); !s.setSegment(12) {
+		t.Skip("no UDP GSO in this kernel")
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("z", 200))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet", "blksize", "8", "windowsize", "8", "tsize", "0")
+	want := appendOACK(nil, []option{{"blksize", "8"}, {"windowsize", "8"}, {"tsize", "200"}})
+	if b := rc.mustRecv(); !bytes.Equal(b, want) {
+		t.Fatalf("OACK %q; want %q in one datagram", b, want)
+	}
+	rc.ack(0)
+	for i := uint16(1); i <= 8; i++ {
+		b := rc.mustRecv()
+		if dataBlock(t, b) != i || len(b) != 12 {
+			t.Fatalf("got block %d of %d bytes; want block %d of 12", dataBlock(t, b), len(b), i)
+		}
+	}
+	rc.send([]byte{0, opDATA, 0, 1, 'x'})
+	wantError(t, rc.mustRecv(), errCodeIllegalOp, "illegal operation")
+	if st := ts.next(t); st.Err == nil {
+		t.Fatalf("stats %+v; want the illegal operation", st)
 	}
 }
