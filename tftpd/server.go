@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,18 @@ type Config struct {
 	// MaxTransfers is how many transfers may run at once; requests beyond it
 	// get a "server busy" error straight away. Default 256.
 	MaxTransfers int
+	// MaxPerClient is how many of them one client address may run at once,
+	// so that one host cannot take every slot. A PXE client fetches one
+	// file at a time (EDK2's tsize probe ends before its download starts).
+	// Default 8.
+	MaxPerClient int
+	// ProgressWindow and MinProgress end a transfer whose client
+	// acknowledges fewer than MinProgress new blocks in any ProgressWindow,
+	// so that a client answering just before each retransmit timeout
+	// cannot hold a slot for hours. Defaults 10s and 20 blocks: lock-step
+	// firmware passes with up to half a second per round trip.
+	ProgressWindow time.Duration
+	MinProgress    int
 	// RetransmitTimeout is how long to wait for an ACK before resending,
 	// unless the client negotiated RFC 2349 timeout. Default 1s (firmware
 	// retries fast; RFC 1350 servers often wait 5s).
@@ -67,16 +81,30 @@ type Server struct {
 	mtus      mtuCache
 	readAhead *sync.Pool // octetSource buffers
 
-	mu       sync.Mutex
-	inflight map[string]string // peer addr -> raw request, to drop resent RRQs
+	mu        sync.Mutex
+	inflight  map[string]*pending // by peer ip:port
+	perClient map[netip.Addr]int  // running transfers by peer address
 }
+
+// pending is a running transfer as the listening socket sees it.
+type pending struct {
+	raw string // the request packet, to recognise it when resent
+	// asked is set when the client resends its request: until the client
+	// has answered, the transfer resends its first packet only then.
+	asked atomic.Bool
+}
+
+// ErrBusy is why a request was refused with "server busy": MaxTransfers
+// transfers run, or MaxPerClient from the same address.
+var ErrBusy = errors.New("server busy")
 
 // New checks cfg, fills in defaults and returns a Server.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.Root == nil {
 		return nil, errors.New("new tftp server: no root")
 	}
-	if cfg.WindowSizeMax < 0 || cfg.MaxTransfers < 0 || cfg.RetransmitTimeout < 0 || cfg.Retries < 0 || cfg.ShutdownGrace < 0 {
+	if cfg.WindowSizeMax < 0 || cfg.MaxTransfers < 0 || cfg.MaxPerClient < 0 || cfg.RetransmitTimeout < 0 || cfg.Retries < 0 ||
+		cfg.ShutdownGrace < 0 || cfg.ProgressWindow < 0 || cfg.MinProgress < 0 {
 		return nil, errors.New("new tftp server: negative limit")
 	}
 	if cfg.WindowSizeMax == 0 || cfg.WindowSizeMax > maxWindowCap {
@@ -84,6 +112,15 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.MaxTransfers == 0 {
 		cfg.MaxTransfers = 256
+	}
+	if cfg.MaxPerClient == 0 {
+		cfg.MaxPerClient = 8
+	}
+	if cfg.ProgressWindow == 0 {
+		cfg.ProgressWindow = 10 * time.Second
+	}
+	if cfg.MinProgress == 0 {
+		cfg.MinProgress = 20
 	}
 	if cfg.RetransmitTimeout == 0 {
 		cfg.RetransmitTimeout = time.Second
@@ -97,7 +134,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("svc", "tftp"), readAhead: newReadAheadPool(), inflight: map[string]string{}}, nil
+	return &Server{cfg: cfg, log: log.With("svc", "tftp"), readAhead: newReadAheadPool(),
+		inflight: map[string]*pending{}, perClient: map[netip.Addr]int{}}, nil
 }
 
 // ingress is where a request arrived.
@@ -181,16 +219,16 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		s.log.Debug("tftp: ignored packet", peerAttr(peer), "err", err)
 		return
 	}
-	key, raw := peer.String(), string(pkt) // pkt is the read buffer: copy
+	key, raw, ip := peer.String(), string(pkt), peerIP(peer) // pkt is the read buffer: copy
 	s.mu.Lock()
-	if prev, ok := s.inflight[key]; ok && prev == raw {
-		// The client resent its request before our first answer reached
-		// it; the running transfer answers it.
+	if p, ok := s.inflight[key]; ok && p.raw == raw {
+		// The client resent its request: our first answer may be lost.
+		p.asked.Store(true)
 		s.mu.Unlock()
-		s.log.Debug("tftp: duplicate request", peerAttr(peer), "file", req.file)
+		s.log.Debug("tftp: duplicate request", peerAttr(peer), "file", logName(req.file))
 		return
 	}
-	if s.active.Load() >= int64(s.cfg.MaxTransfers) {
+	if s.active.Load() >= int64(s.cfg.MaxTransfers) || s.perClient[ip] >= s.cfg.MaxPerClient {
 		s.mu.Unlock()
 		b := appendError(nil, errCodeUndefined, "server busy")
 		if pc != nil {
@@ -198,25 +236,41 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, conn net.Packet
 		} else {
 			conn.WriteTo(b, peer)
 		}
-		s.finish(Stats{Peer: peer, File: req.file, Err: errors.New("server busy")})
+		s.finish(Stats{Peer: peer, File: req.file, Err: ErrBusy})
 		return
 	}
 	s.active.Add(1)
-	s.inflight[key] = raw
+	s.perClient[ip]++
+	p := &pending{raw: raw}
+	s.inflight[key] = p
 	s.mu.Unlock()
 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		st := s.transfer(ctx, in, peer, req)
+		st := s.transfer(ctx, in, peer, req, p)
 		s.mu.Lock()
-		if s.inflight[key] == raw {
+		if s.inflight[key] == p {
 			delete(s.inflight, key)
+		}
+		if s.perClient[ip]--; s.perClient[ip] <= 0 {
+			delete(s.perClient, ip)
 		}
 		s.mu.Unlock()
 		s.active.Add(-1)
 		s.finish(st)
 	}()
+}
+
+// peerIP is the client's address without the port (IPv4-mapped addresses
+// unmapped), the key of the per-client limit.
+func peerIP(a net.Addr) netip.Addr {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ua.IP)
+		return ip.Unmap()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap.Addr().Unmap()
 }
 
 // finish logs one transfer and calls OnDone.
@@ -225,22 +279,34 @@ func (s *Server) finish(st Stats) {
 	case st.Probe:
 		// EDK2 asks for tsize, reads the OACK and aborts with ERROR 8 before
 		// the real download (PXE-NOTES §7): normal, not a failure.
-		s.log.Debug("tftp tsize probe", peerAttr(st.Peer), "file", st.File)
+		s.log.Debug("tftp tsize probe", peerAttr(st.Peer), "file", logName(st.File))
 	case st.Err != nil:
-		s.log.Warn("tftp transfer failed", peerAttr(st.Peer), "file", st.File, "bytes", st.Bytes,
+		s.log.Warn("tftp transfer failed", peerAttr(st.Peer), "file", logName(st.File), "bytes", st.Bytes,
 			"dur", st.Dur, "reason", st.Err.Error(), "retransmits", st.Retransmits)
 	default:
 		mbs := 0.0
 		if st.Dur > 0 {
 			mbs = float64(st.Bytes) / st.Dur.Seconds() / 1e6
 		}
-		s.log.Info("tftp transfer", peerAttr(st.Peer), "file", st.File, "bytes", st.Bytes, "dur", st.Dur,
+		s.log.Info("tftp transfer", peerAttr(st.Peer), "file", logName(st.File), "bytes", st.Bytes, "dur", st.Dur,
 			"mb_per_s", float64(int(mbs*10))/10, "blksize", st.BlockSize, "windowsize", st.WindowSize,
 			"retransmits", st.Retransmits)
 	}
 	if s.cfg.OnDone != nil {
 		s.cfg.OnDone(st)
 	}
+}
+
+// maxLogName is how much of a requested name a log line shows: the name
+// comes from the network, up to a datagram long.
+const maxLogName = 100
+
+// logName cuts name for a log line, saying how long it was.
+func logName(name string) string {
+	if len(name) <= maxLogName {
+		return name
+	}
+	return name[:maxLogName] + "... (" + strconv.Itoa(len(name)) + " bytes)"
 }
 
 // peerAttr logs an address as "ip:port" like the proxy's lines; a

@@ -8,11 +8,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,12 @@ func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
 // startServerOn serves dirs on listen (udp4) until the test ends.
 func startServerOn(t testing.TB, listen string, cfg Config, dirs ...string) *testServer {
 	t.Helper()
+	return startServerLog(t, listen, cfg, testWriter{t}, dirs...)
+}
+
+// startServerLog is startServerOn logging to w.
+func startServerLog(t testing.TB, listen string, cfg Config, w io.Writer, dirs ...string) *testServer {
+	t.Helper()
 	r, err := OpenRoot(dirs...)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +49,7 @@ func startServerOn(t testing.TB, listen string, cfg Config, dirs ...string) *tes
 	ts := &testServer{stats: make(chan Stats, 1000)}
 	cfg.Root = r
 	cfg.OnDone = func(st Stats) { ts.stats <- st }
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +123,12 @@ type rawClient struct {
 }
 
 func newRawClient(t testing.TB, srv *net.UDPAddr) *rawClient {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newRawClientFrom(t, srv, net.IPv4(127, 0, 0, 1))
+}
+
+// newRawClientFrom is newRawClient with its own source address.
+func newRawClientFrom(t testing.TB, srv *net.UDPAddr, ip net.IP) *rawClient {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,15 +366,20 @@ func TestLockStepDuplicateAcks(t *testing.T) {
 	}
 }
 
+// TestRetransmitAndAbandon: once the client has answered, a block that is
+// not acknowledged is resent on each timeout, and the transfer is
+// abandoned after Retries of them.
 func TestRetransmitAndAbandon(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "f", "data")
+	writeFile(t, dir, "f", strings.Repeat("r", 600))
 	ts := startServer(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 2}, dir)
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet")
+	dataBlock(t, rc.mustRecv())
+	rc.ack(1)
 	for range 3 {
-		if got := dataBlock(t, rc.mustRecv()); got != 1 {
-			t.Fatalf("got block %d; want 1", got)
+		if got := dataBlock(t, rc.mustRecv()); got != 2 {
+			t.Fatalf("got block %d; want 2", got)
 		}
 	}
 	st := ts.next(t)
@@ -370,6 +388,59 @@ func TestRetransmitAndAbandon(t *testing.T) {
 	}
 	if b := rc.recv(200 * time.Millisecond); b != nil {
 		t.Fatalf("packet after abandon: %q", b)
+	}
+}
+
+// TestNoResendToSilentClient: a request whose sender never answers (its
+// address may be forged) gets its first answer, DATA 1 or OACK, once, not
+// once per retry.
+func TestNoResendToSilentClient(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("s", 600))
+	ts := startServer(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 3}, dir)
+	for name, opts := range map[string][]string{"data": nil, "oack": {"blksize", "1024", "tsize", "0"}} {
+		t.Run(name, func(t *testing.T) {
+			rc := newRawClient(t, ts.addr)
+			rc.request(opRRQ, append([]string{"f", "octet"}, opts...)...)
+			rc.mustRecv()
+			if b := rc.recv(500 * time.Millisecond); b != nil {
+				t.Fatalf("first packet resent to a client that never answered: %q", b[:4])
+			}
+			if st := ts.next(t); !errors.Is(st.Err, errTimeout) || st.Retransmits != 0 {
+				t.Fatalf("stats %+v; want a timeout without retransmits", st)
+			}
+		})
+	}
+}
+
+// TestResentRequestResendsFirstPacket: a client whose first answer was lost
+// resends its request, and gets the first packet again at the next
+// timeout; the transfer then goes on as usual.
+func TestResentRequestResendsFirstPacket(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("q", 600))
+	ts := startServer(t, Config{RetransmitTimeout: 100 * time.Millisecond, Retries: 5}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet", "tsize", "0")
+	oack := rc.mustRecv() // "lost"
+	rc.request(opRRQ, "f", "octet", "tsize", "0")
+	if b := rc.mustRecv(); !bytes.Equal(b, oack) {
+		t.Fatalf("after the resent request got %q; want the OACK again", b)
+	}
+	if b := rc.recv(300 * time.Millisecond); b != nil {
+		t.Fatalf("OACK resent again without a new request: %q", b)
+	}
+	rc.ack(0)
+	if dataBlock(t, rc.mustRecv()) != 1 {
+		t.Fatal("want block 1")
+	}
+	rc.ack(1)
+	if dataBlock(t, rc.mustRecv()) != 2 {
+		t.Fatal("want block 2")
+	}
+	rc.ack(2)
+	if st := ts.next(t); st.Err != nil || st.Bytes != 600 || st.Retransmits != 1 {
+		t.Fatalf("stats %+v; want 600 bytes, 1 retransmit", st)
 	}
 }
 
@@ -403,6 +474,92 @@ func TestBusy(t *testing.T) {
 	}
 	rc2.request(opRRQ, "f", "octet")
 	dataBlock(t, rc2.mustRecv())
+}
+
+// TestPerClientLimit floods the server with requests from one address that
+// are never acknowledged: only MaxPerClient (default 8) of them get a
+// transfer, the rest "server busy", and a client at another address is
+// served at once.
+func TestPerClientLimit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("p", 2000))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second, ShutdownGrace: 100 * time.Millisecond}, dir)
+	const flood = 64
+	data, busy := 0, 0
+	for range flood {
+		rc := newRawClient(t, ts.addr)
+		rc.request(opRRQ, "f", "octet")
+		b := rc.mustRecv()
+		if binary.BigEndian.Uint16(b) == opERROR {
+			wantError(t, b, errCodeUndefined, "server busy")
+			busy++
+		} else {
+			dataBlock(t, b)
+			data++
+		}
+	}
+	if data != 8 || busy != flood-8 {
+		t.Fatalf("%d transfers and %d busy errors for %d requests from one address; want 8 and %d", data, busy, flood, flood-8)
+	}
+	other := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, 2))
+	other.request(opRRQ, "f", "octet")
+	if got := dataBlock(t, other.mustRecv()); got != 1 {
+		t.Fatalf("other client got block %d", got)
+	}
+	for range busy {
+		if st := ts.next(t); !errors.Is(st.Err, ErrBusy) {
+			t.Fatalf("stats %+v; want ErrBusy", st)
+		}
+	}
+}
+
+// TestProgressRule: with the defaults, a lock-step client that acknowledges
+// a block every 0.9 s (just inside the retransmit timeout) is ended after
+// its first ten seconds; one that needs 0.45 s per round trip is not.
+func TestProgressRule(t *testing.T) {
+	for _, c := range []struct {
+		every time.Duration
+		ends  bool
+	}{{900 * time.Millisecond, true}, {450 * time.Millisecond, false}, {time.Millisecond, false}} {
+		start := time.Unix(1000, 0)
+		x := &xfer{progWindow: 10 * time.Second, minProgress: 20, progAt: start}
+		var err error
+		var at time.Duration
+		for at = 0; at < time.Minute; at += c.every {
+			x.base++
+			if err = x.progress(start.Add(at)); err != nil {
+				break
+			}
+		}
+		if c.ends && (!errors.Is(err, errTooSlow) || at > 11*time.Second) {
+			t.Errorf("ACK every %v: %v after %v; want errTooSlow within 11s", c.every, err, at)
+		}
+		if !c.ends && err != nil {
+			t.Errorf("ACK every %v: %v after %v", c.every, err, at)
+		}
+	}
+}
+
+// TestSlowClientEnds: a client that moves too slowly for the progress
+// rule gets ERROR "too slow" and its slot back.
+func TestSlowClientEnds(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("o", 100*512))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second, ProgressWindow: 300 * time.Millisecond, MinProgress: 5}, dir)
+	rc := newRawClient(t, ts.addr)
+	rc.request(opRRQ, "f", "octet")
+	for {
+		b := rc.mustRecv()
+		if binary.BigEndian.Uint16(b) == opERROR {
+			wantError(t, b, errCodeUndefined, "too slow")
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		rc.ack(dataBlock(t, b))
+	}
+	if st := ts.next(t); !errors.Is(st.Err, errTooSlow) || st.Bytes == 0 || st.Bytes >= 100*512 {
+		t.Fatalf("stats %+v; want errTooSlow part way", st)
+	}
 }
 
 func TestShutdownGrace(t *testing.T) {
@@ -441,6 +598,9 @@ func TestShutdownGrace(t *testing.T) {
 			if c.ok {
 				dataBlock(t, rc.mustRecv())
 				rc.ack(2)
+			} else {
+				// The client learns why its transfer ends.
+				wantError(t, rc.mustRecv(), errCodeUndefined, "server shutting down")
 			}
 			if err := <-done; err != nil {
 				t.Fatalf("Serve after cancel: %v", err)
@@ -633,5 +793,70 @@ func TestLogPeer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLogLongNames: a request for a long name logs it once, cut, and the
+// reason does not repeat it.
+func TestLogLongNames(t *testing.T) {
+	root, _ := testTree(t)
+	for _, name := range []string{strings.Repeat("n", 3950), "Boot/" + strings.Repeat("d", 3000) + "/../../Boot"} {
+		var buf syncBuffer
+		ts := startServerLog(t, "127.0.0.1:0", Config{}, &buf, root)
+		rc := newRawClient(t, ts.addr)
+		rc.request(opRRQ, name, "octet")
+		rc.mustRecv()
+		ts.next(t)
+		l := buf.String()
+		if !strings.Contains(l, "tftp transfer failed") || strings.Count(l, "\n") != 1 {
+			t.Fatalf("want one failure line, got:\n%s", l)
+		}
+		if len(l) > 400 || strings.Count(l, name[:maxLogName]) != 1 || strings.Contains(l, name[:maxLogName+1]) {
+			t.Errorf("%d-byte line, the name not there once and cut: %.400s", len(l), l)
+		}
+		if !strings.Contains(l, fmt.Sprintf("... (%d bytes)", len(name))) {
+			t.Errorf("the line does not say how long the name was: %.400s", l)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestWithoutNames(t *testing.T) {
+	for in, want := range map[string]string{
+		`open "a/b": file not found`:                   `open file: file not found`,
+		`open "x\"y": not a regular file: denied`:      `open file: not a regular file: denied`,
+		`clean path: parent element: access violation`: `clean path: parent element: access violation`,
+		`open "a" and "b": x`:                          `open file and file: x`,
+		`open "unterminated`:                           `open "unterminated`,
+	} {
+		err := withoutNames{fmt.Errorf("%s: %w", in, ErrNotFound)}
+		if got := err.Error(); got != want+": file not found" {
+			t.Errorf("%q: got %q, want %q", in, got, want+": file not found")
+		}
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%q: errors.Is lost the sentinel", in)
+		}
+	}
+	pe := &os.PathError{Op: "statat", Path: "a/long/name", Err: errors.New("file name too long")}
+	err := withoutNames{fmt.Errorf("open %q: %w: %w", "a/long/name", ErrAccess, pe)}
+	if got, want := err.Error(), "open file: access violation: statat file: file name too long"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

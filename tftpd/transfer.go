@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 )
 
 var (
 	errTimeout  = errors.New("timed out waiting for ack")
 	errShutdown = errors.New("server shutting down")
+	errTooSlow  = errors.New("too slow")
 )
 
 // xfer is one running transfer.
@@ -26,6 +29,19 @@ type xfer struct {
 	out  [][]byte // the batch being sent, slices of pkts
 	rbuf []byte
 
+	// The client's address is proven once a packet of it reaches the
+	// transfer's socket (its port is ours alone); until then the first
+	// packet is resent only when the client resends its request (pend).
+	proven bool
+	pend   *pending
+
+	// Progress: at least minProgress blocks acknowledged per progWindow,
+	// counted from progAt and progBase.
+	progWindow  time.Duration
+	minProgress int64
+	progAt      time.Time
+	progBase    int64
+
 	base    int64 // last acknowledged block (0: OACK or nothing yet)
 	sentMax int64 // highest block sent
 	oack    bool  // waiting for ACK 0 of the OACK
@@ -36,7 +52,7 @@ type xfer struct {
 }
 
 // transfer runs one RRQ to the end and reports it.
-func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req request) (st Stats) {
+func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req request, pend *pending) (st Stats) {
 	start := time.Now()
 	st = Stats{Peer: peer, File: req.file, BlockSize: defaultBlksize, WindowSize: 1}
 	defer func() { st.Dur = time.Since(start) }()
@@ -62,7 +78,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	}
 	if req.mode != "octet" && req.mode != "netascii" {
 		sendErr(errCodeIllegalOp, "unsupported mode")
-		return fail(fmt.Errorf("unsupported mode %q", req.mode))
+		return fail(fmt.Errorf("unsupported mode %q", logName(req.mode)))
 	}
 	f, err := s.cfg.Root.Open(req.file)
 	if err != nil {
@@ -71,7 +87,8 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 		} else {
 			sendErr(errCodeAccess, "access violation")
 		}
-		return fail(err)
+		// The name is logged beside the reason already, cut if long.
+		return fail(withoutNames{err})
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -87,7 +104,8 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 	p, oack := negotiate(req.opts, lim)
 	st.BlockSize, st.WindowSize = p.blksize, p.window
 
-	x := &xfer{conn: conn, p: p, timeout: s.cfg.RetransmitTimeout, retries: s.cfg.Retries, rbuf: make([]byte, 516)}
+	x := &xfer{conn: conn, p: p, timeout: s.cfg.RetransmitTimeout, retries: s.cfg.Retries, rbuf: make([]byte, 516),
+		pend: pend, progWindow: s.cfg.ProgressWindow, minProgress: int64(s.cfg.MinProgress), progAt: start}
 	// RFC 2349 timeout is echoed, but the server never waits longer than
 	// its own RetransmitTimeout: curl asks for 5 s on every request, and
 	// waiting that long after each lost packet makes a lossy link crawl.
@@ -126,6 +144,8 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 			sendErr(errCodeUndefined, "read error")
 		case errors.Is(err, errShutdown):
 			sendErr(errCodeUndefined, "server shutting down")
+		case errors.Is(err, errTooSlow):
+			sendErr(errCodeUndefined, "too slow")
 		}
 		return fail(err)
 	}
@@ -200,12 +220,23 @@ func (x *xfer) run(oack []option) error {
 
 // await calls send, then reads until an ACK moves base forward, resending on
 // timeouts.
+//
+// A request's source address can be forged, so until the client has
+// answered (x.proven) a timeout resends the first packet (OACK or DATA 1)
+// only if the client has resent its request since: a forged 16-byte RRQ
+// then brings back one packet, not one per retry. Real clients resend
+// their request when the first answer is lost (RFC 1350 §2; EDK2's Mtftp4,
+// iPXE, U-Boot, curl, tftp-hpa and atftp do).
 func (x *xfer) await(send func(resend bool) error) error {
+	now := time.Now()
+	if err := x.progress(now); err != nil {
+		return err
+	}
 	if err := send(false); err != nil {
 		return err
 	}
 	tries := 0
-	deadline := time.Now().Add(x.timeout)
+	deadline := now.Add(x.timeout)
 	for {
 		n, err := x.conn.read(x.rbuf, deadline)
 		if err == errRecvTimeout {
@@ -213,15 +244,22 @@ func (x *xfer) await(send func(resend bool) error) error {
 			if tries > x.retries {
 				return errTimeout
 			}
-			if err := send(true); err != nil {
+			now = time.Now()
+			if err := x.progress(now); err != nil {
 				return err
 			}
-			deadline = time.Now().Add(x.timeout)
+			if x.proven || (x.pend != nil && x.pend.asked.Swap(false)) {
+				if err := send(true); err != nil {
+					return err
+				}
+			}
+			deadline = now.Add(x.timeout)
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		x.proven = true
 		if n < 4 {
 			continue
 		}
@@ -247,6 +285,20 @@ func (x *xfer) await(send func(resend bool) error) error {
 		}
 		// Old or duplicate ACK: keep waiting for the same deadline.
 	}
+}
+
+// progress returns errTooSlow when the client acknowledged fewer than
+// x.minProgress blocks in the x.progWindow since x.progAt; otherwise, once
+// that window is over, it starts the next one.
+func (x *xfer) progress(now time.Time) error {
+	if x.progWindow <= 0 || now.Sub(x.progAt) < x.progWindow {
+		return nil
+	}
+	if x.base-x.progBase < x.minProgress {
+		return errTooSlow
+	}
+	x.progAt, x.progBase = now, x.base
+	return nil
 }
 
 // sendWindow sends blocks base+1 .. base+window (fewer at the end of the
@@ -314,4 +366,41 @@ const (
 // batchLen is how many datagrams a transfer with p sends per system call.
 func batchLen(p params) int {
 	return max(1, min(p.window, batchMax, batchBytes/(4+p.blksize)))
+}
+
+// withoutNames hides the names in an error's text (the lookup's errors quote
+// the requested name with %q and may wrap an *os.PathError); errors.Is
+// still sees the whole chain.
+type withoutNames struct{ err error }
+
+func (e withoutNames) Unwrap() error { return e.err }
+
+func (e withoutNames) Error() string {
+	s := e.err.Error()
+	if pe := (*os.PathError)(nil); errors.As(e.err, &pe) && pe.Path != "" {
+		s = strings.ReplaceAll(s, pe.Path, "file")
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		j := i + 1
+		for j < len(s) && s[j] != '"' {
+			if s[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(s) { // no closing quote: keep the rest as it is
+			s = s[i:]
+			break
+		}
+		b.WriteString("file")
+		s = s[j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
