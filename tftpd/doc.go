@@ -11,4 +11,10 @@
 // packet parsing) that are table- and fuzz-tested, and a transfer engine that
 // runs each transfer on its own UDP socket bound to the address the request
 // was sent to.
+//
+// What one LAN host can take is bounded: transfers at once (MaxTransfers,
+// MaxPerClient per address), their pace (a transfer that stops moving
+// ends), and what a forged request brings back (one packet until the
+// client answers). The package has no package-level state and leaves the
+// Go runtime's settings (GOMAXPROCS) alone.
 package tftpd

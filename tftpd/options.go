@@ -33,7 +33,7 @@ type params struct {
 
 // negotiate applies RFC 2347 option negotiation: names are case-insensitive,
 // only options the client asked for are echoed (some EFI clients fail on an
-// unsolicited tsize, PXE-NOTES §7), unknown options (msftwindow, ...) and
+// unsolicited tsize, docs/pxe-notes.md §7), unknown options (msftwindow, ...) and
 // invalid values are ignored, the first occurrence of a duplicate wins, and
 // every number is parsed with saturation so no arithmetic can overflow
 // (blksize x windowsize was WDS's CVE-2018-8476). The echoed names keep the

@@ -278,7 +278,7 @@ func (s *Server) finish(st Stats) {
 	switch {
 	case st.Probe:
 		// EDK2 asks for tsize, reads the OACK and aborts with ERROR 8 before
-		// the real download (PXE-NOTES §7): normal, not a failure.
+		// the real download (docs/pxe-notes.md §7): normal, not a failure.
 		s.log.Debug("tftp tsize probe", peerAttr(st.Peer), "file", logName(st.File))
 	case st.Err != nil:
 		s.log.Warn("tftp transfer failed", peerAttr(st.Peer), "file", logName(st.File), "bytes", st.Bytes,
