@@ -11,7 +11,9 @@ import (
 
 // sock is a transfer's UDP socket, connected to the client so that the
 // kernel drops datagrams from any other address or port (RFC 1350 TIDs).
-// Reads wait in Go's netpoller with a deadline, like any net.Conn.
+// Reads wait in Go's netpoller with a deadline, like any net.Conn: holding a
+// thread for the ACK, polling for it or raising GOMAXPROCS did not win with
+// clients paced like firmware on a LAN (bench/tftp/README.md).
 type sock struct {
 	c    *net.UDPConn
 	down atomic.Bool // shutdown was called

@@ -27,6 +27,9 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:69", "UDP listen address")
 	root := flag.String("root", ".", "directory to serve")
 	level := flag.String("log", "warn", "log level: debug, info, warn, error")
+	// Every benchmark client comes from the same address, which the
+	// per-client limit (default 8) would refuse past 8 transfers.
+	perClient := flag.Int("max-per-client", 256, "tftpd.Config.MaxPerClient")
 	flag.Parse()
 
 	var lv slog.Level
@@ -42,7 +45,7 @@ func run() error {
 		return err
 	}
 	defer r.Close()
-	srv, err := tftpd.New(tftpd.Config{Root: r}, log)
+	srv, err := tftpd.New(tftpd.Config{Root: r, MaxPerClient: *perClient}, log)
 	if err != nil {
 		return err
 	}
