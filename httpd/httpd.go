@@ -376,10 +376,13 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 	// ".." and '\', which bootfs.Clean refuses or splits like TFTP names.
 	f, err := s.cfg.Root.Open(r.URL.Path)
 	if err != nil {
-		if errors.Is(err, bootfs.ErrAccess) {
+		switch {
+		case errors.Is(err, bootfs.ErrAccess):
 			http.Error(w, "access denied", http.StatusForbidden)
-		} else {
+		case errors.Is(err, bootfs.ErrNotFound):
 			http.Error(w, "file not found", http.StatusNotFound)
+		default: // a generated file that could not be made
+			http.Error(w, "read error", http.StatusInternalServerError)
 		}
 		return err
 	}
