@@ -13,7 +13,8 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 
 pkgs=(qemu-system-x86 qemu-system-arm qemu-efi-aarch64 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay
-      atftp atftpd tftp-hpa curl tcpdump iproute2 bridge-utils procps debootstrap docker.io)
+      atftp atftpd tftp-hpa curl tcpdump iproute2 bridge-utils procps debootstrap docker.io
+      debian-installer-12-netboot-amd64)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
