@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/pxeproxy/pxeproxy/catalog"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 )
 
@@ -34,12 +35,16 @@ type Config struct {
 	TFTP              envcfg.OnOff    `envconfig:"PXE_TFTP" default:"on" desc:"run the bundled read-only TFTP server (on/off); off when PXE_BOOT_SERVER points elsewhere"`
 	TFTPAddr          string          `envconfig:"PXE_TFTP_ADDR" default:":69" desc:"address the TFTP server listens on; with no host (:69) it listens on IPv4 and, when PXE_IPV6 is on, on [::] too"`
 	TFTPRoot          string          `envconfig:"PXE_TFTP_ROOT" default:"/srv/tftp" desc:"folder served by the TFTP server (read-only; Windows backslash paths and case-insensitive names are resolved inside it)"`
-	TFTPDefaults      string          `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and menu)"`
+	TFTPDefaults      string          `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and memtest86+)"`
 	TFTPWindowSizeMax int             `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate (1-64)"`
 	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
-	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics, the boot journeys page and API (/ and /api/v1/) and boot files over HTTP (e.g. :8080); keep it on the management side; empty: off"`
+	MenuTimeout envcfg.Duration `envconfig:"PXE_MENU_TIMEOUT" default:"30s" desc:"how long the generated boot menu waits for a key before it boots PXE_MENU_DEFAULT (at most 24h); 0: it waits for ever"`
+	MenuDefault string          `envconfig:"PXE_MENU_DEFAULT" default:"local" desc:"stable id of the generated menu's default entry (e.g. linux-debian-12, memtest; README: Boot catalogue); one not in the menu (yet) boots the local disk"`
+	WDSServer   envcfg.IPv4     `envconfig:"PXE_WDS_SERVER" desc:"an existing WDS server (IPv4): adds a menu entry that hands the client to it; empty: none"`
+
+	HTTPAddr string `envconfig:"PXE_HTTP_ADDR" desc:"HTTP listener for /healthz, /metrics, the boot journeys page and API (/ and /api/v1/) and boot files over HTTP, which the boot menu uses for big files (e.g. :4011, the container image's default); keep it on the management side; empty: off"`
 	HTTPURL  string `envconfig:"PXE_HTTP_URL" desc:"base URL given to UEFI HTTP boot clients instead of our own HTTP listener (must be an IP-literal http:// URL; IPv6 clients get it only when its host is an IPv6 address)"`
 
 	JournalClients int `envconfig:"PXE_JOURNAL_CLIENTS" default:"1000" desc:"boot journeys kept (one per client, the last 200 events each) for the web page at / and /api/v1/ on PXE_HTTP_ADDR; past it the least recently active client is forgotten (1-100000)"`
@@ -98,13 +103,19 @@ func (c *Config) validate() error {
 	}
 	if c.HTTPAddr != "" {
 		if err := checkListen(c.HTTPAddr); err != nil {
-			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w, such as :8080", c.HTTPAddr, err)
+			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w, such as :4011", c.HTTPAddr, err)
 		}
 	}
 	if c.HTTPURL != "" {
 		if err := checkHTTPURL(c.HTTPURL); err != nil {
 			return fmt.Errorf("PXE_HTTP_URL=%q: %w", c.HTTPURL, err)
 		}
+	}
+	if d := time.Duration(c.MenuTimeout); d > maxMenuTimeout {
+		return fmt.Errorf("PXE_MENU_TIMEOUT=%s: expected at most %s (0: wait for a key for ever)", d, maxMenuTimeout)
+	}
+	if err := (catalog.Options{Default: c.MenuDefault}).Check(); err != nil {
+		return fmt.Errorf("PXE_MENU_DEFAULT=%q: expected an entry id such as local, memtest or linux-debian-12 (a-z, 0-9, '-')", c.MenuDefault)
 	}
 	if strings.TrimSpace(c.IPXEScript) == "" {
 		return errors.New(`PXE_IPXE_SCRIPT="": expected a file name or an http:// URL (empty, iPXE clients would get iPXE again and loop)`)
@@ -132,6 +143,9 @@ const maxReplyDelay = 5 * time.Second
 // maxJournalClients bounds PXE_JOURNAL_CLIENTS: each journey holds up to 200
 // events, and the journal's memory is what the LAN can make it hold.
 const maxJournalClients = 100000
+
+// maxMenuTimeout bounds PXE_MENU_TIMEOUT: iPXE counts it in milliseconds.
+const maxMenuTimeout = 24 * time.Hour
 
 // warnings lists settings that start but probably do not do what the admin
 // wants; serve logs each at Warn.

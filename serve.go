@@ -103,11 +103,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	if cfg.TFTP {
 		var dirs []string
-		root, dirs, err = openTFTPRoot(cfg, log)
+		menu := newMenuMaker(cfg, log)
+		root, dirs, err = openTFTPRoot(cfg, log, menu.files())
 		if err != nil {
 			return err
 		}
 		defer root.Close()
+		menu.setFS(root.FS())
+		menu.logStart()
 		// /healthz says so when every boot folder is gone (bootfs follows
 		// them by path; TFTP and HTTP then answer "not found").
 		health.Check("boot folder", root.Err)
@@ -275,10 +278,11 @@ func macBootFiles(l envcfg.MACFiles) []proxy.MACBootFile {
 	return out
 }
 
-// openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS. A missing
-// admin root is fine when built-in defaults exist (the container with no
-// volume mounted); with neither, the start stops.
-func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error) {
+// openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS, with the
+// generated files ranked between them. A missing admin root is fine when
+// built-in defaults exist (the container with no volume mounted); with
+// neither, the start stops.
+func openTFTPRoot(cfg *Config, log *slog.Logger, gen map[string]bootfs.Generator) (*bootfs.Root, []string, error) {
 	var dirs []string
 	for _, d := range []struct{ name, dir string }{{"PXE_TFTP_ROOT", cfg.TFTPRoot}, {"PXE_TFTP_DEFAULTS", cfg.TFTPDefaults}} {
 		if d.dir == "" {
@@ -299,7 +303,11 @@ func openTFTPRoot(cfg *Config, log *slog.Logger) (*bootfs.Root, []string, error)
 	if len(dirs) == 0 {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
 	}
-	root, err := bootfs.OpenRoot(dirs...)
+	defaults := 0
+	if cfg.TFTPDefaults != "" {
+		defaults = 1
+	}
+	root, err := bootfs.New(bootfs.Config{Dirs: dirs, Defaults: defaults, Generated: gen})
 	if err != nil {
 		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
 	}

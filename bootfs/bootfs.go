@@ -9,6 +9,11 @@
 // ".." refused) is a pure function, table- and fuzz-tested. Errors wrap
 // ErrNotFound or ErrAccess and name only the path relative to the folder,
 // never a host path. Nothing in the folder is ever created or changed.
+//
+// Generated files (Config.Generated: the boot menu made from the folder)
+// are made in memory by a func on each open. They rank after the admin's
+// folder and before the built-in defaults: an admin's file of the same
+// name always wins.
 package bootfs
 
 import (
@@ -58,6 +63,9 @@ const recheckEvery = time.Second
 type Root struct {
 	layers []*layer
 	now    func() time.Time
+
+	gen   map[string]Generator // by lowercased clean name (New)
+	genAt int                  // layers searched before the generated files
 
 	// mu is held for reading by lookups while they use the layers'
 	// os.Roots, and for writing to replace one: an os.Root is closed only
@@ -247,17 +255,22 @@ func Clean(name string) (string, error) {
 	return strings.Join(out, "/"), nil
 }
 
-// Open resolves a client path (cleaned with Clean) to an open regular file.
-// Each element is matched exactly first, otherwise case-insensitively when
-// exactly one directory entry matches (firmware asks for \Boot\BCD on a
-// case-sensitive file system). Layers are searched in order; a name that is
-// refused in one layer (ErrAccess) is not looked up in later ones.
-func (r *Root) Open(name string) (*os.File, error) {
+// Open resolves a client path (cleaned with Clean) to an open regular file
+// or a generated one (see Config.Generated). Each element is matched
+// exactly first, otherwise case-insensitively when exactly one directory
+// entry matches (firmware asks for \Boot\BCD on a case-sensitive file
+// system). Layers are searched in order; a name that is refused in one
+// layer (ErrAccess) is not looked up in later ones.
+func (r *Root) Open(name string) (File, error) {
 	clean, err := Clean(name)
 	if err != nil {
 		return nil, err
 	}
-	return lookup(r, func(roots []*os.Root) (*os.File, error) {
+	g, isGen := r.generated(clean)
+	f, err := lookup(r, func(roots []*os.Root) (*os.File, error) {
+		if isGen {
+			roots = roots[:min(r.genAt, len(roots))]
+		}
 		err := fmt.Errorf("open %q: no folder: %w", clean, ErrNotFound)
 		for _, or := range roots {
 			if or == nil {
@@ -270,6 +283,14 @@ func (r *Root) Open(name string) (*os.File, error) {
 		}
 		return nil, err
 	})
+	switch {
+	case err == nil:
+		return f, nil
+	case isGen && errors.Is(err, ErrNotFound):
+		// Outside lookup: the generator may read the folder through FS.
+		return r.openGenerated(clean, g)
+	}
+	return nil, err
 }
 
 // openIn resolves clean inside one os.Root and opens it if it is a regular file.

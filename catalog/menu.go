@@ -133,6 +133,8 @@ func Menu(entries []Entry, opt Options) []byte {
 		}
 		m.item(e)
 	}
+	m.line("item", "--gap", "--")
+	m.line("item", "--gap", "--", "More: copy images into the boot folder (README: Boot catalogue)")
 	m.line("choose", "--timeout", "${pxeproxy-timeout}", "--default", "${pxeproxy-default}", "pxeproxy-choice", "||", "goto", "local")
 	m.line("goto", "${pxeproxy-choice}")
 	for _, e := range ok {

@@ -59,7 +59,7 @@ var composeEntry = regexp.MustCompile(`(?m)^\s+(PXE_[A-Z0-9_]+): \$\{(PXE_[A-Z0-
 
 // imageDefaults are set by the Dockerfile's ENV and so differ from the
 // binary's own defaults on purpose.
-var imageDefaults = map[string]string{"PXE_TFTP_DEFAULTS": "/usr/share/pxeproxy/tftp"}
+var imageDefaults = map[string]string{"PXE_TFTP_DEFAULTS": "/usr/share/pxeproxy/tftp", "PXE_HTTP_ADDR": ":4011"}
 
 func TestComposeListsEveryVariable(t *testing.T) {
 	want := configVars(t)

@@ -7,19 +7,24 @@
 #     PXEPROXY_BIN=/path/to/pxeproxy e2e/run.sh                        # a prebuilt binary
 #     E2E_KEEP=1 e2e/run.sh                                            # keep logs, pcaps and serial consoles
 #
-# Scenarios: bios uefi three relay windows dhcpd arm64 ipv6 kea6 dual (default: all, in that order; arm64 needs
-# qemu-system-arm and qemu-efi-aarch64, kea6 kea-dhcp6-server and radvd, and they fail without them), and on
-# request (E2E_ONLY) ipxe6 (the whole chain over IPv6, iPXE included: a race pxeproxy has won so far) and the
-# IPv6 known limits slaac and pref255. One line per scenario:
+# Scenarios: bios uefi three relay windows dhcpd arm64 ipv6 kea6 dual linux-bios linux-uefi (default: all, in that
+# order; arm64 needs qemu-system-arm and qemu-efi-aarch64, kea6 kea-dhcp6-server and radvd, the linux ones Debian's
+# debian-installer-12-netboot-amd64, and they fail without them), and on request (E2E_ONLY) ipxe6 (the whole chain
+# over IPv6, iPXE included: a race pxeproxy has won so far) and the IPv6 known limits slaac and pref255. One line
+# per scenario:
 # "PASS name (Ns)" or "FAIL name (Ns): why", then "e2e: N passed, N failed"; exit status 1 if any failed.
 # Proof for each client: pxeproxy's JSON log has a finished "tftp transfer" of done-<mac> (a name only the
 # running iPXE script can build), to the address that the corporate DHCP server's lease file gives that MAC.
+# The linux scenarios boot Debian's network installer through the menu pxeproxy generates from its boot
+# folder instead: the kernel's own lines on the serial console, its first DHCP request on the link, and
+# the kernel and initrd fetched over pxeproxy's HTTP listener.
 #
 # Topology (10.77.0.0/24 and fd77::/64 on bridge br0, 10.77.1.0/24 on br1, both in namespace "sw"):
 #   corp  eth0 10.77.0.2 fd77::2   dnsmasq plain DHCP (or ISC dhcpd; DHCPv6 from dnsmasq or Kea + radvd): the only
 #                                  lease source
 #   pxe   eth0 10.77.0.3 fd77::3   pxeproxy, PXE_INTERFACES=eth0 (IPv6 on: auto), bundled TFTP serving Debian's iPXE
 #                                  + boot.ipxe
+#                                  HTTP on TCP 4011 as the compose file sets it
 #   relay eth0 10.77.0.4, eth1 10.77.1.1   ISC dhcrelay forwarding to both 10.77.0.2 and 10.77.0.3, IP router
 #   QEMU clients on taps on br0 (or br1 for the relay scenario)
 set -u
@@ -33,7 +38,7 @@ if [[ $(id -u) != 0 ]]; then
 fi
 for tool in ip qemu-system-x86_64 dnsmasq dhcpd dhcrelay tcpdump; do
 	command -v "$tool" >/dev/null || {
-		echo "e2e: missing $tool (apt: qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay tcpdump)" >&2
+		echo "e2e: missing $tool (apt: qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay tcpdump debian-installer-12-netboot-amd64)" >&2
 		exit 2
 	}
 done
@@ -43,7 +48,9 @@ T_BIOS=${E2E_TIMEOUT_BIOS:-120}
 T_UEFI=${E2E_TIMEOUT_UEFI:-240}
 # OVMF's PXEv6 path: DHCPv6 offer collection, the held 4011 REPLY, then iPXE configuring both families.
 T_UEFI6=${E2E_TIMEOUT_UEFI6:-300}
-ALL="bios uefi three relay windows dhcpd arm64 ipv6 kea6 dual"
+# Firmware, iPXE, the menu, then a whole kernel and the installer's start under TCG.
+T_LINUX=${E2E_TIMEOUT_LINUX:-420}
+ALL="bios uefi three relay windows dhcpd arm64 ipv6 kea6 dual linux-bios linux-uefi"
 ONLY=${E2E_ONLY:-$ALL}
 ONLY=${ONLY//,/ }
 
@@ -177,7 +184,7 @@ start_pxeproxy() {
 	local dir=$1
 	shift
 	e2e_bg pxe "$dir/pxeproxy.log" env PXE_INTERFACES=eth0 PXE_TFTP_ROOT="$root" PXE_LOG_FORMAT=json \
-		PXE_LOG_LEVEL=debug "$@" "$bin"
+		PXE_LOG_LEVEL=debug PXE_HTTP_ADDR=:4011 "$@" "$bin"
 	svc_pids+=("$E2E_PID")
 	e2e_wait_for "$dir/pxeproxy.log" '"msg":"listening"' 10 "$E2E_PID" && return 0
 	why="pxeproxy did not start: $(tail -n 2 "$dir/pxeproxy.log")"
@@ -603,10 +610,118 @@ scenario_dual() {
 	note="PXEv4 first: snponly.efi from $(transfer_peer "$1" snponly.efi), $(note4011 "$1" "${c_mac[0]}")"
 }
 
+# ---- Linux through the generated menu ------------------------------------------------------------------------
+# Debian's network installer (package debian-installer-12-netboot-amd64) in a boot folder with no boot.ipxe:
+# iPXE clients get the menu pxeproxy generates, whose default entry (PXE_MENU_DEFAULT) boots it after 2 s.
+DI_DIR=${E2E_DI_DIR:-/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64}
+DI_ID=linux-debian-12
+# console=ttyS0: the kernel's lines on the serial log. auto=true puts the installer's language and keyboard
+# questions after the network set-up, priority=critical skips the others (one NIC: no interface question),
+# so its first step is a DHCP request on the link.
+DI_ARGS="console=ttyS0 auto=true priority=critical interface=auto"
+lroot=
+
+# linux_root: the linux scenarios' boot folder (once): Debian's iPXE and linux/debian-12 with the
+# installer's kernel and initrd (hard links when /tmp allows), cmdline.txt and title.txt.
+linux_root() {
+	[[ -n $lroot ]] && return 0
+	local d=$E2E_TMP/linux-root f
+	mkdir -p "$d/linux/debian-12" || return 1
+	for f in undionly.kpxe ipxe.efi snponly.efi; do
+		cp "$E2E_IPXE_DIR/$f" "$d/$f" || return 1
+	done
+	for f in linux initrd.gz; do
+		cp -l "$DI_DIR/$f" "$d/linux/debian-12/$f" 2>/dev/null || cp "$DI_DIR/$f" "$d/linux/debian-12/$f" || return 1
+	done
+	printf '%s\n' "$DI_ARGS" >"$d/linux/debian-12/cmdline.txt"
+	printf 'Debian 12 network installer\n' >"$d/linux/debian-12/title.txt"
+	lroot=$d
+}
+
+# di_dhcp PCAP MAC: the capture holds a DHCP request from MAC with option 60 "d-i": the installer's own
+# DHCP client (firmware and iPXE send "PXEClient:...").
+di_dhcp() {
+	tcpdump -n -vv -r "$1" 'udp dst port 67' 2>/dev/null | awk -v from="Request from $2," '
+		function check() { if (index(blk, from) && index(blk, "Vendor-Class (60), length 3: \"d-i\"")) found = 1 }
+		/^[0-9]/ { check(); blk = "" }
+		{ blk = blk "\n" $0 }
+		END { check(); exit !found }'
+}
+
+# http_full DIR PATH FILE: pxeproxy logged a whole 200 download of PATH over HTTP (FILE's size).
+http_full() {
+	local size
+	size=$(stat -L -c %s "$3")
+	require_log "$1" "\"msg\":\"http request\".*\"file\":\"$(jre "$2")\",\"status\":200,\"bytes\":$size," \
+		"whole HTTP download of $2 ($size bytes)"
+}
+
+# linux_boot DIR KIND: a KIND client boots the installer through the generated menu.
+linux_boot() {
+	local dir=$1 kind=$2 serial t0 t_kernel= t_dhcp=
+	if [[ ! -f $DI_DIR/linux || ! -f $DI_DIR/initrd.gz ]]; then
+		why="needs debian-installer-12-netboot-amd64 ($DI_DIR)"
+		return 1
+	fi
+	linux_root || { why="cannot fill the linux boot folder"; return 1; }
+	corp_dnsmasq "$dir"
+	start_pxeproxy "$dir" PXE_TFTP_ROOT="$lroot" PXE_MENU_DEFAULT=$DI_ID PXE_MENU_TIMEOUT=2s || return 1
+	require_log "$dir" "\"msg\":\"boot menu entries\".*\"$DI_ID\"" "boot menu entry $DI_ID at start" || return 1
+	t0=$SECONDS
+	# The installer's initrd unpacks into RAM, and with 640 MiB it stops at a "low memory mode" notice
+	# even at priority=critical (not with 1 GiB). QEMU only backs the pages the guest touches.
+	E2E_QEMU_MEM_BIOS=${E2E_QEMU_MEM_LINUX:-1024} E2E_QEMU_MEM_UEFI=${E2E_QEMU_MEM_LINUX:-1024} \
+		add_client "$kind" br0 "$dir" || { why="QEMU did not start"; return 1; }
+	serial=${c_serial[0]}
+	while ((SECONDS - t0 < T_LINUX)); do
+		if [[ -z $t_kernel ]] && grep -qas 'Kernel command line:' "$serial"; then
+			t_kernel=$((SECONDS - t0))
+		fi
+		if [[ -n $t_kernel ]] && di_dhcp "$dir/dhcp.pcap" "${c_mac[0]}"; then
+			t_dhcp=$((SECONDS - t0))
+			break
+		fi
+		if ! kill -0 "${c_pid[0]}" 2>/dev/null; then
+			why="QEMU ended (serial: $(last_serial "$serial"))"
+			return 1
+		fi
+		sleep 2
+	done
+	e2e_kill "${c_pid[0]}"
+	if [[ -z $t_kernel ]]; then
+		why="no 'Kernel command line' on the serial console within ${T_LINUX}s; $(progress "$dir" "${c_mac[0]}"); serial: $(last_serial "$serial")"
+		return 1
+	fi
+	if [[ -z $t_dhcp ]]; then
+		why="kernel booted in ${t_kernel}s, but no DHCP request of the installer on the link within ${T_LINUX}s; serial: $(last_serial "$serial")"
+		return 1
+	fi
+	grep -qa 'Linux version ' "$serial" || { why="no 'Linux version' line on the serial console"; return 1; }
+	grep -a 'Kernel command line:' "$serial" | grep -q -- "console=ttyS0" ||
+		{ why="the kernel command line lacks console=ttyS0 from cmdline.txt"; return 1; }
+	# Through the generated menu: boot.ipxe came from pxeproxy, the folder holds none.
+	require_log "$dir" '"msg":"tftp transfer".*"file":"boot.ipxe"' "finished transfer of the generated boot.ipxe" || return 1
+	grep -qa 'pxeproxy boot menu' "$serial" || { why="the menu's title is not on the serial console"; return 1; }
+	http_full "$dir" /linux/debian-12/linux "$lroot/linux/debian-12/linux" || return 1
+	http_full "$dir" /linux/debian-12/initrd.gz "$lroot/linux/debian-12/initrd.gz" || return 1
+	if grep -E '"msg":"tftp transfer' "$dir/pxeproxy.log" | grep -q '"file":"linux/'; then
+		why="kernel or initrd went over TFTP"
+		return 1
+	fi
+	note="menu -> $DI_ID over HTTP; kernel line at ${t_kernel}s, installer DHCP at ${t_dhcp}s"
+}
+
+scenario_linux_bios() { linux_boot "$1" bios; }
+scenario_linux_uefi() {
+	linux_boot "$1" uefi || return 1
+	chain_uefi "$1" "${c_mac[0]}" snponly.efi
+}
+
 # ---- driver ------------------------------------------------------------------------------------------------
 passed=0 failed=0
 for name in $ONLY; do
-	if ! declare -F "scenario_$name" >/dev/null; then
+	fn=scenario_${name//-/_}
+	if ! declare -F "$fn" >/dev/null; then
 		echo "FAIL $name (0s): unknown scenario (known: $ALL)"
 		failed=$((failed + 1))
 		continue
@@ -617,7 +732,7 @@ for name in $ONLY; do
 	c_kind=() c_mac=() c_pid=() c_serial=() c_br=() c_proof=()
 	start_capture "$dir"
 	t0=$SECONDS
-	if "scenario_$name" "$dir"; then
+	if "$fn" "$dir"; then
 		ok=1
 	else
 		ok=0

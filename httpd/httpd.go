@@ -403,10 +403,13 @@ func (s *Server) file(w *countingWriter, r *http.Request) error {
 		if errors.Is(err, bootfs.ErrNotFound) {
 			w.watch = s.watch(r, 0)
 		}
-		if errors.Is(err, bootfs.ErrAccess) {
+		switch {
+		case errors.Is(err, bootfs.ErrAccess):
 			http.Error(w, "access denied", http.StatusForbidden)
-		} else {
+		case errors.Is(err, bootfs.ErrNotFound):
 			http.Error(w, "file not found", http.StatusNotFound)
+		default: // a generated file that could not be made
+			http.Error(w, "read error", http.StatusInternalServerError)
 		}
 		return err
 	}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # run.sh builds and runs pxeproxy on this host without Docker (as root, or
 # with CAP_NET_BIND_SERVICE): it installs Debian's iPXE builds if missing,
-# builds the binary, and serves iPXE plus the default menu (boot/boot.ipxe)
-# as built-in defaults behind PXE_TFTP_ROOT. Every PXE_* variable set in the
-# environment is passed through, e.g.:
+# builds the binary, and serves iPXE (and memtest86+ when the host has
+# Debian's memtest86+ package: installing it here would add an entry to the
+# host's own GRUB menu) as built-in defaults behind PXE_TFTP_ROOT; iPXE
+# clients get the menu pxeproxy generates from the boot folder. Every PXE_*
+# variable set in the environment is passed through, e.g.:
 #   sudo PXE_INTERFACES=eth1 scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,9 @@ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/pxeproxy .
 defaults=$(pwd)/bin/tftp-defaults
 mkdir -p "$defaults"
 cp /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/snponly.efi "$defaults/"
-cp boot/boot.ipxe "$defaults/boot.ipxe"
+if [ -f /boot/memtest86+x64.bin ]; then
+  mkdir -p "$defaults/memtest"
+  cp /boot/memtest86+x64.bin /boot/memtest86+x64.efi "$defaults/memtest/"
+fi
 export PXE_TFTP_DEFAULTS=${PXE_TFTP_DEFAULTS:-$defaults}
 exec bin/pxeproxy "$@"

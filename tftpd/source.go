@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 )
 
@@ -26,7 +25,7 @@ const readAhead = 64 << 10
 // octetSource reads blocks through a read-ahead buffer, bounded by the size
 // at open so the transfer matches the tsize that was announced.
 type octetSource struct {
-	f     *os.File
+	f     io.ReaderAt
 	size  int64
 	pool  *sync.Pool
 	buf   *[]byte // from pool; nil after release
@@ -36,7 +35,7 @@ type octetSource struct {
 
 // newOctetSource reads f through a read-ahead buffer from pool, which
 // holds *[]byte of readAhead bytes.
-func newOctetSource(f *os.File, size int64, pool *sync.Pool) *octetSource {
+func newOctetSource(f io.ReaderAt, size int64, pool *sync.Pool) *octetSource {
 	return &octetSource{f: f, size: size, pool: pool, buf: pool.Get().(*[]byte)}
 }
 
@@ -77,7 +76,7 @@ func (s *octetSource) block(n int64, buf []byte) (int, error) {
 // from n, so it remembers where each block of the window starts in the file
 // (and whether it starts with the second byte of a split pair).
 type netasciiSource struct {
-	f       *os.File
+	f       io.ReaderAt
 	scratch []byte
 	starts  []nastart // ring indexed by n % len, covers the window
 }
@@ -88,7 +87,7 @@ type nastart struct {
 	pending byte // second byte of a pair split across blocks, 0xff: none
 }
 
-func newNetasciiSource(f *os.File, blksize, window int) *netasciiSource {
+func newNetasciiSource(f io.ReaderAt, blksize, window int) *netasciiSource {
 	s := &netasciiSource{f: f, scratch: make([]byte, blksize), starts: make([]nastart, window+2)}
 	s.starts[1%len(s.starts)] = nastart{n: 1, pending: 0xff}
 	return s

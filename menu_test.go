@@ -1,0 +1,293 @@
+package main
+
+import (
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/internal/envcfg"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
+)
+
+// put writes dir/name with content, making the folders.
+func put(t *testing.T, dir, name, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeClock is a settable time for menuMaker.now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// countingFS counts the listings of the top folder: one per scan.
+type countingFS struct {
+	fs.ReadDirFS
+	scans atomic.Int64
+}
+
+func (c *countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name == "." {
+		c.scans.Add(1)
+	}
+	return c.ReadDirFS.ReadDir(name)
+}
+
+// menuFixture is the wiring of serve: an admin folder and a defaults
+// folder (holding a stale boot.ipxe) opened with the menu's generated
+// names, the maker on a fake clock, its log.
+type menuFixture struct {
+	admin, defaults string
+	root            *bootfs.Root
+	maker           *menuMaker
+	clock           *fakeClock
+	fsys            *countingFS
+	logs            *testlog.Buffer
+}
+
+func newMenuFixture(t *testing.T, env map[string]string) *menuFixture {
+	t.Helper()
+	f := &menuFixture{admin: t.TempDir(), defaults: t.TempDir(), logs: &testlog.Buffer{},
+		clock: &fakeClock{t: time.Unix(1e9, 0)}}
+	put(t, f.defaults, "undionly.kpxe", "kpxe")
+	put(t, f.defaults, "boot.ipxe", "#!ipxe\necho an old built-in menu\n")
+	put(t, f.defaults, "memtest/memtest86+x64.bin", "bin")
+	put(t, f.defaults, "memtest/memtest86+x64.efi", "efi")
+	clearEnv(t)
+	t.Setenv("PXE_TFTP_ROOT", f.admin)
+	t.Setenv("PXE_TFTP_DEFAULTS", f.defaults)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(f.logs, nil))
+	f.maker = newMenuMaker(cfg, log)
+	f.maker.now = f.clock.now
+	f.root, _, err = openTFTPRoot(cfg, log, f.maker.files())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.root.Close() })
+	f.fsys = &countingFS{ReadDirFS: f.root.FS().(fs.ReadDirFS)}
+	f.maker.setFS(f.fsys)
+	return f
+}
+
+// get returns what a client asking for name gets.
+func (f *menuFixture) get(t *testing.T, name string) string {
+	t.Helper()
+	file, err := f.root.Open(name)
+	if err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	defer file.Close()
+	b, err := io.ReadAll(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const menuMark = "# pxeproxy boot catalogue"
+
+func TestMenuServedFromFolder(t *testing.T) {
+	f := newMenuFixture(t, nil)
+	for _, name := range []string{"boot.ipxe", "/BOOT.IPXE", "pxeproxy-menu.ipxe"} {
+		if got := f.get(t, name); !strings.Contains(got, menuMark) || !strings.Contains(got, "item memtest ") {
+			t.Fatalf("%s: not the generated menu with the built-in memtest:\n%s", name, got)
+		}
+	}
+	// An image copied in shows up once the last scan is a second old.
+	put(t, f.admin, "linux/debian-12/linux", "kernel")
+	put(t, f.admin, "linux/debian-12/initrd.gz", "initrd")
+	if got := f.get(t, "boot.ipxe"); strings.Contains(got, "linux-debian-12") {
+		t.Fatal("scanned again within a second")
+	}
+	f.clock.add(menuMaxAge)
+	if got := f.get(t, "boot.ipxe"); !strings.Contains(got, "item linux-debian-12 ") {
+		t.Fatalf("new image not in the menu:\n%s", got)
+	}
+	// The admin's own boot.ipxe wins; the stable name stays the catalogue.
+	put(t, f.admin, "boot.ipxe", "#!ipxe\nchain pxeproxy-menu.ipxe\n")
+	if got := f.get(t, "boot.ipxe"); got != "#!ipxe\nchain pxeproxy-menu.ipxe\n" {
+		t.Fatalf("admin's boot.ipxe not served: %q", got)
+	}
+	if got := f.get(t, "pxeproxy-menu.ipxe"); !strings.Contains(got, menuMark) {
+		t.Fatalf("stable name lost the menu: %q", got)
+	}
+}
+
+func TestMenuSettings(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"defaults": {nil, []string{"set pxeproxy-timeout 30000\n", "set pxeproxy-default local\n",
+			"kernel /memtest/memtest86%2Bx64.bin"}},
+		"forever": {map[string]string{"PXE_MENU_TIMEOUT": "0"}, []string{"set pxeproxy-timeout 0\n"}},
+		"default entry": {map[string]string{"PXE_MENU_DEFAULT": "memtest", "PXE_MENU_TIMEOUT": "2s"},
+			[]string{"set pxeproxy-timeout 2000\n", "set pxeproxy-default memtest\n"}},
+		"unknown default boots local": {map[string]string{"PXE_MENU_DEFAULT": "linux-later"},
+			[]string{"set pxeproxy-default local\n"}},
+		"wds server": {map[string]string{"PXE_WDS_SERVER": "192.0.2.50"},
+			[]string{"item wds-server ", "chain tftp://192.0.2.50/boot\\x64\\wdsmgfw.efi"}},
+		"http": {map[string]string{"PXE_HTTP_ADDR": ":4011"},
+			[]string{"kernel http://${pxeproxy-server}:4011/memtest/memtest86%2Bx64.bin"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := newMenuFixture(t, c.env).get(t, "boot.ipxe")
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("menu lacks %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestMenuConfigErrors(t *testing.T) {
+	cases := map[string]struct{ key, val, want string }{
+		"default not an id": {"PXE_MENU_DEFAULT", "Debian 12", `PXE_MENU_DEFAULT="Debian 12": expected an entry id`},
+		"default injects":   {"PXE_MENU_DEFAULT", "local\nreboot", `PXE_MENU_DEFAULT="local\nreboot"`},
+		"timeout too long":  {"PXE_MENU_TIMEOUT", "25h", `PXE_MENU_TIMEOUT=25h0m0s: expected at most 24h0m0s`},
+		"timeout negative":  {"PXE_MENU_TIMEOUT", "-1s", `PXE_MENU_TIMEOUT="-1s": expected a duration`},
+		"wds not ipv4":      {"PXE_WDS_SERVER", "wds.example", `PXE_WDS_SERVER="wds.example": expected a unicast IPv4 address`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(c.key, c.val)
+			_, err := loadConfig()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%s=%q: error %v, want %q", c.key, c.val, err, c.want)
+			}
+		})
+	}
+}
+
+func TestMenuHTTPBase(t *testing.T) {
+	ip := func(s string) envcfg.IPv4 { return envcfg.IPv4{IP: net.ParseIP(s).To4()} }
+	cases := map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"off":                       {Config{}, ""},
+		"wildcard":                  {Config{HTTPAddr: ":4011"}, "http://${pxeproxy-server}:4011"},
+		"wildcard v4":               {Config{HTTPAddr: "0.0.0.0:4011"}, "http://${pxeproxy-server}:4011"},
+		"one address":               {Config{HTTPAddr: "10.0.0.5:4011"}, "http://10.0.0.5:4011"},
+		"loopback":                  {Config{HTTPAddr: "127.0.0.1:4011"}, ""},
+		"ipv6 address":              {Config{HTTPAddr: "[2001:db8::5]:4011"}, "http://[2001:db8::5]:4011"},
+		"other boot server":         {Config{HTTPAddr: ":4011", BootServer: ip("10.0.0.9")}, ""},
+		"other boot server, our ip": {Config{HTTPAddr: ":4011", BootServer: ip("10.0.0.9"), ServerIP: ip("10.0.0.5")}, "http://10.0.0.5:4011"},
+	}
+	for name, c := range cases {
+		if got := menuHTTPBase(&c.cfg); got != c.want {
+			t.Errorf("%s: %q, want %q", name, got, c.want)
+		}
+	}
+}
+
+// TestMenuFlood: a flood of menu requests, all at once and then in
+// sequence, costs one scan of the folder per second, not one per request.
+func TestMenuFlood(t *testing.T) {
+	f := newMenuFixture(t, nil)
+	var wg sync.WaitGroup
+	for range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if file, err := f.root.Open("boot.ipxe"); err == nil {
+				file.Close()
+			} else {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.fsys.scans.Load(); n != 1 {
+		t.Fatalf("500 requests at once: %d scans, want 1", n)
+	}
+	for i := range 100 {
+		f.clock.add(menuMaxAge / 10)
+		f.get(t, "pxeproxy-menu.ipxe")
+		if n, want := f.fsys.scans.Load(), int64(1+(i+1)/10); n != want {
+			t.Fatalf("after %d requests over %s: %d scans, want %d", 500+i+1, time.Duration(i+1)*menuMaxAge/10, n, want)
+		}
+	}
+}
+
+// TestMenuSkipLogBounded: a name the catalogue leaves out is logged when
+// it appears, not on every scan, and one scan logs a bounded number of
+// lines however many names it leaves out.
+func TestMenuSkipLogBounded(t *testing.T) {
+	f := newMenuFixture(t, nil)
+	put(t, f.admin, "linux/bad/vmlinuz", "k")
+	put(t, f.admin, "linux/bad/cmdline.txt", "quiet ; reboot")
+	lines := func() int { return strings.Count(f.logs.String(), "boot menu: left out") }
+	for range 20 {
+		f.clock.add(menuMaxAge)
+		f.get(t, "boot.ipxe")
+	}
+	if n := lines(); n != 1 {
+		t.Fatalf("one bad entry over 20 scans: %d lines, want 1\n%s", n, f.logs.String())
+	}
+	for i := range 3 * maxSkipLines {
+		put(t, f.admin, "win/"+strings.Repeat("x", i+1)+"/boot.wim", "w") // no wimboot: left out
+	}
+	f.clock.add(menuMaxAge)
+	f.get(t, "boot.ipxe")
+	if n := lines(); n != 1+maxSkipLines {
+		t.Fatalf("%d new names left out: %d lines, want %d", 3*maxSkipLines, n-1, maxSkipLines)
+	}
+	if !strings.Contains(f.logs.String(), "more names left out") {
+		t.Fatal("no summary line for the names not logged")
+	}
+}
+
+func TestMenuStartWarnings(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		warn string
+	}{
+		"local":            {nil, ""},
+		"built-in memtest": {map[string]string{"PXE_MENU_DEFAULT": "memtest"}, ""},
+		"not there yet": {map[string]string{"PXE_MENU_DEFAULT": "linux-debian-12"},
+			`PXE_MENU_DEFAULT names no entry of the boot menu (yet)`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newMenuFixture(t, c.env)
+			f.maker.logStart()
+			logs := f.logs.String()
+			if !strings.Contains(logs, `msg="boot menu entries" svc=menu count=5 ids="[memtest local shell config reboot]"`) {
+				t.Errorf("no entries line:\n%s", logs)
+			}
+			if got := strings.Contains(logs, "level=WARN"); got != (c.warn != "") || !strings.Contains(logs, c.warn) {
+				t.Errorf("warnings: want %q in\n%s", c.warn, logs)
+			}
+		})
+	}
+}
