@@ -512,8 +512,7 @@ func clientPort(p int) bool { return p == portClient || p == PortPXE }
 // port when the source is a host on the ingress segment; a source off the
 // segment (a routed client) is answered only at a PXE client port and when
 // it is the client's own address (ciaddr) or came through a relay; a
-// client without an address gets a broadcast, again only to a client port.
-// Anything else would reflect replies at hosts that never asked
+// request from 0.0.0.0 is not answered. Anything else would reflect replies at hosts that never asked
 // (8.8.8.8:53, a subnet broadcast).
 func Destination(req *dhcpv4.DHCPv4, in Ingress) (dst *net.UDPAddr, broadcast bool, err error) {
 	gi, err := relayAgent(req.GatewayIPAddr, in)
@@ -534,10 +533,10 @@ func Destination(req *dhcpv4.DHCPv4, in Ingress) (dst *net.UDPAddr, broadcast bo
 	case src == nil:
 		return nil, false, fmt.Errorf("%w: no ipv4 source", ErrBadSource)
 	case src.IsUnspecified():
-		if !clientPort(in.Src.Port) {
-			return nil, false, fmt.Errorf("%w: broadcast to port %d", ErrBadSource, in.Src.Port)
-		}
-		return &net.UDPAddr{IP: net.IPv4bcast, Port: in.Src.Port}, true, nil
+		// A PXE client asks the boot server only once it holds a lease
+		// (PXE 2.1 boot server discovery); a broadcast answer to 0.0.0.0
+		// would reach every host on the segment.
+		return nil, false, fmt.Errorf("%w: no source address", ErrBadSource)
 	case in.Src.Port == 0:
 		return nil, false, fmt.Errorf("%w: source port 0", ErrBadSource)
 	}
