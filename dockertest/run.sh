@@ -11,11 +11,13 @@
 # build.sh saved: a container left over from an aborted run can never be
 # restarted by an engine running outside a test namespace.
 #
-# Checks: the repo's docker-compose.yml comes up healthy; the process runs as
-# uid 65532 with only CAP_NET_BIND_SERVICE and a read-only root; TFTP serves
-# the admin mount and the built-in defaults; a QEMU BIOS PXE client boots into
-# the built-in iPXE menu through the containerized proxy; compose down; the
-# engine stops. Last line: "docker: N passed, N failed".
+# Checks: the repo's docker-compose.yml comes up healthy (its healthcheck
+# probing the HTTP listener the compose file turns on, TCP 4011); the process
+# runs as uid 65532 with only CAP_NET_BIND_SERVICE and a read-only root; TFTP
+# and HTTP serve the admin mount and the built-in defaults (iPXE, memtest86+)
+# and the generated boot menu; QEMU BIOS and UEFI PXE clients boot into that
+# menu through the containerized proxy; compose down; the engine stops. Last
+# line: "docker: N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -119,7 +121,10 @@ for _ in $(seq 1 60); do
 done
 check "container healthy (status: $health)" test "$health" = healthy
 t_up=$((SECONDS - t0))
-docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$cid" | tail -n 1
+# Each probe's output ends with a newline: the last non-empty line is the latest.
+hlog=$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$cid" | grep -v '^$' | tail -n 1)
+echo "$hlog"
+check "healthcheck probes the HTTP listener on 4011" grep -q 'http://127.0.0.1:4011/healthz answered 200' <<<"$hlog"
 
 # --- privileges and file system --------------------------------------------------
 pid=$(docker inspect -f '{{.State.Pid}}' "$cid")
@@ -147,9 +152,10 @@ ports=$(e2e_in srv ss -Hulnp)
 for p in 67 69 4011; do
 	check "pxeproxy listens on udp port $p" grep -qE ":$p\s.*pxeproxy" <<<"$ports"
 done
+check "pxeproxy listens on tcp port 4011 (HTTP)" grep -qE ":4011\s.*pxeproxy" <<<"$(e2e_in srv ss -Htlnp)"
 check "healthcheck subcommand via docker exec" docker exec "$cid" /pxeproxy healthcheck
 
-# --- TFTP over the test LAN --------------------------------------------------------
+# --- TFTP and HTTP over the test LAN ----------------------------------------------
 # tftp_same FILE REFERENCE: FILE fetched from the container over the test LAN
 # (from the dhcp namespace, a real client address) equals REFERENCE.
 tftp_same() {
@@ -159,7 +165,25 @@ check "tftp serves the admin mount" tftp_same hello.txt "$tftpboot/hello.txt"
 for f in undionly.kpxe snponly.efi ipxe.efi; do
 	check "tftp serves built-in $f (Debian ipxe)" tftp_same "$f" "$E2E_IPXE_DIR/$f"
 done
-check "tftp serves the built-in menu as boot.ipxe" tftp_same boot.ipxe "$REPO/boot/boot.ipxe"
+# http_same PATH REFERENCE: PATH fetched from the container's HTTP listener
+# (the compose file's TCP 4011) over the test LAN equals REFERENCE.
+http_same() {
+	e2e_in dhcp curl -sSf --max-time 10 -o "$E2E_TMP/got" "http://10.77.5.1:4011/$1" && cmp -s "$E2E_TMP/got" "$2"
+}
+# tftp_pe FILE OUT: FILE fetched over TFTP into OUT is a PE (EFI) image.
+tftp_pe() {
+	e2e_in dhcp curl -sS --max-time 10 -o "$2" "tftp://10.77.5.1/$1" && [[ $(head -c 2 "$2") == MZ ]]
+}
+check "tftp serves built-in memtest86+ (memtest/memtest86+x64.efi)" tftp_pe memtest/memtest86+x64.efi "$E2E_TMP/memtest.efi"
+check "http serves the same file" http_same memtest/memtest86+x64.efi "$E2E_TMP/memtest.efi"
+check "http serves the admin mount" http_same hello.txt "$tftpboot/hello.txt"
+# The image ships no boot.ipxe: iPXE clients get the menu generated from the
+# boot folder, also under its stable name, with big files over HTTP.
+e2e_in dhcp curl -sS --max-time 10 -o "$E2E_TMP/boot.ipxe" tftp://10.77.5.1/boot.ipxe
+check "tftp serves the generated menu as boot.ipxe" grep -q '^# pxeproxy boot catalogue' "$E2E_TMP/boot.ipxe"
+check "the menu offers the built-in memtest86+ over HTTP" \
+	grep -qF 'kernel http://${pxeproxy-server}:4011/memtest/memtest86%2Bx64.efi' "$E2E_TMP/boot.ipxe"
+check "http serves the same menu as pxeproxy-menu.ipxe" http_same pxeproxy-menu.ipxe "$E2E_TMP/boot.ipxe"
 
 # --- a PXE client boots into the menu ----------------------------------------------
 t1=$SECONDS
@@ -167,7 +191,7 @@ e2e_bg dhcp "$E2E_TMP/dnsmasq.log" dnsmasq --keep-in-foreground --conf-file=/dev
 	--interface=eth0 --bind-interfaces --dhcp-range=10.77.5.100,10.77.5.199,255.255.255.0,10m \
 	--dhcp-leasefile="$E2E_TMP/dnsmasq.leases" --log-dhcp --log-facility=- --user=root
 e2e_tap sw br0 tap1
-# Two real firmwares at once, both ending in the image's default menu:
+# Two real firmwares at once, both ending in the generated menu:
 #   bios: SeaBIOS with QEMU's iPXE NIC ROM, which is iPXE already and so is
 #         sent straight to boot.ipxe;
 #   uefi: OVMF with EDK2's own PXE stack: proxy offer (and 4011 ACK), then
@@ -180,14 +204,15 @@ e2e_vm sw bios tap0 "${vm_mac[bios]}" "$E2E_TMP/bios.serial" && vm_pid[bios]=$E2
 e2e_vm sw uefi tap1 "${vm_mac[uefi]}" "$E2E_TMP/uefi.serial" && vm_pid[uefi]=$E2E_PID
 for kind in bios uefi; do
 	serial=$E2E_TMP/$kind.serial
-	if e2e_wait_for "$serial" 'default boot menu' 300 "${vm_pid[$kind]:-}"; then
-		pass "QEMU $kind client booted into the built-in iPXE menu"
+	if e2e_wait_for "$serial" 'pxeproxy boot menu' 300 "${vm_pid[$kind]:-}"; then
+		pass "QEMU $kind client booted into the generated iPXE menu"
 	else
-		fail "QEMU $kind client booted into the built-in iPXE menu"
+		fail "QEMU $kind client booted into the generated iPXE menu"
 		tail -c 1500 "$serial" | tr -c '[:print:]\n' '.' >&2
 	fi
 	check "$kind menu shows the client's MAC" grep -q "${vm_mac[$kind]}" "$serial"
-	check "$kind menu shows pxeproxy as the server" grep -q "Server 10.77.5.1 " "$serial"
+	check "$kind menu shows pxeproxy as the server" grep -qaE "server 10\.77\.5\.1( |$)" "$serial"
+	check "$kind menu offers the built-in memtest86+" grep -qa "Memory test (memtest86+)" "$serial"
 done
 for kind in bios uefi; do
 	[[ -n ${vm_pid[$kind]:-} ]] && e2e_kill "${vm_pid[$kind]}"
