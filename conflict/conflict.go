@@ -189,6 +189,7 @@ type Detector struct {
 	mu     sync.Mutex
 	last   map[string]time.Time // last warning per server and kind
 	pruned time.Time            // last sweep of last
+	full   time.Time            // last "too many servers" warning
 }
 
 // New returns a Detector that logs to log.
@@ -282,7 +283,14 @@ func (d *Detector) due(f *Finding) bool {
 		}
 	}
 	if len(d.last) >= maxServers {
-		return false // a flood: the servers warned about already stand
+		// A flood: the servers warned about already stand; say once per
+		// period that more are not named one by one.
+		if t.Sub(d.full) >= d.cfg.Every {
+			d.full = t
+			d.log.Warn("too many different DHCP servers conflict with pxeproxy: further ones are not logged one by one (a flood of made-up server identifiers?)",
+				"svc", "conflict", "servers", maxServers)
+		}
+		return false
 	}
 	d.last[key] = t
 	return true

@@ -171,8 +171,11 @@ func TestDetectorFlood(t *testing.T) {
 	if n := len(d.last); n > maxServers {
 		t.Fatalf("%d servers remembered, bound %d", n, maxServers)
 	}
-	if n := strings.Count(logs.String(), "\n"); n != maxServers {
+	if n := strings.Count(logs.String(), "another DHCP server conflicts"); n != maxServers {
 		t.Errorf("%d warnings during the flood, want %d", n, maxServers)
+	}
+	if n := strings.Count(logs.String(), "too many different DHCP servers"); n != 1 {
+		t.Errorf("%d lines say the bound was reached, want 1", n)
 	}
 	now = now.Add(11 * time.Minute)
 	logs.Reset()
