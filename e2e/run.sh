@@ -717,6 +717,18 @@ scenario_linux_uefi() {
 	chain_uefi "$1" "${c_mac[0]}" snponly.efi
 }
 
+# Scenarios that need more set-up than a function live in files of their own: e2e/scenario-NAME.sh defines
+# scenario_NAME (and may append NAME to ALL_EXTRA to run it by default).
+ALL_EXTRA=
+for f in "$here"/scenario-*.sh; do
+	[[ -e $f ]] || continue
+	# shellcheck source=/dev/null
+	. "$f"
+done
+if [[ -z ${E2E_ONLY:-} && -n $ALL_EXTRA ]]; then
+	ONLY="$ONLY $ALL_EXTRA"
+fi
+
 # ---- driver ------------------------------------------------------------------------------------------------
 passed=0 failed=0
 for name in $ONLY; do
