@@ -207,6 +207,8 @@ func tftpMetrics(st tftpd.Stats) metrics.TFTPTransfer {
 		t.Failure = metrics.FailNotFound
 	case errors.Is(st.Err, bootfs.ErrAccess):
 		t.Failure = metrics.FailAccess
+	case errors.Is(st.Err, tftpd.ErrBusy):
+		t.Failure = metrics.FailBusy
 	default:
 		t.Failure = metrics.FailOther
 	}

@@ -20,6 +20,7 @@ func TestTFTPMetrics(t *testing.T) {
 		"probe":     {tftpd.Stats{Probe: true, BlockSize: 1468}, metrics.TFTPTransfer{Probe: true, BlockSize: 1468}},
 		"not found": {tftpd.Stats{Err: fmt.Errorf("open: %w", tftpd.ErrNotFound)}, metrics.TFTPTransfer{Failure: metrics.FailNotFound}},
 		"access":    {tftpd.Stats{Err: fmt.Errorf("write request refused: %w", tftpd.ErrAccess)}, metrics.TFTPTransfer{Failure: metrics.FailAccess}},
+		"busy":      {tftpd.Stats{Err: tftpd.ErrBusy}, metrics.TFTPTransfer{Failure: metrics.FailBusy}},
 		"other":     {tftpd.Stats{Bytes: 5, Err: errors.New("timed out")}, metrics.TFTPTransfer{Bytes: 5, Failure: metrics.FailOther}},
 	} {
 		if got := tftpMetrics(c.st); got != c.want {

@@ -56,7 +56,8 @@ const (
 const (
 	FailNotFound = "not-found"
 	FailAccess   = "access-denied"
-	FailOther    = "other" // timeouts, client aborts, busy
+	FailBusy     = "busy"  // refused: too many transfers at once, in all or from one address
+	FailOther    = "other" // timeouts, client aborts
 )
 
 // TFTPTransfer is one finished TFTP request as the metrics count it.
@@ -125,7 +126,7 @@ func New(cfg Config) *Metrics {
 		}, []string{"result"}),
 		tftpFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pxeproxy_tftp_failures_total",
-			Help: "Failed TFTP transfers by reason: not-found, access-denied, other (timeouts, client aborts, busy).",
+			Help: "Failed TFTP transfers by reason: not-found, access-denied, busy (refused: too many at once), other (timeouts, client aborts).",
 		}, []string{"reason"}),
 		tftpByte: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pxeproxy_tftp_bytes_total",
@@ -227,7 +228,7 @@ func (m *Metrics) TFTPDone(t TFTPTransfer) {
 		m.tftpXfer.WithLabelValues(ResultProbe).Inc()
 	case t.Failure != "":
 		reason := t.Failure
-		if reason != FailNotFound && reason != FailAccess {
+		if reason != FailNotFound && reason != FailAccess && reason != FailBusy {
 			reason = FailOther
 		}
 		m.tftpXfer.WithLabelValues(ResultFailed).Inc()

@@ -89,6 +89,8 @@ func TestKnownLoad(t *testing.T) {
 	m.TFTPDone(TFTPTransfer{Failure: FailNotFound})
 	m.TFTPDone(TFTPTransfer{Failure: FailAccess})
 	m.TFTPDone(TFTPTransfer{Bytes: 1000, Retransmits: 5, Failure: FailOther})
+	m.TFTPDone(TFTPTransfer{Failure: FailBusy})
+	m.TFTPDone(TFTPTransfer{Failure: "client-chosen"}) // never a label of its own
 	m.HTTPServed(1 << 20)
 	m.HTTPServed(100)
 	m.HTTPServed(0) // HEAD
@@ -108,10 +110,11 @@ func TestKnownLoad(t *testing.T) {
 
 		`pxeproxy_tftp_transfers_total{result=ok}`:                2,
 		`pxeproxy_tftp_transfers_total{result=probe}`:             1,
-		`pxeproxy_tftp_transfers_total{result=failed}`:            3,
+		`pxeproxy_tftp_transfers_total{result=failed}`:            5,
 		`pxeproxy_tftp_failures_total{reason=not-found}`:          1,
 		`pxeproxy_tftp_failures_total{reason=access-denied}`:      1,
-		`pxeproxy_tftp_failures_total{reason=other}`:              1,
+		`pxeproxy_tftp_failures_total{reason=busy}`:               1,
+		`pxeproxy_tftp_failures_total{reason=other}`:              2,
 		`pxeproxy_tftp_bytes_total`:                               271000,
 		`pxeproxy_tftp_retransmits_total`:                         8,
 		`pxeproxy_tftp_transfer_duration_seconds_count`:           2,
