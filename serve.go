@@ -21,16 +21,11 @@ import (
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
+	"github.com/pxeproxy/pxeproxy/internal/service"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
-
-// service is one loop that runs until the context ends.
-type service struct {
-	name string
-	run  func(context.Context) error
-}
 
 // serve opens every socket first, so that a taken port or a missing folder
 // stops the start with one clear line, then runs the services until ctx ends.
@@ -52,10 +47,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	psrv := proxy.New(scfg, log)
 
-	var services []service
+	var g service.Group
+	defer g.Close()
 	if jw != nil {
 		// Joins transfer peers to their MAC once the kernel has learnt it.
-		services = append(services, service{"journal", jw.neigh.run})
+		g.Add("journal", jw.neigh.run)
 	}
 	// 4011 first: only a PXE boot service (another pxeproxy) holds it, and
 	// its error names that, before 67 would fall back to raw for nothing.
@@ -71,9 +67,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer t67.Close()
-	services = append(services,
-		service{"proxy:67", func(ctx context.Context) error { return psrv.Serve(ctx, t67, proxy.PortDHCP) }},
-		service{"proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, t4011, proxy.PortPXE) }})
+	g.Add("proxy:67", func(ctx context.Context) error { return psrv.Serve(ctx, t67, proxy.PortDHCP) })
+	g.Add("proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, t4011, proxy.PortPXE) })
 
 	if cfg.ConflictWatch {
 		// dropLocal when port 67 was free: no DHCP server runs on this host.
@@ -88,7 +83,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 				ccfg.OnLease = jw.lease
 			}
 			d := conflict.New(ccfg, log)
-			services = append(services, service{"conflict", func(ctx context.Context) error { return d.Serve(ctx, r) }})
+			g.Add("conflict", func(ctx context.Context) error { return d.Serve(ctx, r) })
 		}
 	}
 
@@ -143,20 +138,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
 		}
 		defer conn.Close()
-		services = append(services, service{"tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) }})
+		g.Add("tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) })
 		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
 	}
 
 	if on6 {
-		svcs, closers, err := openIPv6(ctx, cfg, ifs6, m, log, tftpServe6)
-		if err != nil {
+		if err := openIPv6(ctx, &g, cfg, ifs6, m, log, tftpServe6); err != nil {
 			return err
 		}
-		for _, c := range closers {
-			defer c.Close()
-		}
-		services = append(services, svcs...)
 	}
 
 	if cfg.HTTPAddr != "" {
@@ -174,7 +164,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 		}
 		defer ln.Close()
-		services = append(services, service{"http", func(ctx context.Context) error { return hsrv.Serve(ctx, ln) }})
+		g.Add("http", func(ctx context.Context) error { return hsrv.Serve(ctx, ln) })
 	}
 
 	bootServer := "ingress address"
@@ -192,7 +182,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	for _, w := range cfg.warnings() {
 		log.Warn(w, "svc", "main")
 	}
-	err = runAll(ctx, services, health)
+	err = g.Run(ctx, health.Set)
 	log.Info("stopped", "svc", "main")
 	return err
 }
@@ -213,34 +203,6 @@ func tftpMetrics(st tftpd.Stats) metrics.TFTPTransfer {
 		t.Failure = metrics.FailOther
 	}
 	return t
-}
-
-// runAll runs every service until ctx ends; the first failure stops the
-// rest. A service counts as serving (/healthz) from its start until its loop
-// returns: its socket is already open.
-func runAll(ctx context.Context, services []service, health *httpd.Health) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan error, len(services))
-	for _, s := range services {
-		health.Set(s.name, true)
-		go func() {
-			err := s.run(ctx)
-			health.Set(s.name, false)
-			if err != nil {
-				err = fmt.Errorf("%s: %w", s.name, err)
-				cancel(err)
-			}
-			done <- err
-		}()
-	}
-	var first error
-	for range services {
-		if err := <-done; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }
 
 // proxyConfig is the decision's configuration taken from the environment.

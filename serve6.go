@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
+	"github.com/pxeproxy/pxeproxy/internal/service"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
@@ -136,19 +136,16 @@ func ipv6URL(v string) bool {
 // at exit. With PXE_IPV6=auto a socket that cannot be opened (IPv6 switched
 // off in the kernel, port 547 held by a DHCPv6 server on this host) turns
 // IPv6 off with a warning; with on it stops the start.
-func openIPv6(ctx context.Context, cfg *Config, ifs []ipv6Iface, m *metrics.Metrics, log *slog.Logger,
-	tftpServe func(context.Context, net.PacketConn) error) ([]service, []io.Closer, error) {
-	var services []service
-	var closers []io.Closer
-	fail := func(err error) ([]service, []io.Closer, error) {
-		for _, c := range closers {
-			c.Close()
-		}
+func openIPv6(ctx context.Context, g *service.Group, cfg *Config, ifs []ipv6Iface, m *metrics.Metrics, log *slog.Logger,
+	tftpServe func(context.Context, net.PacketConn) error) error {
+	var opened service.Group
+	fail := func(err error) error {
+		opened.Close()
 		if cfg.IPv6 == envcfg.AutoOn {
-			return nil, nil, fmt.Errorf("PXE_IPV6=on: %w", err)
+			return fmt.Errorf("PXE_IPV6=on: %w", err)
 		}
 		log.Warn("IPv6 boot off: "+err.Error()+" (set PXE_IPV6=off to silence this, or PXE_IPV6=on to make it fatal)", "svc", "proxy6")
-		return nil, nil, nil
+		return nil
 	}
 	pcfg := proxy6Config(cfg, ifs, m)
 	srv := proxy6.New(pcfg, log)
@@ -157,12 +154,12 @@ func openIPv6(ctx context.Context, cfg *Config, ifs []ipv6Iface, m *metrics.Metr
 		if err != nil {
 			return fail(fmt.Errorf("port %d over IPv6: %w (a DHCPv6 server on this host?)", port, err))
 		}
-		closers = append(closers, conn)
+		opened.Own(conn)
 		if granted < cfg.RecvBuffer {
 			log.Warn("receive buffer smaller than asked: a burst of PXE clients may be dropped; raise net.core.rmem_max or grant CAP_NET_ADMIN",
 				"svc", "proxy6", "port", port, "asked", cfg.RecvBuffer, "granted", granted)
 		}
-		services = append(services, service{"proxy6:" + strconv.Itoa(port), func(ctx context.Context) error { return srv.Serve(ctx, conn) }})
+		opened.Add("proxy6:"+strconv.Itoa(port), func(ctx context.Context) error { return srv.Serve(ctx, conn) })
 	}
 	if tftpServe != nil {
 		// The same server, tree and limits as IPv4; a udp6 socket is IPv6
@@ -173,8 +170,8 @@ func openIPv6(ctx context.Context, cfg *Config, ifs []ipv6Iface, m *metrics.Metr
 		if err != nil {
 			return fail(fmt.Errorf("TFTP on %s: %w", addr, err))
 		}
-		closers = append(closers, conn)
-		services = append(services, service{"tftp6", func(ctx context.Context) error { return tftpServe(ctx, conn) }})
+		opened.Own(conn)
+		opened.Add("tftp6", func(ctx context.Context) error { return tftpServe(ctx, conn) })
 	}
 	server := "ingress address"
 	if cfg.ServerIP6.IP != nil {
@@ -182,5 +179,6 @@ func openIPv6(ctx context.Context, cfg *Config, ifs []ipv6Iface, m *metrics.Metr
 	}
 	log.Info("listening", "svc", "proxy6", "ports", []int{proxy6.PortDHCP, proxy6.PortPXE}, "interfaces", srv.Interfaces(),
 		"server_ip6", server, "server_id", fmt.Sprintf("%x", pcfg.ServerID), "tftp6", tftpServe != nil)
-	return services, closers, nil
+	g.Merge(&opened)
+	return nil
 }
