@@ -17,6 +17,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/journal"
 	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/neigh"
 	"github.com/pxeproxy/pxeproxy/proxy"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
@@ -25,7 +26,7 @@ import (
 // TFTP and HTTP servers.
 type journeys struct {
 	j     *journal.Journal
-	neigh *neighbours
+	neigh *neigh.Table
 	// root is the boot folder, for the closest name of a missing file; set
 	// before the services start, nil with PXE_TFTP=off.
 	root *bootfs.Root
@@ -39,9 +40,9 @@ func newJourneys(cfg *Config, log *slog.Logger) *journeys {
 	}
 	jw := &journeys{}
 	jw.j = journal.New(journal.Config{Clients: cfg.JournalClients, Names: jw.names}, log)
-	jw.neigh = newNeighbours(cfg.Interfaces, func(ip netip.Addr, mac net.HardwareAddr) {
+	jw.neigh = neigh.New(neigh.Config{Interfaces: cfg.Interfaces, Found: func(ip netip.Addr, mac net.HardwareAddr) {
 		jw.j.Join(mac, ip, journal.ViaNeighbour)
-	})
+	}})
 	return jw
 }
 
@@ -116,7 +117,7 @@ func (jw *journeys) startHTTP(s httpd.Start) httpd.Watch {
 // table when the kernel knows it; if not yet, the neighbour look-up joins
 // it later, once the transfer's own traffic has made the kernel learn it.
 func (jw *journeys) start(proto string, peer netip.AddrPort, file string, size int64, blksize, window int) *transfer {
-	mac := jw.neigh.lookup(peer.Addr())
+	mac := jw.neigh.Lookup(peer.Addr())
 	t := jw.j.StartTransfer(journal.TransferStart{Proto: proto, Peer: peer, MAC: mac, File: file, Size: size,
 		BlockSize: blksize, WindowSize: window})
 	if t == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/journal"
+	"github.com/pxeproxy/pxeproxy/neigh"
 	"github.com/pxeproxy/pxeproxy/proxy"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
@@ -24,11 +25,11 @@ import (
 func testJourneys(t *testing.T, arp string) *journeys {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "arp")
-	if err := os.WriteFile(path, []byte(arpHeader+arp), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("IP address       HW type     Flags       HW address            Mask     Device\n"+arp), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	jw := newJourneys(&Config{HTTPAddr: ":8080", JournalClients: 10}, slog.New(slog.DiscardHandler))
-	jw.neigh.path = path
+	jw.neigh = neigh.New(neigh.Config{Path: path})
 	return jw
 }
 

@@ -51,7 +51,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer g.Close()
 	if jw != nil {
 		// Joins transfer peers to their MAC once the kernel has learnt it.
-		g.Add("journal", jw.neigh.run)
+		g.Add("journal", jw.neigh.Run)
 	}
 	// 4011 first: only a PXE boot service (another pxeproxy) holds it, and
 	// its error names that, before 67 would fall back to raw for nothing.
