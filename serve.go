@@ -22,6 +22,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/service"
+	"github.com/pxeproxy/pxeproxy/journal/feed"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy"
 	"github.com/pxeproxy/pxeproxy/tftpd"
@@ -34,7 +35,48 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// Only configured architectures become labels: option 93 is the client's.
 	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(pcfg.BootFiles))})
 	health := &httpd.Health{}
-	jw := newJourneys(cfg, log) // nil without PXE_HTTP_ADDR
+	var g service.Group
+	defer g.Close()
+
+	// 4011 first: only a PXE boot service (another pxeproxy) holds it, and
+	// its error names that, before 67 would fall back to raw for nothing.
+	t4011, err := dhcpsock.ListenUDP(ctx, proxy.PortPXE, cfg.RecvBuffer, log)
+	if err != nil {
+		return err
+	}
+	g.Own(t4011)
+	// Port 67 falls back to a raw AF_PACKET listener when the host's own
+	// DHCP server holds it (docs/pxe-notes.md §8).
+	t67, mode67, err := dhcpsock.Listen67(ctx, cfg.RecvBuffer, log)
+	if err != nil {
+		return err
+	}
+	g.Own(t67)
+
+	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
+	var dirs []string
+	if cfg.TFTP {
+		menu := newMenuMaker(cfg, log)
+		if root, dirs, err = openTFTPRoot(cfg, log, menu.files()); err != nil {
+			return err
+		}
+		g.Own(root)
+		menu.setFS(root.FS())
+		menu.logStart()
+		// /healthz says so when every boot folder is gone (bootfs follows
+		// them by path; TFTP and HTTP then answer "not found").
+		health.Check("boot folder", root.Err)
+	}
+	var jw *feed.Feed // the boot journal, shown on the HTTP listener only
+	if cfg.HTTPAddr != "" {
+		var files fs.FS
+		if root != nil {
+			files = root.FS()
+		}
+		jw = feed.New(feed.Config{Clients: cfg.JournalClients, Interfaces: cfg.Interfaces, Files: files}, log)
+		g.Add("journal", jw.Run)
+	}
+
 	scfg := proxy.ServerConfig{
 		Config:     *pcfg,
 		Interfaces: cfg.Interfaces,
@@ -43,30 +85,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		OnIgnore:   m.ProxyIgnored,
 	}
 	if jw != nil {
-		scfg.OnRequest = jw.request
+		scfg.OnRequest = jw.Request
 	}
 	psrv := proxy.New(scfg, log)
-
-	var g service.Group
-	defer g.Close()
-	if jw != nil {
-		// Joins transfer peers to their MAC once the kernel has learnt it.
-		g.Add("journal", jw.neigh.Run)
-	}
-	// 4011 first: only a PXE boot service (another pxeproxy) holds it, and
-	// its error names that, before 67 would fall back to raw for nothing.
-	t4011, err := dhcpsock.ListenUDP(ctx, proxy.PortPXE, cfg.RecvBuffer, log)
-	if err != nil {
-		return err
-	}
-	defer t4011.Close()
-	// Port 67 falls back to a raw AF_PACKET listener when the host's own
-	// DHCP server holds it (docs/pxe-notes.md §8).
-	t67, mode67, err := dhcpsock.Listen67(ctx, cfg.RecvBuffer, log)
-	if err != nil {
-		return err
-	}
-	defer t67.Close()
 	g.Add("proxy:67", func(ctx context.Context) error { return psrv.Serve(ctx, t67, proxy.PortDHCP) })
 	g.Add("proxy:4011", func(ctx context.Context) error { return psrv.Serve(ctx, t4011, proxy.PortPXE) })
 
@@ -76,11 +97,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			ccfg := conflict.Config{Ours: conflict.OwnAddrs(cfg.ServerIP.IP), OnFinding: func(f conflict.Finding) {
 				m.Conflict(f.Server.String(), string(f.Kind))
 				if jw != nil {
-					jw.conflict(f)
+					jw.Conflict(f)
 				}
 			}}
 			if jw != nil {
-				ccfg.OnLease = jw.lease
+				ccfg.OnLease = jw.Lease
 			}
 			d := conflict.New(ccfg, log)
 			g.Add("conflict", func(ctx context.Context) error { return d.Serve(ctx, r) })
@@ -95,20 +116,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	var tftpServe6 func(context.Context, net.PacketConn) error // TFTP on [::] too, when set
 
-	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	if cfg.TFTP {
-		var dirs []string
-		menu := newMenuMaker(cfg, log)
-		root, dirs, err = openTFTPRoot(cfg, log, menu.files())
-		if err != nil {
-			return err
-		}
-		defer root.Close()
-		menu.setFS(root.FS())
-		menu.logStart()
-		// /healthz says so when every boot folder is gone (bootfs follows
-		// them by path; TFTP and HTTP then answer "not found").
-		health.Check("boot folder", root.Err)
 		tcfg := tftpd.Config{
 			Root:          root,
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
@@ -117,8 +125,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
 		}
 		if jw != nil {
-			jw.root = root
-			tcfg.OnStart = jw.startTFTP
+			tcfg.OnStart = jw.StartTFTP
 		}
 		tsrv, err := tftpd.New(tcfg, log)
 		if err != nil {
@@ -137,7 +144,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
 		}
-		defer conn.Close()
+		g.Own(conn)
 		g.Add("tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) })
 		log.Info("tftp listening", "svc", "tftp", "addr", cfg.TFTPAddr, "roots", dirs,
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
@@ -149,13 +156,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
-	if cfg.HTTPAddr != "" {
-		// jw is set whenever PXE_HTTP_ADDR is. The journal's page and API are
-		// read-only; the README asks to keep this listener on the management side.
-		m.WatchJourneys(states(), jw.stats)
+	if jw != nil {
+		// The journal's page and API are read-only; the README asks to keep
+		// this listener on the management side.
+		m.WatchJourneys(feed.States(), jw.Stats)
 		hsrv, err := httpd.New(httpd.Config{Addr: cfg.HTTPAddr, URL: cfg.HTTPURL, Root: root, Metrics: m.Handler(),
 			OnFile: m.HTTPServed, OnRefused: m.HTTPRefused, Health: health, ShutdownGrace: time.Duration(cfg.ShutdownGrace),
-			Pages: jw.j.Handler(), OnShutdown: jw.j.CloseStreams, OnStart: jw.startHTTP}, log)
+			Pages: jw.Journal().Handler(), OnShutdown: jw.Journal().CloseStreams, OnStart: jw.StartHTTP}, log)
 		if err != nil {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 		}
@@ -163,7 +170,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("PXE_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 		}
-		defer ln.Close()
+		g.Own(ln)
 		g.Add("http", func(ctx context.Context) error { return hsrv.Serve(ctx, ln) })
 	}
 
