@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/catalog/bootmenu"
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/httpd"
@@ -56,13 +56,19 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var root *bootfs.Root // nil with PXE_TFTP=off: HTTP then serves only /healthz and /metrics
 	var dirs []string
 	if cfg.TFTP {
-		menu := newMenuMaker(cfg, log)
-		if root, dirs, err = openTFTPRoot(cfg, log, menu.files()); err != nil {
+		menu := bootmenu.New(bootmenu.Config{Timeout: time.Duration(cfg.MenuTimeout), Default: cfg.MenuDefault,
+			WDSServer: cfg.WDSServer.IP, HTTPAddr: cfg.HTTPAddr, BootServer: cfg.BootServer.IP, ServerIP: cfg.ServerIP.IP}, log)
+		if cfg.TFTPRoot == "" && cfg.TFTPDefaults == "" {
+			return fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
+		}
+		root, dirs, err = bootfs.Open(bootfs.Folder{Setting: "PXE_TFTP_ROOT", Path: cfg.TFTPRoot},
+			bootfs.Folder{Setting: "PXE_TFTP_DEFAULTS", Path: cfg.TFTPDefaults}, menu.Files(), log)
+		if err != nil {
 			return err
 		}
 		g.Own(root)
-		menu.setFS(root.FS())
-		menu.logStart()
+		menu.SetFS(root.FS())
+		menu.LogStart()
 		// /healthz says so when every boot folder is gone (bootfs follows
 		// them by path; TFTP and HTTP then answer "not found").
 		health.Check("boot folder", root.Err)
@@ -247,40 +253,4 @@ func macBootFiles(l envcfg.MACFiles) []proxy.MACBootFile {
 		out[i] = proxy.MACBootFile{Prefix: proxy.MACPrefix(f.Prefix), File: f.File}
 	}
 	return out
-}
-
-// openTFTPRoot opens PXE_TFTP_ROOT and then PXE_TFTP_DEFAULTS, with the
-// generated files ranked between them. A missing admin root is fine when
-// built-in defaults exist (the container with no volume mounted); with
-// neither, the start stops.
-func openTFTPRoot(cfg *Config, log *slog.Logger, gen map[string]bootfs.Generator) (*bootfs.Root, []string, error) {
-	var dirs []string
-	for _, d := range []struct{ name, dir string }{{"PXE_TFTP_ROOT", cfg.TFTPRoot}, {"PXE_TFTP_DEFAULTS", cfg.TFTPDefaults}} {
-		if d.dir == "" {
-			continue
-		}
-		st, err := os.Stat(d.dir)
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && d.name == "PXE_TFTP_ROOT" && cfg.TFTPDefaults != "":
-			// Kept: bootfs serves it as soon as it is created.
-			log.Warn("tftp root does not exist: serving only the built-in defaults until it is created", "svc", "tftp", "dir", d.dir)
-		case err != nil:
-			return nil, nil, fmt.Errorf("%s=%q: %w (expected a readable folder)", d.name, d.dir, err)
-		case !st.IsDir():
-			return nil, nil, fmt.Errorf("%s=%q: not a folder", d.name, d.dir)
-		}
-		dirs = append(dirs, d.dir)
-	}
-	if len(dirs) == 0 {
-		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT=%q: no folder to serve (set PXE_TFTP_ROOT, or PXE_TFTP=off)", cfg.TFTPRoot)
-	}
-	defaults := 0
-	if cfg.TFTPDefaults != "" {
-		defaults = 1
-	}
-	root, err := bootfs.New(bootfs.Config{Dirs: dirs, Defaults: defaults, Generated: gen})
-	if err != nil {
-		return nil, nil, fmt.Errorf("PXE_TFTP_ROOT: %w", err)
-	}
-	return root, dirs, nil
 }
