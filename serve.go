@@ -25,6 +25,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/journal/feed"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/proxy6"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
@@ -114,14 +115,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
-	// IPv6 is decided once, from the served interfaces' addresses now.
-	ifs6 := servedIPv6(cfg.Interfaces)
-	on6, warn6 := ipv6Decide(cfg.IPv6, ifs6)
-	if warn6 != "" {
-		log.Warn(warn6, "svc", "proxy6")
-	}
-	var tftpServe6 func(context.Context, net.PacketConn) error // TFTP on [::] too, when set
-
+	start6 := proxy6.Start{Config: proxy6Config(cfg, pcfg, m), Mode: proxy6.Mode(cfg.IPv6), RecvBuffer: cfg.RecvBuffer}
 	if cfg.TFTP {
 		tcfg := tftpd.Config{
 			Root:          root,
@@ -138,13 +132,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		// A host literal picks the family; no host means IPv4 here and
-		// [::] in openIPv6 when IPv6 is on.
-		host, _, _ := net.SplitHostPort(cfg.TFTPAddr)
+		// [::] too when IPv6 is on.
+		host, port, _ := net.SplitHostPort(cfg.TFTPAddr)
 		network := "udp4"
 		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 			network = "udp6"
-		} else if host == "" && on6 {
-			tftpServe6 = tsrv.Serve
+		} else if host == "" {
+			start6.TFTP, start6.TFTPPort = tsrv.Serve, port
 		}
 		conn, err := net.ListenPacket(network, cfg.TFTPAddr)
 		if err != nil {
@@ -156,10 +150,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"windowsize_max", cfg.TFTPWindowSizeMax, "max_transfers", cfg.TFTPMaxTransfers)
 	}
 
-	if on6 {
-		if err := openIPv6(ctx, &g, cfg, ifs6, m, log, tftpServe6); err != nil {
-			return err
-		}
+	if err := proxy6.Open(ctx, &g, start6, log); err != nil {
+		return err
 	}
 
 	if jw != nil {
@@ -237,6 +229,24 @@ func proxyConfig(cfg *Config) *proxy.Config {
 		pcfg.HTTPPort, _ = strconv.Atoi(port)
 	}
 	return pcfg
+}
+
+// proxy6Config is the DHCPv6 decision's configuration: the IPv4 boot
+// settings, shared.
+func proxy6Config(cfg *Config, p4 *proxy.Config, m *metrics.Metrics) proxy6.Config {
+	c := proxy6.Config{BootFiles: p4.BootFiles, IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP6.IP,
+		HTTPURL: cfg.HTTPURL, HTTPPort: p4.HTTPPort, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
+		OnAnswer: func(a *proxy6.Answer, in proxy6.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }}
+	for _, p := range cfg.AllowMACs {
+		c.Allow = append(c.Allow, net.HardwareAddr(p))
+	}
+	for _, p := range cfg.DenyMACs {
+		c.Deny = append(c.Deny, net.HardwareAddr(p))
+	}
+	for _, f := range cfg.MACBootFiles {
+		c.MACBootFiles = append(c.MACBootFiles, proxy6.MACBootFile{Prefix: net.HardwareAddr(f.Prefix), File: f.File})
+	}
+	return c
 }
 
 func macPrefixes(l envcfg.MACList) []proxy.MACPrefix {
