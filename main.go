@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
+	"github.com/pxeproxy/pxeproxy/probe"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		case "probe":
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			if c := probeCmd(ctx, args[1:], stdout, stderr); c != 0 {
+			if c := probe.Command(ctx, args[1:], stdout, stderr); c != 0 {
 				return exitCode(c)
 			}
 			return nil
