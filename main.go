@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/internal/instance"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
 	"github.com/pxeproxy/pxeproxy/probe"
 )
@@ -43,12 +44,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprint(stdout, usage())
 			return nil
 		case "healthcheck":
-			if c := healthcheck(args[1:], stdout); c != 0 {
+			if len(args) > 1 {
+				fmt.Fprintln(stdout, "usage: pxeproxy healthcheck (configured by the PXE_* environment variables)")
+				return exitCode(2)
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				fmt.Fprintf(stdout, "unhealthy: %v\n", err)
+				return exitCode(1)
+			}
+			if c := instance.Healthcheck(cfg.instance(), stdout); c != 0 {
 				return exitCode(c)
 			}
 			return nil
 		case "clients":
-			return clientsCmd(args[1:], stdout)
+			if len(args) > 1 {
+				return errors.New("usage: pxeproxy clients (configured by the PXE_* environment variables)")
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			return instance.Clients(cfg.instance(), stdout)
 		case "probe":
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -109,4 +126,9 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	// Every line about a client is rate-limited per client and reason, so a
 	// flood from the LAN cannot flood the log (metrics still count it all).
 	return slog.New(logfmt.NewLimiter(h, logfmt.LimitConfig{}))
+}
+
+// instance is where the running instance listens, for its subcommands.
+func (c *Config) instance() instance.Config {
+	return instance.Config{HTTPAddr: c.HTTPAddr, TFTP: bool(c.TFTP), TFTPAddr: c.TFTPAddr, IPXEScript: c.IPXEScript}
 }
