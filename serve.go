@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -122,7 +121,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			WindowSizeMax: cfg.TFTPWindowSizeMax,
 			MaxTransfers:  cfg.TFTPMaxTransfers,
 			ShutdownGrace: time.Duration(cfg.ShutdownGrace),
-			OnDone:        func(st tftpd.Stats) { m.TFTPDone(tftpMetrics(st)) },
+			OnDone: func(st tftpd.Stats) {
+				m.TFTPDone(metrics.TFTPTransfer{Bytes: st.Bytes, Retransmits: st.Retransmits, Probe: st.Probe, Dur: st.Dur,
+					BlockSize: st.BlockSize, WindowSize: st.WindowSize, Failure: st.Failure()})
+			},
 		}
 		if jw != nil {
 			tcfg.OnStart = jw.StartTFTP
@@ -190,24 +192,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	err = g.Run(ctx, health.Set)
 	log.Info("stopped", "svc", "main")
 	return err
-}
-
-// tftpMetrics is what the metrics count of a finished transfer.
-func tftpMetrics(st tftpd.Stats) metrics.TFTPTransfer {
-	t := metrics.TFTPTransfer{Bytes: st.Bytes, Retransmits: st.Retransmits, Probe: st.Probe,
-		Dur: st.Dur, BlockSize: st.BlockSize, WindowSize: st.WindowSize}
-	switch {
-	case st.Err == nil:
-	case errors.Is(st.Err, bootfs.ErrNotFound):
-		t.Failure = metrics.FailNotFound
-	case errors.Is(st.Err, bootfs.ErrAccess):
-		t.Failure = metrics.FailAccess
-	case errors.Is(st.Err, tftpd.ErrBusy):
-		t.Failure = metrics.FailBusy
-	default:
-		t.Failure = metrics.FailOther
-	}
-	return t
 }
 
 // proxyConfig is the decision's configuration taken from the environment.
