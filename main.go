@@ -87,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	lw := logfmt.NewWriter(stderr, logfmt.WriterConfig{JSON: cfg.LogFormat == "json"})
 	// A blocked log output (full disk, stalled pipe) must not hold the exit.
 	defer lw.FlushTimeout(time.Second)
-	log := newLogger(cfg, lw)
+	log := logfmt.NewLogger(lw, slog.Level(cfg.LogLevel), cfg.LogFormat == "json")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ignoreHangup(ctx, log)
@@ -111,21 +111,6 @@ func ignoreHangup(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}()
-}
-
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.Level(cfg.LogLevel)}
-	var h slog.Handler
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	} else {
-		// Byte for byte what slog.NewTextHandler writes, at half its cost per
-		// line (one line per PXE answer; internal/logfmt).
-		h = logfmt.NewTextHandler(w, opts)
-	}
-	// Every line about a client is rate-limited per client and reason, so a
-	// flood from the LAN cannot flood the log (metrics still count it all).
-	return slog.New(logfmt.NewLimiter(h, logfmt.LimitConfig{}))
 }
 
 // instance is where the running instance listens, for its subcommands.
