@@ -196,17 +196,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // proxyConfig is the decision's configuration taken from the environment.
 func proxyConfig(cfg *Config) *proxy.Config {
-	pcfg := &proxy.Config{
-		BootFiles:  cfg.bootFiles(),
-		IPXEScript: cfg.IPXEScript,
-		ServerIP:   cfg.ServerIP.IP,
-		BootServer: cfg.BootServer.IP,
-		HTTPURL:    cfg.HTTPURL,
-
-		Allow:           macPrefixes(cfg.AllowMACs),
-		Deny:            macPrefixes(cfg.DenyMACs),
-		MACBootFiles:    macBootFiles(cfg.MACBootFiles),
-		AnswerRequest67: bool(cfg.AnswerRequest67),
+	pcfg := &proxy.Config{BootFiles: cfg.bootFiles(), IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP.IP,
+		BootServer: cfg.BootServer.IP, HTTPURL: cfg.HTTPURL, AnswerRequest67: bool(cfg.AnswerRequest67),
+		Allow: prefixes[proxy.MACPrefix](cfg.AllowMACs), Deny: prefixes[proxy.MACPrefix](cfg.DenyMACs)}
+	for _, f := range cfg.MACBootFiles {
+		pcfg.MACBootFiles = append(pcfg.MACBootFiles, proxy.MACBootFile{Prefix: proxy.MACPrefix(f.Prefix), File: f.File})
 	}
 	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
 		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
@@ -220,31 +214,19 @@ func proxyConfig(cfg *Config) *proxy.Config {
 func proxy6Config(cfg *Config, p4 *proxy.Config, m *metrics.Metrics) proxy6.Config {
 	c := proxy6.Config{BootFiles: p4.BootFiles, IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP6.IP,
 		HTTPURL: cfg.HTTPURL, HTTPPort: p4.HTTPPort, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
+		Allow: prefixes[net.HardwareAddr](cfg.AllowMACs), Deny: prefixes[net.HardwareAddr](cfg.DenyMACs),
 		OnAnswer: func(a *proxy6.Answer, in proxy6.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }}
-	for _, p := range cfg.AllowMACs {
-		c.Allow = append(c.Allow, net.HardwareAddr(p))
-	}
-	for _, p := range cfg.DenyMACs {
-		c.Deny = append(c.Deny, net.HardwareAddr(p))
-	}
 	for _, f := range cfg.MACBootFiles {
 		c.MACBootFiles = append(c.MACBootFiles, proxy6.MACBootFile{Prefix: net.HardwareAddr(f.Prefix), File: f.File})
 	}
 	return c
 }
 
-func macPrefixes(l envcfg.MACList) []proxy.MACPrefix {
-	out := make([]proxy.MACPrefix, len(l))
+// prefixes is a MAC prefix list in a package's own type.
+func prefixes[T ~[]byte](l envcfg.MACList) []T {
+	out := make([]T, len(l))
 	for i, p := range l {
-		out[i] = proxy.MACPrefix(p)
-	}
-	return out
-}
-
-func macBootFiles(l envcfg.MACFiles) []proxy.MACBootFile {
-	out := make([]proxy.MACBootFile, len(l))
-	for i, f := range l {
-		out[i] = proxy.MACBootFile{Prefix: proxy.MACPrefix(f.Prefix), File: f.File}
+		out[i] = T(p)
 	}
 	return out
 }
