@@ -133,18 +133,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		// A host literal picks the family; no host means IPv4 here and
-		// [::] too when IPv6 is on.
-		host, port, _ := net.SplitHostPort(cfg.TFTPAddr)
-		network := "udp4"
-		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-			network = "udp6"
-		} else if host == "" {
-			start6.TFTP, start6.TFTPPort = tsrv.Serve, port
-		}
-		conn, err := net.ListenPacket(network, cfg.TFTPAddr)
+		conn, port6, err := tftpd.Listen(cfg.TFTPAddr)
 		if err != nil {
 			return fmt.Errorf("PXE_TFTP_ADDR=%q: %w (another TFTP server running? set PXE_TFTP=off to use it instead)", cfg.TFTPAddr, err)
+		}
+		if port6 != "" { // no host: [::] too when IPv6 is on
+			start6.TFTP, start6.TFTPPort = tsrv.Serve, port6
 		}
 		g.Own(conn)
 		g.Add("tftp", func(ctx context.Context) error { return tsrv.Serve(ctx, conn) })
