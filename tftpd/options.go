@@ -113,11 +113,10 @@ func negotiate(opts []option, lim limits) (params, []option) {
 		seen[name] = true
 		oack = append(oack, option{o.name, strconv.FormatInt(v, 10)})
 	}
-	// The variable window is granted only beside an RFC 7440 windowsize, the
-	// first window and what a client that does not take the grant keeps to
-	// (WDS clients ask both; Namiono's WDS server grants it only so), and
-	// only when the window may grow past 1: PXE_TFTP_WINDOWSIZE_MAX=1 is
-	// lock-step.
+	// The variable window is granted only beside an RFC 7440 windowsize:
+	// it is the first window, and what a client that ignores the grant keeps
+	// to (an open WDS clone in public code grants it only so, too). Not
+	// with PXE_TFTP_WINDOWSIZE_MAX=1 either: that is lock-step.
 	if msft != "" && seen["windowsize"] && lim.window > 1 {
 		p.varMax = lim.window
 		oack = append(oack, option{msft, msftGrant})
