@@ -73,10 +73,16 @@ type msftClient struct {
 	done    bool   // the final (short) block arrived
 }
 
-func newMsftClient(t *testing.T, ts *testServer, file []byte, blksize int, opts ...string) *msftClient {
+// newMsftClient asks for dir/f in octet mode; want is its content.
+func newMsftClient(t *testing.T, ts *testServer, want []byte, blksize int, opts ...string) *msftClient {
+	return newMsftClientMode(t, ts, "octet", want, blksize, opts...)
+}
+
+// newMsftClientMode asks for dir/f in mode; want is what should arrive.
+func newMsftClientMode(t *testing.T, ts *testServer, mode string, want []byte, blksize int, opts ...string) *msftClient {
 	t.Helper()
-	mc := &msftClient{rawClient: newRawClient(t, ts.addr), blksize: blksize, want: file}
-	opts = append([]string{"f", "octet", "blksize", strconv.Itoa(blksize)}, opts...)
+	mc := &msftClient{rawClient: newRawClient(t, ts.addr), blksize: blksize, want: want}
+	opts = append([]string{"f", mode, "blksize", strconv.Itoa(blksize)}, opts...)
 	mc.request(opRRQ, opts...)
 	return mc
 }
@@ -156,6 +162,29 @@ func TestMsftwindowTransfer(t *testing.T) {
 	}
 	mc.ackWin(mc.base, 9)
 	mc.check(ts, 0)
+}
+
+// TestMsftwindowNetascii: netascii remembers where each block of the window
+// starts, so a window grown past the OACK's must still be served.
+func TestMsftwindowNetascii(t *testing.T) {
+	dir := t.TempDir()
+	src := bytes.Repeat([]byte("line\r\nbare\rfeed\n"), 400)
+	writeFile(t, dir, "f", string(src))
+	want := bytes.ReplaceAll(bytes.ReplaceAll(src, []byte("\r"), []byte("\r\x00")), []byte("\n"), []byte("\r\n"))
+	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	mc := newMsftClientMode(t, ts, "netascii", want, 100, "windowsize", "2", "msftwindow", "31416")
+	mc.mustRecv() // OACK
+	for ask := byte(2); !mc.done; ask = min(ask*2, 64) {
+		mc.ackWin(mc.base, ask)
+		mc.expect(mc.burst(ask, 64))
+	}
+	mc.ackWin(mc.base, 1)
+	if !bytes.Equal(mc.got, mc.want) {
+		t.Fatalf("got %d bytes, want %d", len(mc.got), len(mc.want))
+	}
+	if st := ts.next(t); st.Err != nil {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 // TestMsftwindowShrinkOnLoss: a client that lost blocks re-acknowledges the
