@@ -176,7 +176,13 @@ func TestMsftwindowNetascii(t *testing.T) {
 	mc.mustRecv() // OACK
 	for ask := byte(2); !mc.done; ask = min(ask*2, 64) {
 		mc.ackWin(mc.base, ask)
-		mc.expect(mc.burst(ask, 64))
+		n := mc.burst(ask, 64)
+		mc.expect(n)
+		if n == 32 && !mc.done {
+			// All but the first block of the window lost: the resend starts
+			// 31 blocks back.
+			mc.base, mc.got = mc.base-31, mc.got[:len(mc.got)-31*mc.blksize]
+		}
 	}
 	mc.ackWin(mc.base, 1)
 	if !bytes.Equal(mc.got, mc.want) {
