@@ -33,7 +33,8 @@
 # Env: RUNS (3), CLIENTS (32), FEW (4), SIZE_MB (64), CONC_MB (size of the
 # file the concurrent clients fetch; default SIZE_MB), FW_DELAY_US (200),
 # FW_WINDOW (1), FW_MSFT (64: the largest variable window fwclient asks
-# for; pxeproxy grants up to PXE_TFTP_WINDOWSIZE_MAX, 64), SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
+# for; pxeproxy sends up to PXE_TFTP_WINDOWSIZE_MAX, 64),
+# SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
 # SCENARIOS ("one_curl one_atftp many_curl many_atftp"; any of the above),
 # HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's atftpd package takes
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
