@@ -66,7 +66,7 @@ func TestNegotiateMsftwindow(t *testing.T) {
 type msftClient struct {
 	*rawClient
 	blksize int
-	want    []byte // the file
+	want    []byte // what should arrive
 	got     []byte
 	base    uint16 // last block received in order
 	acked   uint16 // last block acknowledged
