@@ -234,9 +234,12 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The filter narrows the table.
+	// The page filters on its next animation frame, not within the key
+	// event: wait for it.
 	do("filter", chromedp.SendKeys(chromedp.CSS(`#filter`), "secure"))
-	if n := evalInt(`[...document.querySelectorAll('#clients tbody tr')].filter(r => !r.hidden).length`); n != 1 {
-		t.Fatalf("%d rows match 'secure', want 1", n)
+	shown := `[...document.querySelectorAll('#clients tbody tr')].filter(r => !r.hidden).length`
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](shown+` === 1`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("%d rows match 'secure', want 1: %v", evalInt(shown), err)
 	}
 
 	// Clear the filter, show a running download next to the finished
