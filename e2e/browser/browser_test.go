@@ -8,10 +8,12 @@ package browser
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,22 +34,25 @@ type sample struct {
 	Width   float64 `json:"width"` // the progress bar's width in %, -1 for no bar
 }
 
-// recorder runs in the page: every 50 ms it reads the row of the client
-// (%q: its id) as a user sees it and appends a sample to window.rowSamples
-// when something changed. It runs in the page rather than from the test so
-// that a short step of the bar is not lost between two CDP round trips.
+// recorder runs in the page: every 50 ms it reads the rows of the clients
+// (%s: their ids, a JSON array) as a user sees them and appends a sample to
+// window.rowSamples[id] when one changed. It runs in the page rather than
+// from the test so that a short step of a bar is not lost between two CDP
+// round trips.
 const recorder = `(() => {
-  const row = 'tr[data-id=' + JSON.stringify(%q) + ']', t0 = Date.now();
-  let last = "";
-  window.rowSamples = [];
+  const ids = %s, t0 = Date.now(), last = {};
+  window.rowSamples = {};
+  for (const id of ids) window.rowSamples[id] = [];
   setInterval(() => {
-    const tr = document.querySelector(row);
-    if (tr === null) return;
-    const state = tr.querySelector("td.state").textContent, verdict = tr.querySelector("td.verdict").textContent;
-    const fill = tr.querySelector(".fill"), m = /^Downloading (\S+) over/.exec(verdict);
-    const s = {t: Date.now() - t0, state: state, verdict: verdict, file: m ? m[1] : "", width: fill ? parseFloat(fill.style.width || "-1") : -1};
-    const key = s.state + "|" + s.verdict;
-    if (key !== last) { last = key; window.rowSamples.push(s); }
+    for (const id of ids) {
+      const tr = document.querySelector('tr[data-id=' + JSON.stringify(id) + ']');
+      if (tr === null) continue;
+      const state = tr.querySelector("td.state").textContent, verdict = tr.querySelector("td.verdict").textContent;
+      const fill = tr.querySelector(".fill"), m = /^Downloading (\S+) over/.exec(verdict);
+      const s = {t: Date.now() - t0, state: state, verdict: verdict, file: m ? m[1] : "", width: fill ? parseFloat(fill.style.width || "-1") : -1};
+      const key = s.state + "|" + s.verdict;
+      if (key !== last[id]) { last[id] = key; window.rowSamples[id].push(s); }
+    }
   }, 50);
 })()`
 
@@ -65,9 +70,9 @@ func chromium() string {
 	return ""
 }
 
-// moves returns, for the first file whose bar showed at least two distinct
-// widths, one of them strictly between 0 and 100%, the file and those widths
-// in the order seen.
+// moves returns the file whose bar showed the most distinct widths, at least
+// two and one of them strictly between 0 and 100%, and those widths in the
+// order seen; "" when no bar moved.
 func moves(samples []sample) (string, []float64) {
 	widths := map[string][]float64{}
 	var order []string
@@ -82,13 +87,14 @@ func moves(samples []sample) (string, []float64) {
 			widths[s.File] = append(widths[s.File], s.Width)
 		}
 	}
+	best := ""
 	for _, f := range order {
 		inside := slices.ContainsFunc(widths[f], func(w float64) bool { return w > 0 && w < 100 })
-		if len(widths[f]) >= 2 && inside {
-			return f, widths[f]
+		if len(widths[f]) >= 2 && inside && len(widths[f]) > len(widths[best]) {
+			best = f
 		}
 	}
-	return "", nil
+	return best, widths[best]
 }
 
 func describe(samples []sample) string {
@@ -102,11 +108,13 @@ func describe(samples []sample) string {
 	return b.String()
 }
 
-// TestBootInBrowser: the page at PXE_BROWSER_URL shows the client
-// PXE_BROWSER_MAC boot. Its row appears, the progress bar of one download
-// takes at least two widths, and the row ends at booted (with a verdict that
-// names PXE_BROWSER_FILE when set, so that a boot that goes on past its
-// first later stage is followed to the end). The screenshot, with the
+// TestBootInBrowser: the page at PXE_BROWSER_URL shows the clients
+// PXE_BROWSER_MAC (a comma-separated list) boot. Each one's row appears, the
+// progress bar of one of its downloads takes at least two widths, it reads
+// only in-progress or booted all along (a verdict of failure during a boot
+// that works is a bug), and it ends at booted, with a verdict that names
+// PXE_BROWSER_FILE when set, so that a boot that goes on past its first
+// later stage is followed to the end. The screenshot, with the first
 // client's detail view open, goes to PXE_BROWSER_SHOT (default: the test's
 // temp dir). PXE_BROWSER_TIMEOUT (a Go duration, default 5m) bounds the wait.
 func TestBootInBrowser(t *testing.T) {
@@ -115,12 +123,17 @@ func TestBootInBrowser(t *testing.T) {
 		t.Skip("PXE_BROWSER_URL is not set: this test watches a real boot and runs from the e2e scenario browser " +
 			"(E2E_ONLY=browser e2e/run.sh); journal's TestBrowser covers the page alone")
 	}
-	mac, err := net.ParseMAC(os.Getenv("PXE_BROWSER_MAC"))
-	if err != nil {
-		t.Fatalf("PXE_BROWSER_MAC: %v", err)
+	var ids []string
+	for _, s := range strings.Split(os.Getenv("PXE_BROWSER_MAC"), ",") {
+		mac, err := net.ParseMAC(strings.TrimSpace(s))
+		if err != nil {
+			t.Fatalf("PXE_BROWSER_MAC: %v", err)
+		}
+		ids = append(ids, mac.String())
 	}
 	timeout := 5 * time.Minute
 	if s := os.Getenv("PXE_BROWSER_TIMEOUT"); s != "" {
+		var err error
 		if timeout, err = time.ParseDuration(s); err != nil {
 			t.Fatalf("PXE_BROWSER_TIMEOUT: %v", err)
 		}
@@ -140,7 +153,7 @@ func TestBootInBrowser(t *testing.T) {
 		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 720),
+		chromedp.WindowSize(1280, 640),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelA()
@@ -150,56 +163,75 @@ func TestBootInBrowser(t *testing.T) {
 	defer cancelT()
 
 	start := time.Now()
-	id := mac.String()
-	row := `tr[data-id="` + id + `"]`
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720), chromedp.Navigate(url),
+	js, err := json.Marshal(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 640), chromedp.Navigate(url),
 		chromedp.WaitVisible(chromedp.CSS(`#conn.live`)),
-		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(recorder, id))); err != nil {
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(recorder, js))); err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
-	// The scenario starts the client when it reads this line.
+	// The scenario starts the clients when it reads this line.
 	t.Logf("page live: %s", url)
 
-	var samples []sample
+	var rows map[string][]sample
 	read := func() {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[[]sample](`window.rowSamples`))
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[map[string][]sample](`window.rowSamples`))
 		if err != nil {
-			t.Fatalf("read the row's samples: %v (so far:%s)", err, describe(samples))
+			t.Fatalf("read the rows' samples: %v", err)
 		}
-		samples = s
+		rows = r
 	}
 	done := func() bool {
-		if len(samples) == 0 {
-			return false
+		for _, id := range ids {
+			ss := rows[id]
+			if len(ss) == 0 {
+				return false
+			}
+			if s := ss[len(ss)-1]; s.State != "booted" || !strings.Contains(s.Verdict, last) {
+				return false
+			}
 		}
-		s := samples[len(samples)-1]
-		return s.State == "booted" && strings.Contains(s.Verdict, last)
+		return true
 	}
 	for read(); !done(); read() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no booted verdict naming %q for %s within %s; the row showed:%s", last, id, timeout, describe(samples))
+			for _, id := range ids {
+				t.Logf("%s showed:%s", id, describe(rows[id]))
+			}
+			t.Fatalf("not every client reached a booted verdict naming %q within %s", last, timeout)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	t.Logf("the row showed:%s", describe(samples))
-	file, widths := moves(samples)
-	if file == "" {
-		t.Fatalf("the progress bar never moved during a download (fewer than two widths for every file)")
+	for _, id := range ids {
+		ss := rows[id]
+		t.Logf("%s showed:%s", id, describe(ss))
+		for _, s := range ss {
+			if s.State != "in-progress" && s.State != "booted" {
+				t.Errorf("%s read %s during a boot that worked: %s", id, s.State, s.Verdict)
+			}
+		}
+		file, widths := moves(ss)
+		if file == "" {
+			t.Errorf("%s: the progress bar never moved during a download (fewer than two widths for every file)", id)
+			continue
+		}
+		parts := make([]string, len(widths))
+		for i, w := range widths {
+			parts[i] = strconv.FormatFloat(w, 'f', 1, 64) + "%"
+		}
+		fin := ss[len(ss)-1]
+		// One line per client for the scenario's note.
+		t.Logf("seen: %s row after %.1fs; %s bar %s; booted after %.1fs: %s", id, ss[0].T/1000, path.Base(file),
+			strings.Join(parts, " "), fin.T/1000, fin.Verdict)
 	}
-	parts := make([]string, len(widths))
-	for i, w := range widths {
-		parts[i] = strconv.FormatFloat(w, 'f', 1, 64) + "%"
-	}
-	fin := samples[len(samples)-1]
-	// One line for the scenario's note.
-	t.Logf("seen: row after %.1fs; %s bar %s; booted after %.1fs: %s", samples[0].T/1000, file,
-		strings.Join(parts, " "), fin.T/1000, fin.Verdict)
 
-	// The picture: the client's row and its timeline, as an admin sees them.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row)), chromedp.WaitVisible(chromedp.CSS(`#detail`)),
-		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#timeline tbody tr').length >= 6 && document.querySelector('#dverdict').textContent.includes("Booted in")`,
+	// The picture: the rows, and the first client's timeline, as an admin sees them.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-id="`+ids[0]+`"]`)), chromedp.WaitVisible(chromedp.CSS(`#detail`)),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#timeline tbody tr').length >= 5 && document.querySelector('#dverdict').textContent.includes("Booted in")`,
 			chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Sleep(300*time.Millisecond)); err != nil {
 		t.Fatalf("detail view: %v", err)
