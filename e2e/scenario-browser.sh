@@ -4,7 +4,7 @@
 # namespace pxe while two QEMU clients, SeaBIOS and OVMF, boot Debian's installer through the generated menu at
 # once, as in linux-bios and linux-uefi: each client's row appears, its progress bar moves during a download over
 # HTTP, it reads in-progress or booted all along, and it ends at booted naming the 40 MB initrd. The screenshot
-# (the rows and the first client's timeline) goes to $E2E_BROWSER_SHOT, default browser.png in the scenario's
+# (the rows and the last client's timeline) goes to $E2E_BROWSER_SHOT, default browser.png in the scenario's
 # artifacts (and E2E_ARTIFACTS). E2E_BROWSER_KINDS (default "bios uefi") picks the clients.
 ALL_EXTRA="$ALL_EXTRA browser"
 

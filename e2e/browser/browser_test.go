@@ -114,7 +114,7 @@ func describe(samples []sample) string {
 // only in-progress or booted all along (a verdict of failure during a boot
 // that works is a bug), and it ends at booted, with a verdict that names
 // PXE_BROWSER_FILE when set, so that a boot that goes on past its first
-// later stage is followed to the end. The screenshot, with the first
+// later stage is followed to the end. The screenshot, with the last
 // client's detail view open, goes to PXE_BROWSER_SHOT (default: the test's
 // temp dir). PXE_BROWSER_TIMEOUT (a Go duration, default 5m) bounds the wait.
 func TestBootInBrowser(t *testing.T) {
@@ -153,7 +153,7 @@ func TestBootInBrowser(t *testing.T) {
 		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 640),
+		chromedp.WindowSize(1280, 720),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelA()
@@ -167,7 +167,7 @@ func TestBootInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 640), chromedp.Navigate(url),
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 720), chromedp.Navigate(url),
 		chromedp.WaitVisible(chromedp.CSS(`#conn.live`)),
 		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(recorder, js))); err != nil {
 		t.Fatalf("open %s: %v", url, err)
@@ -229,8 +229,8 @@ func TestBootInBrowser(t *testing.T) {
 			strings.Join(parts, " "), fin.T/1000, fin.Verdict)
 	}
 
-	// The picture: the rows, and the first client's timeline, as an admin sees them.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-id="`+ids[0]+`"]`)), chromedp.WaitVisible(chromedp.CSS(`#detail`)),
+	// The picture: the rows, and the last client's timeline, as an admin sees them.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-id="`+ids[len(ids)-1]+`"]`)), chromedp.WaitVisible(chromedp.CSS(`#detail`)),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#timeline tbody tr').length >= 5 && document.querySelector('#dverdict').textContent.includes("Booted in")`,
 			chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Sleep(300*time.Millisecond)); err != nil {
