@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-var screenshot = flag.Bool("screenshot", false, "write the browser test's screenshot to ../docs/journeys.png")
 
 // chromium finds a Chromium or Chrome binary: $PXE_CHROMIUM, else the usual
 // names on $PATH.
@@ -259,10 +256,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
+	// docs/journeys.png comes from the e2e scenario browser (a live boot),
+	// not from these made-up clients.
 	out := filepath.Join(t.TempDir(), "journeys.png")
-	if *screenshot {
-		out = filepath.Join("..", "docs", "journeys.png")
-	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
