@@ -1,9 +1,9 @@
 // Package browser is the e2e suite's real-browser check (scenario browser,
 // e2e/scenario-browser.sh): headless Chromium keeps pxeproxy's journeys page
-// open while a QEMU client boots through pxeproxy, and the page must show
-// that client's row, a progress bar that moves during a download, and the
-// verdict booted. It needs a running pxeproxy and a booting client, so it
-// skips unless PXE_BROWSER_URL is set.
+// open while QEMU clients boot through pxeproxy, and the page must show each
+// client's row, a progress bar that moves during a download, and the verdict
+// booted. It needs a running pxeproxy and booting clients, so it skips unless
+// PXE_BROWSER_URL is set.
 package browser
 
 import (
@@ -23,8 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// sample is what the page showed in the client's row at one moment; the
-// page records one each time it changes (recorder).
+// sample is what the page showed in a client's row at one moment; the page
+// records one each time it changes (recorder).
 type sample struct {
 	T       float64 `json:"t"` // ms since the recorder started
 	State   string  `json:"state"`
