@@ -229,7 +229,14 @@ func TestJudge(t *testing.T) {
 		},
 		"iPXE offered its script, never fetched": {
 			evs: seq(disc(0, 0, biosVendor), reply(0, "undionly.kpxe"), ok(1, "undionly.kpxe", 70000), ipxeDisc(3, 0), reply(3, "http://192.168.50.1/boot.ipxe")),
-			now: 30, want: StateNoRequest, has: []string{"Offered http://192.168.50.1/boot.ipxe, but the client never asked for it"},
+			now: 55, want: StateNoRequest, has: []string{"Offered http://192.168.50.1/boot.ipxe, but the client never asked for it (waited 50 s)"},
+		},
+		"iPXE offered its script, still configuring IPv6": {
+			// Measured under QEMU TCG (e2e scenario browser): iPXE asked
+			// for boot.ipxe 17-30 s after the offer, its IPv6 router
+			// discovery timing out first.
+			evs: seq(ipxeDisc(0, 0), reply(0, "boot.ipxe")), now: 30, want: StateInProgress,
+			has: []string{"Offered boot.ipxe; waiting for the client to ask for it"},
 		},
 		"iPXE asks, answer expected": {
 			evs: seq(disc(0, 0, biosVendor), reply(0, "undionly.kpxe"), ok(1, "undionly.kpxe", 70000), ipxeDisc(3, 0)),
