@@ -88,11 +88,12 @@ sb_chain() {
 # (c_mac[0]), and no conflict was reported: a lone next-server in the site server's lease is not a boot offer.
 sb_grub_cfg() {
 	local dir=$1 ip leased
-	require_log "$dir" '"msg":"tftp transfer".*"file":"grub/grub.cfg"' "finished transfer of grub/grub.cfg" || return 1
-	ip=$(transfer_peer "$dir" grub/grub.cfg)
+	# GRUB asks with a leading slash, from its prefix /grub.
+	require_log "$dir" '"msg":"tftp transfer".*"file":"/grub/grub.cfg"' "finished transfer of /grub/grub.cfg" || return 1
+	ip=$(transfer_peer "$dir" /grub/grub.cfg)
 	leased=$(lease_ip "$dir/corp.leases" "${c_mac[0]}")
 	if [[ $ip != "$leased" ]]; then
-		why="grub/grub.cfg went to $ip, not to the address leased to ${c_mac[0]} ($leased)"
+		why="/grub/grub.cfg went to $ip, not to the address leased to ${c_mac[0]} ($leased)"
 		return 1
 	fi
 	if grep -q 'conflicts with pxeproxy' "$dir/pxeproxy.log"; then
@@ -136,7 +137,9 @@ scenario_secureboot_shim() {
 		why="GRUB asked pxeproxy for its files: the documented limit is wrong"
 		return 1
 	fi
-	note="GRUB asked: $(sb_rrqs "$1" | grep -v -e shimx64.efi -e revocations -e shim_certificate -e grubx64.efi | tr '\n' ';') verdict: $(jq -r .verdict <<<"$sb_json")"
+	local asked
+	asked=$(sb_rrqs "$1" | grep -v -e shimx64.efi -e revocations -e shim_certificate -e grubx64.efi | tr '\n' ';')
+	note="GRUB asked: ${asked:-nothing (no TFTP request on the segment)}; verdict: $(jq -r .verdict <<<"$sb_json")"
 }
 
 # sb_next DIR: the signed chain next to a site server that sets next-server (only) to pxeproxy's address.
