@@ -76,6 +76,11 @@ sb_serial() {
 	return 1
 }
 
+# sb_console N: client N's serial console as text (GRUB draws with escape sequences mid-line).
+sb_console() {
+	tr -d '\r' <"${c_serial[$1]}" | sed -E 's/\x1b\[[0-9;?]*[a-zA-Z]//g'
+}
+
 # sb_chain DIR MAC: shim came from pxeproxy's offer and fetched GRUB from pxeproxy.
 sb_chain() {
 	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"$2\".*\"arch\":7,.*\"file\":\"shimx64.efi\"" \
@@ -149,7 +154,7 @@ sb_next() {
 	sb_chain "$1" "${c_mac[0]}" || return 1
 	sb_grub_cfg "$1" || return 1
 	sb_verdict "${c_mac[0]}" booted "$T_SB_VERDICT" || return 1
-	note="$(grep -ao 'e2e: GRUB read grub.cfg[^\r]*' "${c_serial[0]}" | head -n 1); verdict: $(jq -r .verdict <<<"$sb_json")"
+	note="$(sb_console 0 | grep -o 'e2e: GRUB read grub.cfg.*' | head -n 1); verdict: $(jq -r .verdict <<<"$sb_json")"
 }
 
 scenario_secureboot_grub() {
