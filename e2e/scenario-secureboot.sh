@@ -55,17 +55,18 @@ sb_rrqs() {
 	tcpdump -n -r "$1/tftp.pcap" 2>/dev/null | sed -nE 's/.* > ([0-9.]+)\.69: .*RRQ "([^"]*)".*/\2 -> \1/p' | uniq
 }
 
-# sb_verdict MAC STATE SECS: poll pxeproxy's API until the client's state is STATE. The last answer is left
-# in $sb_json; on failure $why says what the API said instead.
+# sb_verdict DIR MAC STATE SECS: poll pxeproxy's API until the client's state is STATE. The last answer is
+# left in $sb_json and DIR/api-client.json; on failure $why says what the API said instead.
 sb_verdict() {
-	local mac=$1 want=$2 end=$((SECONDS + $3)) state=
+	local dir=$1 mac=$2 want=$3 end=$((SECONDS + $4)) state=
 	while ((SECONDS < end)); do
 		sb_json=$(e2e_in pxe curl -sf --max-time 3 "http://10.77.0.3:4011/api/v1/clients/$mac")
+		printf '%s\n' "$sb_json" >"$dir/api-client.json"
 		state=$(jq -r '.state // empty' <<<"$sb_json" 2>/dev/null)
 		[[ $state == "$want" ]] && return 0
 		sleep 2
 	done
-	why="API: $mac is '${state:-unknown}' ($(jq -r '.verdict // empty' <<<"$sb_json" 2>/dev/null)) after ${3}s, not $want"
+	why="API: $mac is '${state:-unknown}' ($(jq -r '.verdict // empty' <<<"$sb_json" 2>/dev/null)) after ${4}s, not $want"
 	return 1
 }
 
@@ -118,12 +119,14 @@ scenario_secureboot() {
 	sb_serial 0 'Access Denied' "$T_UEFI" "Access Denied" || return 1
 	local t_denied=$((SECONDS - t0))
 	require_log "$1" '"msg":"tftp transfer".*"file":"snponly.efi"' "finished transfer of snponly.efi" || return 1
-	sb_verdict "${c_mac[0]}" secure-boot "$T_SB_VERDICT" || return 1
+	sb_verdict "$1" "${c_mac[0]}" secure-boot "$T_SB_VERDICT" || return 1
 	if grep -q '"msg":"tftp transfer".*"file":"boot.ipxe"' "$1/pxeproxy.log"; then
 		why="iPXE ran under Secure Boot: boot.ipxe was fetched"
 		return 1
 	fi
-	note="Access Denied at ${t_denied}s, verdict: $(jq -r .verdict <<<"$sb_json")"
+	# What the firmware did after the refusal, as the journal recorded it (DHCPv6 SOLICIT: port 547).
+	note="Access Denied at ${t_denied}s, then: $(jq -r '.timeline as $t | ($t | map(.kind == "transfer" and .result == "ok") | index(true)) as $i |
+		[$t[$i + 1:][] | select(.kind == "discover") | "\(.port)/\(.class // "?")"] | join(" ")' <<<"$sb_json"); verdict: $(jq -r .verdict <<<"$sb_json")"
 }
 
 # scenario_secureboot_shim: ISC dhcpd with no next-server. (dnsmasq, as corp_dnsmasq runs it, puts its own
@@ -136,7 +139,7 @@ scenario_secureboot_shim() {
 	e2e_wait_for "$1/pxeproxy.log" '"msg":"tftp transfer".*"file":"grubx64.efi"' "$T_UEFI" "${c_pid[0]}" ||
 		{ why="shim did not fetch grubx64.efi: $(progress "$1" "${c_mac[0]}"); serial: $(last_serial "${c_serial[0]}")"; return 1; }
 	sb_chain "$1" "${c_mac[0]}" || return 1
-	sb_verdict "${c_mac[0]}" no-return "$T_SB_VERDICT" || return 1
+	sb_verdict "$1" "${c_mac[0]}" no-return "$T_SB_VERDICT" || return 1
 	sb_serial 0 'grub>' "$T_UEFI" "grub>" || return 1
 	if grep -qE '"msg":"tftp transfer.*"file":"[^"]*grub[^"]*\.(cfg|lst)"' "$1/pxeproxy.log"; then
 		why="GRUB asked pxeproxy for its files: the documented limit is wrong"
@@ -153,7 +156,7 @@ sb_next() {
 	sb_serial 0 'e2e: GRUB read grub.cfg' "$T_UEFI" "e2e: GRUB read grub.cfg" || return 1
 	sb_chain "$1" "${c_mac[0]}" || return 1
 	sb_grub_cfg "$1" || return 1
-	sb_verdict "${c_mac[0]}" booted "$T_SB_VERDICT" || return 1
+	sb_verdict "$1" "${c_mac[0]}" booted "$T_SB_VERDICT" || return 1
 	note="$(sb_console 0 | grep -o 'e2e: GRUB read grub.cfg.*' | head -n 1); verdict: $(jq -r .verdict <<<"$sb_json")"
 }
 
@@ -189,6 +192,6 @@ boot" || return 1
 	sb_serial 0 'Secure boot enabled' 30 "Secure boot enabled" || return 1
 	sb_chain "$1" "${c_mac[0]}" || return 1
 	require_log "$1" '"msg":"tftp transfer".*"file":"linux"' "finished transfer of linux" || return 1
-	sb_verdict "${c_mac[0]}" booted "$T_SB_VERDICT" || return 1
+	sb_verdict "$1" "${c_mac[0]}" booted "$T_SB_VERDICT" || return 1
 	note="kernel line at ${t_kernel}s, $(grep -ao 'secureboot: Secure boot enabled' "${c_serial[0]}" | head -n 1); verdict: $(jq -r .verdict <<<"$sb_json")"
 }
