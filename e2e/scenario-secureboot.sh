@@ -181,11 +181,11 @@ scenario_secureboot_linux() {
 	fi
 	# No initrd: the kernel's own lines are the proof, and it stops at mounting a root it does not have.
 	sb_root "$1" "$SB_GRUB_MARK
-linux /linux console=ttyS0 e2e-secureboot
+linux /linux console=ttyS0 earlyprintk=serial,ttyS0 e2e-secureboot
 boot" || return 1
 	corp_dhcpd "$1" "next-server 10.77.0.3;"
 	sb_start "$1" || return 1
-	add_client uefi-sb br0 "$1"
+	E2E_QEMU_MEM_UEFI=${E2E_QEMU_MEM_LINUX:-1024} add_client uefi-sb br0 "$1"
 	local t0=$SECONDS
 	sb_serial 0 'Kernel command line:.*e2e-secureboot' "$T_LINUX" "Kernel command line" || return 1
 	local t_kernel=$((SECONDS - t0))
