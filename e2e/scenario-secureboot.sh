@@ -191,7 +191,7 @@ boot" || return 1
 	local t_kernel=$((SECONDS - t0))
 	sb_serial 0 'Secure boot enabled' 30 "Secure boot enabled" || return 1
 	sb_chain "$1" "${c_mac[0]}" || return 1
-	require_log "$1" '"msg":"tftp transfer".*"file":"linux"' "finished transfer of linux" || return 1
+	require_log "$1" '"msg":"tftp transfer".*"file":"/linux"' "finished transfer of /linux" || return 1
 	sb_verdict "$1" "${c_mac[0]}" booted "$T_SB_VERDICT" || return 1
 	note="kernel line at ${t_kernel}s, $(grep -ao 'secureboot: Secure boot enabled' "${c_serial[0]}" | head -n 1); verdict: $(jq -r .verdict <<<"$sb_json")"
 }
