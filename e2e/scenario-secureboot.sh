@@ -5,8 +5,9 @@
 # console:
 #   secureboot               the default unsigned snponly.efi: "Access Denied", verdict secure-boot
 #   secureboot-shim          Debian's signed shim as the UEFI boot file, signed GRUB beside it as grubx64.efi, a
-#                            site server that names no TFTP server: shim fetches GRUB from pxeproxy, GRUB finds
-#                            no grub.cfg and stops at "grub>"; the note says what GRUB asked, and whom
+#                            site server that names no TFTP server (ISC dhcpd, siaddr 0): shim fetches GRUB from
+#                            pxeproxy, GRUB asks nobody and stops at "grub>", verdict no-return; the note says
+#                            what GRUB asked, and whom
 #   secureboot-grub          the same with ISC dhcpd setting only next-server = pxeproxy: GRUB reads grub/grub.cfg
 #                            from pxeproxy, verdict booted, no conflict warning
 #   secureboot-dnsmasq-next  the same with dnsmasq's dhcp-boot=,,10.77.0.3 (next-server only)
@@ -15,8 +16,8 @@
 ALL_EXTRA="${ALL_EXTRA:+$ALL_EXTRA }secureboot secureboot-grub"
 
 SB_SHIM=${E2E_SB_SHIM:-/usr/lib/shim/shimx64.efi.signed}
-# The network build of Debian's signed GRUB: it reads grub/x86_64-efi/grub.cfg, then grub/grub.cfg, from the
-# TFTP server of the DHCP answer it finds in the firmware.
+# The network build of Debian's signed GRUB: it asks for /grub/x86_64-efi/*.lst, then /grub/grub.cfg, from the
+# siaddr of the site server's DHCP answer it finds in the firmware (measured: never the proxy offer's).
 SB_GRUB=${E2E_SB_GRUB:-/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed}
 # How long the journal needs before a delivered loader that asks for nothing more has its verdict (its
 # returnGrace is 30 s), plus the time to poll.
