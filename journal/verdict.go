@@ -18,7 +18,7 @@ const (
 	StateBooted         State = "booted"          // a later stage was fetched: the boot went on past the boot file
 	StateNoRequest      State = "no-request"      // offered, but the offered file was never asked for
 	StateSecureBoot     State = "secure-boot"     // UEFI got its boot file and never came back
-	StateNoReturn       State = "no-return"       // a non-UEFI client got its boot file and never came back
+	StateNoReturn       State = "no-return"       // a non-UEFI client got its boot file, or any client a later loader, and never came back
 	StateIPXELoop       State = "ipxe-loop"       // iPXE asked for the iPXE binary again
 	StateNotFound       State = "not-found"       // the last file asked for does not exist
 	StateTransferFailed State = "transfer-failed" // the last transfer stalled, was aborted or failed
@@ -300,10 +300,15 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 		}
 		return Verdict{State: StateTransferFailed, Text: failed(t)}
 	}
-	if v, ok := f.booted(); ok {
+	// A UEFI loader delivered after the boot file (shim's grubx64.efi) has to
+	// fetch its own next stage; until it does, the boot has not gone past it
+	// (docs/pxe-notes.md §11: Debian's GRUB asks the site server instead).
+	k := fileKey(t.File)
+	loader := f.nbpKey != "" && k != f.nbpKey && strings.HasSuffix(k, ".efi")
+	if v, ok := f.booted(); ok && !loader {
 		return v
 	}
-	// Only the boot file so far.
+	// Only the boot file, or a loader, so far.
 	since := now.Sub(end)
 	for i := f.lastXfer + 1; i < len(f.evs); i++ {
 		e := &f.evs[i]
@@ -327,6 +332,11 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 	if since < returnGrace {
 		return progress("Delivered %s; waiting for the next stage.", t.File)
 	}
+	if loader {
+		return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
+			"After %s, %s was delivered, and it asked pxeproxy for nothing after it (waited %s): %s",
+			f.nbp, t.File, seconds(returnGrace), loaderAdvice(k))}
+	}
 	if f.hasArch && isUEFI(f.arch) {
 		return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
 			"%s was delivered, but this UEFI client never came back for anything else (waited %s): "+
@@ -335,6 +345,18 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 	return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
 		"%s was delivered, and the client asked for nothing after it (waited %s): "+
 			"the boot file runs on its own or stopped on the client; check its screen.", t.File, seconds(returnGrace))}
+}
+
+// loaderAdvice says why a loader may have stopped. Debian's signed GRUB 2.06
+// takes its TFTP server from the site DHCP server's ACK only (measured: e2e
+// scenario secureboot-shim).
+func loaderAdvice(key string) string {
+	if strings.Contains(key, "grub") {
+		return "GRUB takes its TFTP server from the site DHCP server's answer (next-server), not from pxeproxy's offer, " +
+			"so it asked that server for its grub.cfg or stopped at a grub> prompt. Set next-server on the site DHCP server " +
+			`to pxeproxy's address and put grub/grub.cfg in the boot folder; see the README section "Secure Boot".`
+	}
+	return "it runs on its own or stopped on the client; check its screen."
 }
 
 // booted reports whether the attempt went past its boot file: a file other

@@ -156,8 +156,23 @@ func TestJudge(t *testing.T) {
 		"optional files not found, then the next stage": {
 			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000),
 				xfer(2, "revocations_sku.efi", 0, 0, 0, ResultNotFound, 0), xfer(2.05, "shim_certificate_0.efi", 0, 0, 0, ResultNotFound, 0),
-				ok(2.1, "grubx64.efi", 2<<20)),
-			now: 30, want: StateBooted, has: []string{"after shimx64.efi it fetched grubx64.efi"},
+				ok(2.1, "grubx64.efi", 2<<20), ok(4, "grub/grub.cfg", 300)),
+			now: 30, want: StateBooted, has: []string{"after shimx64.efi it fetched grubx64.efi and grub/grub.cfg"},
+		},
+		"signed chain: GRUB delivered, waiting for its config": {
+			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000),
+				xfer(2, "revocations_sku.efi", 0, 0, 0, ResultNotFound, 0), ok(2.1, "grubx64.efi", 2<<20)),
+			now: 20, want: StateInProgress, has: []string{"Delivered grubx64.efi; waiting for the next stage."},
+		},
+		"signed chain: GRUB asked pxeproxy for nothing (its TFTP server is the site server's)": {
+			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000),
+				xfer(2, "revocations_sku.efi", 0, 0, 0, ResultNotFound, 0), ok(2.1, "grubx64.efi", 2<<20)),
+			now: 40, want: StateNoReturn, has: []string{"After shimx64.efi, grubx64.efi was delivered, and it asked pxeproxy for nothing after it (waited 30 s)",
+				"GRUB takes its TFTP server from the site DHCP server's answer (next-server)", `README section "Secure Boot"`},
+		},
+		"a loader other than GRUB asked for nothing": {
+			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000), ok(2, "mmx64.efi", 800000)),
+			now: 40, want: StateNoReturn, has: []string{"After shimx64.efi, mmx64.efi was delivered", "check its screen"},
 		},
 		"file not found, next request may follow": {
 			evs: seq(disc(0, 0, biosVendor), reply(0, "pxelinux.0"), xfer(1, "pxelinux.0", 0, 0, 0, ResultNotFound, 0)),
