@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-var screenshot = flag.Bool("screenshot", false, "write the browser test's screenshot to ../docs/journeys.png")
 
 // chromium finds a Chromium or Chrome binary: $PXE_CHROMIUM, else the usual
 // names on $PATH.
@@ -234,9 +231,12 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The filter narrows the table.
+	// The page filters on its next animation frame, not within the key
+	// event: wait for it.
 	do("filter", chromedp.SendKeys(chromedp.CSS(`#filter`), "secure"))
-	if n := evalInt(`[...document.querySelectorAll('#clients tbody tr')].filter(r => !r.hidden).length`); n != 1 {
-		t.Fatalf("%d rows match 'secure', want 1", n)
+	shown := `[...document.querySelectorAll('#clients tbody tr')].filter(r => !r.hidden).length`
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](shown+` === 1`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("%d rows match 'secure', want 1: %v", evalInt(shown), err)
 	}
 
 	// Clear the filter, show a running download next to the finished
@@ -256,10 +256,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
+	// docs/journeys.png comes from the e2e scenario browser (a live boot),
+	// not from these made-up clients.
 	out := filepath.Join(t.TempDir(), "journeys.png")
-	if *screenshot {
-		out = filepath.Join("..", "docs", "journeys.png")
-	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
 	}

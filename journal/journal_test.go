@@ -95,6 +95,18 @@ func TestJourneyBoots(t *testing.T) {
 	}
 }
 
+// TestIPXEROMArch: a client whose boot ROM is iPXE (QEMU's SeaBIOS NIC ROM)
+// sends only iPXE requests; its row still names its architecture and class.
+func TestIPXEROMArch(t *testing.T) {
+	j, _ := newTest(t, Config{})
+	j.Discover(Discover{MAC: mac(9), Port: PortDHCP, Arch: 0, Vendor: biosVendor, IPXE: true, Iface: "eth0"})
+	j.Reply(Reply{MAC: mac(9), Port: PortDHCP, File: "boot.ipxe", Server: ip("192.168.50.1")})
+	got := j.Clients()[0]
+	if got.Arch == nil || *got.Arch != 0 || got.ArchName != "x86 BIOS" || got.Class != "PXEClient" || !got.IPXE {
+		t.Fatalf("row %+v", got)
+	}
+}
+
 func TestRunningTransfer(t *testing.T) {
 	j, c := newTest(t, Config{})
 	m := mac(2)
