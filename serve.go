@@ -67,8 +67,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return err
 		}
 		g.Own(root)
-		menu.SetFS(root.FS())
-		menu.LogStart()
+		menu.LogStart(root.FS())
 		// /healthz says so when every boot folder is gone (bootfs follows
 		// them by path; TFTP and HTTP then answer "not found").
 		health.Check("boot folder", root.Err)

@@ -60,14 +60,14 @@ type Maker struct {
 	now  func() time.Time
 
 	mu      sync.Mutex
-	fsys    fs.FS // the boot folder; set once it is open, before any request
 	at      time.Time
 	menu    []byte
 	err     error
 	skipped map[string]string // path -> reason, of the last scan
 }
 
-// New returns a Maker; it lists nothing until SetFS gives it the folder.
+// New returns a Maker; it lists the folder it is given by the boot folder
+// (Files) or at start (LogStart).
 func New(cfg Config, log *slog.Logger) *Maker {
 	var scan catalog.ScanOptions
 	if cfg.WDSServer != nil {
@@ -120,17 +120,9 @@ func (m *Maker) Files() map[string]bootfs.Generator {
 	return map[string]bootfs.Generator{MenuName: m.make, BootName: m.make}
 }
 
-// SetFS gives the maker the boot folder it lists, once the folder is open:
-// the folder needs Files to open, so the maker cannot get it at New.
-func (m *Maker) SetFS(fsys fs.FS) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.fsys = fsys
-}
-
 // make returns the menu, scanning the folder when the last scan is older
 // than menuMaxAge.
-func (m *Maker) make() ([]byte, error) {
+func (m *Maker) make(fsys fs.FS) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -139,7 +131,7 @@ func (m *Maker) make() ([]byte, error) {
 	}
 	m.at = now
 	m.menu, m.err = nil, nil
-	entries, err := m.entries()
+	entries, err := m.entries(fsys)
 	if err != nil {
 		m.err = fmt.Errorf("boot menu: %w", err)
 		return nil, m.err
@@ -150,14 +142,11 @@ func (m *Maker) make() ([]byte, error) {
 
 // entries scans the folder and logs the names it left out that the last
 // scan did not: a log line per change of the folder, not per request.
-func (m *Maker) entries() ([]catalog.Entry, error) {
-	if m.fsys == nil {
-		return nil, fmt.Errorf("no boot folder")
-	}
+func (m *Maker) entries(fsys fs.FS) ([]catalog.Entry, error) {
 	skipped := map[string]string{}
 	opt := m.scan
 	opt.OnSkip = func(path, reason string) { skipped[path] = reason }
-	entries, err := catalog.Scan(m.fsys, opt)
+	entries, err := catalog.Scan(fsys, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -179,10 +168,10 @@ func (m *Maker) entries() ([]catalog.Entry, error) {
 	return entries, nil
 }
 
-// LogStart scans the folder once at start and logs the menu's settings,
+// LogStart scans the boot folder once at start and logs the menu's settings,
 // and a warning when PXE_MENU_DEFAULT names no entry the menu can boot. An
 // entry may appear later (an image copied in): a warning, not an error.
-func (m *Maker) LogStart() {
+func (m *Maker) LogStart(fsys fs.FS) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	timeout := m.opt.Timeout.String()
@@ -191,7 +180,7 @@ func (m *Maker) LogStart() {
 	}
 	m.log.Info("boot menu", "svc", "menu", "files", []string{BootName, MenuName}, "default", m.opt.Default,
 		"timeout", timeout, "http", m.opt.HTTPBase, "wds_server", m.scan.WDSServer)
-	es, err := m.entries()
+	es, err := m.entries(fsys)
 	if err != nil {
 		m.log.Warn("boot menu: cannot list the boot folder yet", "svc", "menu", "err", err)
 		return

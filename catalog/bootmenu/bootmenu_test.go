@@ -41,10 +41,10 @@ func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t
 // countingFS counts the listings of the top folder: one per scan.
 type countingFS struct {
 	fs.ReadDirFS
-	scans atomic.Int64
+	scans *atomic.Int64
 }
 
-func (c *countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
+func (c countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if name == "." {
 		c.scans.Add(1)
 	}
@@ -59,7 +59,7 @@ type menuFixture struct {
 	root            *bootfs.Root
 	maker           *Maker
 	clock           *fakeClock
-	fsys            *countingFS
+	scans           atomic.Int64
 	logs            *testlog.Buffer
 }
 
@@ -78,13 +78,15 @@ func newMenuFixture(t *testing.T, cfg Config) *menuFixture {
 	f.maker = New(cfg, log)
 	f.maker.now = f.clock.now
 	var err error
-	f.root, _, err = bootfs.Open(bootfs.Folder{Path: f.admin}, bootfs.Folder{Path: f.defaults}, f.maker.Files(), log)
+	gen := f.maker.Files()
+	for name, g := range gen {
+		gen[name] = func(fsys fs.FS) ([]byte, error) { return g(countingFS{fsys.(fs.ReadDirFS), &f.scans}) }
+	}
+	f.root, _, err = bootfs.Open(bootfs.Folder{Path: f.admin}, bootfs.Folder{Path: f.defaults}, gen, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.root.Close() })
-	f.fsys = &countingFS{ReadDirFS: f.root.FS().(fs.ReadDirFS)}
-	f.maker.SetFS(f.fsys)
 	return f
 }
 
@@ -201,13 +203,13 @@ func TestMenuFlood(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.fsys.scans.Load(); n != 1 {
+	if n := f.scans.Load(); n != 1 {
 		t.Fatalf("500 requests at once: %d scans, want 1", n)
 	}
 	for i := range 100 {
 		f.clock.add(menuMaxAge / 10)
 		f.get(t, "pxeproxy-menu.ipxe")
-		if n, want := f.fsys.scans.Load(), int64(1+(i+1)/10); n != want {
+		if n, want := f.scans.Load(), int64(1+(i+1)/10); n != want {
 			t.Fatalf("after %d requests over %s: %d scans, want %d", 500+i+1, time.Duration(i+1)*menuMaxAge/10, n, want)
 		}
 	}
@@ -255,7 +257,7 @@ func TestMenuStartWarnings(t *testing.T) {
 			cfg := testConfig
 			cfg.Default = c.def
 			f := newMenuFixture(t, cfg)
-			f.maker.LogStart()
+			f.maker.LogStart(f.root.FS())
 			logs := f.logs.String()
 			if !strings.Contains(logs, `msg="boot menu entries" svc=menu count=5 ids="[memtest local shell config reboot]"`) {
 				t.Errorf("no entries line:\n%s", logs)
