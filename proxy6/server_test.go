@@ -45,11 +45,11 @@ func testServerLoop(t *testing.T, cfg *Config, level slog.Level) (*Server, *test
 	logs := &testlog.Buffer{}
 	s := New(*cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 	lookups := new(int)
-	s.ifaces.lookup = func() ([]net.Interface, error) {
+	s.ifaces.Lookup = func() ([]net.Interface, error) {
 		*lookups++
 		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp | net.FlagMulticast, HardwareAddr: testServerMAC}}, nil
 	}
-	s.ifaces.addrsOf = func(*net.Interface) ([]net.Addr, error) {
+	s.ifaces.AddrsOf = func(*net.Interface) ([]net.Addr, error) {
 		return []net.Addr{
 			&net.IPNet{IP: testServerLL, Mask: net.CIDRMask(64, 128)},
 			&net.IPNet{IP: testServer, Mask: net.CIDRMask(64, 128)},
@@ -230,7 +230,7 @@ func TestRefusedLogBounded(t *testing.T) {
 func TestIfaceReloadBounded(t *testing.T) {
 	s, _, lookups := testServerLoop(t, testConfig(), slog.LevelWarn)
 	now := time.Unix(1000, 0)
-	s.ifaces.now = func() time.Time { return now }
+	s.ifaces.Now = func() time.Time { return now }
 	w := &fakeWriter{}
 	for i := range 10000 {
 		if i%1000 == 0 {
