@@ -130,6 +130,9 @@ func TestReplyDelay(t *testing.T) {
 		}
 	}
 
+	if n := delayedGoroutines(); n != 1 {
+		t.Fatalf("%d delayed-reply goroutines while Serve runs, want 1", n)
+	}
 	// A reply pending when the context ends.
 	m.in <- memDatagram{b: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}).ToBytes(), src: &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dst: net.IPv4bcast}
 	if err := stop(); err != nil {

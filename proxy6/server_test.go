@@ -352,11 +352,11 @@ func TestBootReplyDelayQueue(t *testing.T) {
 		lease[15] = byte(i)
 		s.handle(ctx, w, dq, PortPXE, req, 2, testServer, &net.UDPAddr{IP: lease, Port: PortPXE})
 	}
-	if len(w.sent) != 0 || len(dq.ch) != size || ignored[ReasonDelayFull] != flood-size {
-		t.Fatalf("after the flood: %d sent, %d queued, %d dropped; want 0, %d, %d", len(w.sent), len(dq.ch), ignored[ReasonDelayFull], size, flood-size)
+	if len(w.sent) != 0 || dq.Len() != size || ignored[ReasonDelayFull] != flood-size {
+		t.Fatalf("after the flood: %d sent, %d queued, %d dropped; want 0, %d, %d", len(w.sent), dq.Len(), ignored[ReasonDelayFull], size, flood-size)
 	}
 	done := make(chan struct{})
-	go func() { s.sendDelayed(ctx, w, dq); close(done) }()
+	go func() { dq.Run(ctx, func(ctx context.Context, r delayedReply) { s.send(ctx, w, r) }); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		w.mu.Lock()

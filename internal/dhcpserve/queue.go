@@ -72,3 +72,6 @@ func (q *Queue[T]) Run(ctx context.Context, send func(context.Context, T)) {
 		send(ctx, r.v)
 	}
 }
+
+// Len returns how many replies wait.
+func (q *Queue[T]) Len() int { return len(q.ch) }
