@@ -337,6 +337,14 @@ func addr4(ip []byte) netip.Addr {
 
 func cloneIP(ip net.IP) net.IP { return bytes.Clone(ip) }
 
+// svcName is the svc key of the lines about port.
+func svcName(port int) string {
+	if port == PortPXE {
+		return "pxe4011"
+	}
+	return "dhcp"
+}
+
 // report logs and counts the outcome of one reply's send.
 func (s *Server) report(ctx context.Context, r reply, err error) {
 	ans, in, dst := r.ans, r.in, r.ans.Dst
@@ -394,15 +402,5 @@ func xidString(x dhcpv4.TransactionID) string {
 
 // ignore counts a packet not answered and logs it at Debug.
 func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs func() []slog.Attr) {
-	if s.cfg.OnIgnore != nil {
-		s.cfg.OnIgnore(port, reason)
-	}
-	dhcpserve.LogIgnored(ctx, s.log, svcName(port), reason, err, attrs)
-}
-
-func svcName(port int) string {
-	if port == PortPXE {
-		return "pxe4011"
-	}
-	return "dhcp"
+	dhcpserve.Ignored(ctx, s.log, s.cfg.OnIgnore, port, svcName(port), reason, err, attrs)
 }

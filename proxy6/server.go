@@ -228,6 +228,14 @@ func (s *Server) handle(ctx context.Context, w writer, dq *delayQueue, port int,
 	}
 }
 
+// svcName is the svc key of the lines about port.
+func svcName(port int) string {
+	if port == PortPXE {
+		return "pxe6-4011"
+	}
+	return "dhcp6"
+}
+
 // send writes one encoded reply and reports it.
 func (s *Server) send(ctx context.Context, w writer, r delayedReply) {
 	ans, port := r.ans, r.in.Port
@@ -293,17 +301,7 @@ func (s *Server) refuse(ctx context.Context, port int, err error, m *dhcpv6.Mess
 
 // ignore counts a packet not answered and logs it at Debug.
 func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs func() []slog.Attr) {
-	if s.cfg.OnIgnore != nil {
-		s.cfg.OnIgnore(port, reason)
-	}
-	dhcpserve.LogIgnored(ctx, s.log, svcName(port), reason, err, attrs)
-}
-
-func svcName(port int) string {
-	if port == PortPXE {
-		return "pxe6-4011"
-	}
-	return "dhcp6"
+	dhcpserve.Ignored(ctx, s.log, s.cfg.OnIgnore, port, svcName(port), reason, err, attrs)
 }
 
 func xidString(x dhcpv6.TransactionID) string {

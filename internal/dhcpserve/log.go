@@ -5,10 +5,14 @@ import (
 	"log/slog"
 )
 
-// LogIgnored logs a packet not answered at Debug, under the service name
-// svc; attrs is only called when Debug is on, so a busy LAN's ordinary
-// DHCP costs nothing here.
-func LogIgnored(ctx context.Context, log *slog.Logger, svc, reason string, err error, attrs func() []slog.Attr) {
+// Ignored counts a packet on port not answered, with onIgnore when set
+// (metrics), and logs it at Debug under the service name svc. attrs is
+// only called when Debug is on, so a busy LAN's ordinary DHCP costs
+// nothing here.
+func Ignored(ctx context.Context, log *slog.Logger, onIgnore func(port int, reason string), port int, svc, reason string, err error, attrs func() []slog.Attr) {
+	if onIgnore != nil {
+		onIgnore(port, reason)
+	}
 	if !log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
