@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 // FuzzReply feeds arbitrary bytes through the codec and the decision on
@@ -80,7 +81,7 @@ func seedCorpus(f *testing.F) {
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
 	for _, file := range files {
-		if b, err := readHex(file); err == nil {
+		if b, err := golden.ReadHex(file); err == nil {
 			f.Add(b)
 		}
 	}

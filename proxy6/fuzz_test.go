@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 // FuzzReply feeds arbitrary bytes through quickCheck, the codec and the
@@ -58,7 +59,7 @@ func seedCorpus(f *testing.F) {
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
 	for _, file := range files {
-		if b, err := readHex(file); err == nil {
+		if b, err := golden.ReadHex(file); err == nil {
 			f.Add(b)
 		}
 	}

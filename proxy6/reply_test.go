@@ -2,9 +2,7 @@ package proxy6
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,28 +13,8 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./proxy6 -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from what Reply builds now (-want +got):\n%s", path, diff(string(want), got))
-	}
-}
 
 // TestReply runs every case of replyCases and compares the whole rendered
 // reply with testdata/replies.golden, reviewed by hand when written.
@@ -81,7 +59,7 @@ func TestReply(t *testing.T) {
 				a.MAC, a.MACFrom, a.Relays, Destination(req, c.in), render(a.Packet))
 		})
 	}
-	golden(t, "replies.golden", all.String())
+	golden.Check(t, "replies.golden", all.String())
 }
 
 // checkInvariants holds for every reply: no address, no IA, no status
@@ -271,7 +249,7 @@ func TestCaptures(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".hex")
 		t.Run(name, func(t *testing.T) {
-			raw, err := readHex(f)
+			raw, err := golden.ReadHex(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +288,7 @@ func TestCaptures(t *testing.T) {
 				fmt.Fprintf(&out, "reply (class %s, arch %d, mac %s from %s) to %s:\n%s", a.Class, a.Arch, a.MAC, a.MACFrom,
 					Destination(req, in), render(a.Packet))
 			}
-			golden(t, name+".golden", out.String())
+			golden.Check(t, name+".golden", out.String())
 		})
 	}
 }
@@ -332,43 +310,4 @@ func captureSrc(path string) (*net.UDPAddr, error) {
 		}
 	}
 	return nil, nil
-}
-
-// readHex reads a capture: hex digits, white space and #-comments ignored.
-func readHex(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var digits strings.Builder
-	for _, line := range strings.Split(string(raw), "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		digits.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(digits.String())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
-}
-
-// diff is a minimal line diff, enough to read a golden mismatch.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n-%s\n+%s\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
 }
