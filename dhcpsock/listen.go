@@ -71,6 +71,33 @@ func Listen(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, 
 	return conn, granted, nil
 }
 
+// Listen6 opens a UDP socket on addr ("[::]:547" or "[::]:4011") for
+// proxy6.Server.Serve, IPv6 only, with a receive buffer of rcvbuf bytes:
+// machines powered on together send thousands of SOLICITs at once, and the
+// kernel's default buffer drops most of them (bench/dhcp/run6.sh). It
+// returns the size the kernel granted; rcvbuf 0 keeps the default.
+func Listen6(ctx context.Context, addr string, rcvbuf int) (net.PacketConn, int, error) {
+	var granted int
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			granted = setRcvbuf(int(fd), rcvbuf)
+			// From the first datagram on: one queued before Serve asks for
+			// IPV6_RECVPKTINFO would carry no ingress interface.
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := lc.ListenPacket(ctx, "udp6", addr)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listen on udp6 %s: %w", addr, err)
+	}
+	return conn, granted, nil
+}
+
 // setRcvbuf asks for a receive buffer of rcvbuf bytes (none when 0) and
 // returns the size granted. SO_RCVBUFFORCE passes net.core.rmem_max with
 // CAP_NET_ADMIN; without it SO_RCVBUF is capped by rmem_max.
