@@ -140,6 +140,21 @@ func newTemplates() (templates, error) {
 
 func (ts templates) pick(ctr uint32) *template { return ts[ctr%2] }
 
+// The wire of DHCPv4 DISCOVERs.
+func (ts templates) size() int     { return len(ts[0].b) }
+func (ts templates) counters() int { return 1 << 24 }
+
+func (ts templates) fill(dst []byte, id uint8, ctr uint32) { ts.pick(ctr).fill(dst, makeXid(id, ctr)) }
+
+func (ts templates) check(b []byte) (uint8, uint32, error) {
+	xid, err := quickCheck(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	id, ctr := splitXid(xid)
+	return id, ctr, nil
+}
+
 var (
 	errShort   = errors.New("shorter than a BOOTP header")
 	errNotRep  = errors.New("not a BOOTREPLY")
