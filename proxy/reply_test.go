@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -31,18 +30,8 @@ func TestReply(t *testing.T) {
 				c.cfg(cfg)
 			}
 			a, err := Reply(c.req, c.in, cfg)
-			if c.err != nil {
-				if !errors.Is(err, c.err) {
-					t.Fatalf("err = %v, want %v", err, c.err)
-				}
-				if a != nil {
-					t.Fatalf("an ignored request got a reply")
-				}
-				fmt.Fprintf(&all, "== %s\nignored: %s\n", name, Reason(err))
+			if golden.Refused(t, &all, name, err, c.err, a != nil, Reason) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error %v", err)
 			}
 			checkInvariants(t, c.req, a.Packet)
 			fmt.Fprintf(&all, "== %s\n%s", name, render(a.Packet))

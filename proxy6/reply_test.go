@@ -41,18 +41,8 @@ func TestReply(t *testing.T) {
 				return
 			}
 			a, err := Reply(req, c.in, cfg)
-			if c.err != nil {
-				if !errors.Is(err, c.err) {
-					t.Fatalf("err = %v, want %v", err, c.err)
-				}
-				if a != nil {
-					t.Fatal("an ignored request got a reply")
-				}
-				fmt.Fprintf(&all, "== %s\nignored: %s\n", name, Reason(err))
+			if golden.Refused(t, &all, name, err, c.err, a != nil, Reason) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error %v", err)
 			}
 			checkInvariants(t, c.req, req, a)
 			fmt.Fprintf(&all, "== %s\nclass %s arch %d mac %s (%s) relays %d to %s\n%s", name, a.Class, a.Arch,

@@ -5,8 +5,10 @@ package golden
 
 import (
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +73,25 @@ func ReadHex(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
+}
+
+// Refused checks a decision's error against want, the error a table case
+// expects (nil: a reply). When the request was refused as wanted, it writes
+// the case's entry ("ignored: " and reason(err)) to w and returns true.
+func Refused(t testing.TB, w io.Writer, name string, err, want error, answered bool, reason func(error) string) bool {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		return false
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+	if answered {
+		t.Fatal("an ignored request got a reply")
+	}
+	fmt.Fprintf(w, "== %s\nignored: %s\n", name, reason(err))
+	return true
 }

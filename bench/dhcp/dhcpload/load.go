@@ -23,16 +23,27 @@ const batch = 64 // messages per sendmmsg/recvmmsg
 // wire is what differs between the DHCPv4 and the DHCPv6 load: how a
 // request is made and how a reply is checked. Everything else (sockets,
 // phases, results) is shared.
-type wire interface {
-	// size is the length of every request.
-	size() int
-	// fill writes request ctr of phase id into dst (len(dst) == size()).
-	fill(dst []byte, id uint8, ctr uint32)
+type wire struct {
+	size     int // length of every request
+	counters int // how many requests one phase can tell apart
+	// fill writes request ctr of phase id into dst (len(dst) == size).
+	fill func(dst []byte, id uint8, ctr uint32)
 	// check validates a reply cheaply enough for every reply at full rate
 	// and returns the phase and counter of its request.
-	check(b []byte) (id uint8, ctr uint32, err error)
-	// counters is how many requests one phase can tell apart.
-	counters() int
+	check func(b []byte) (id uint8, ctr uint32, err error)
+}
+
+// checkXid makes a wire's check from check, which returns the xid of a
+// valid reply, and split, the family's xid layout.
+func checkXid(check func([]byte) (uint32, error), split func(uint32) (uint8, uint32)) func([]byte) (uint8, uint32, error) {
+	return func(b []byte) (uint8, uint32, error) {
+		xid, err := check(b)
+		if err != nil {
+			return 0, 0, err
+		}
+		id, ctr := split(xid)
+		return id, ctr, nil
+	}
 }
 
 // batchConn is the batch half of ipv4.PacketConn and ipv6.PacketConn:
@@ -95,10 +106,10 @@ func dialClient(iface string, rcvbuf int, dst *net.UDPAddr, v6 bool) (*client, e
 	uc := c.(*net.UDPConn)
 	cl := &client{iface: iface, conn: uc, dst: dst}
 	if v6 {
-		cl.pc, cl.w = ipv6.NewPacketConn(uc), solicits{newSolicit6(7), newSolicit6(11)}
+		cl.pc, cl.w = ipv6.NewPacketConn(uc), wire6()
 		return cl, nil
 	}
-	if cl.w, err = newTemplates(); err != nil {
+	if cl.w, err = wire4(); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -257,7 +268,7 @@ func (p *phase) deliver(ctr uint32, b []byte, now time.Time) {
 // answered, no reply came for quiet, or limit passed.
 func (c *client) burst(id uint8, n int, quiet, limit time.Duration) (PhaseResult, [][]byte) {
 	p := &phase{id: id, seen: make([]bool, n), copies: make([][]byte, n), done: make(chan struct{})}
-	plen := c.w.size()
+	plen := c.w.size
 	buf := make([]byte, n*plen) // all packets built before the clock starts
 	ms := make([]ipv4.Message, n)
 	for i := range n {
@@ -399,10 +410,10 @@ func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration) Phase
 	var wg sync.WaitGroup
 	for lane := range k {
 		wg.Go(func() {
-			b := make([]byte, c.w.size())
+			b := make([]byte, c.w.size)
 			t := time.NewTimer(time.Hour)
 			defer t.Stop()
-			for ctr := lane; ctr < count && ctr < c.w.counters() && time.Now().Before(stop); ctr += k {
+			for ctr := lane; ctr < count && ctr < c.w.counters && time.Now().Before(stop); ctr += k {
 				c.roundTrip(p, lane, ctr, b, t, timeout)
 			}
 		})
@@ -447,7 +458,7 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 		ps[i] = &phase{id: id, direct: true, lat: make([]time.Duration, 0, min(count, 1<<20)), start: time.Now()}
 		c.cur.Store(ps[i])
 	}
-	b := make([]byte, cs[0].w.size())
+	b := make([]byte, cs[0].w.size)
 	rb := make([]byte, 2048)
 	stop := time.Now().Add(limit)
 	for ctr := 0; ctr < count && time.Now().Before(stop); ctr++ {

@@ -140,19 +140,18 @@ func newTemplates() (templates, error) {
 
 func (ts templates) pick(ctr uint32) *template { return ts[ctr%2] }
 
-// The wire of DHCPv4 DISCOVERs.
-func (ts templates) size() int     { return len(ts[0].b) }
-func (ts templates) counters() int { return 1 << 24 }
-
-func (ts templates) fill(dst []byte, id uint8, ctr uint32) { ts.pick(ctr).fill(dst, makeXid(id, ctr)) }
-
-func (ts templates) check(b []byte) (uint8, uint32, error) {
-	xid, err := quickCheck(b)
+// wire4 is the DHCPv4 load: BIOS and UEFI DISCOVERs in turn.
+func wire4() (wire, error) {
+	ts, err := newTemplates()
 	if err != nil {
-		return 0, 0, err
+		return wire{}, err
 	}
-	id, ctr := splitXid(xid)
-	return id, ctr, nil
+	return wire{
+		size:     len(ts[0].b),
+		counters: 1 << 24,
+		fill:     func(dst []byte, id uint8, ctr uint32) { ts.pick(ctr).fill(dst, makeXid(id, ctr)) },
+		check:    checkXid(quickCheck, splitXid),
+	}, nil
 }
 
 var (

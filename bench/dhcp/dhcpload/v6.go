@@ -59,22 +59,16 @@ func (s solicit6) fill(dst []byte, xid uint32) {
 	binary.BigEndian.PutUint32(dst[s.uuidEnd-4:], xid)
 }
 
-// solicits is the wire of DHCPv6: x86-64 (7) and AArch64 (11) UEFI
-// clients in turn.
-type solicits [2]solicit6
-
-func (ss solicits) size() int     { return len(ss[0].b) }
-func (ss solicits) counters() int { return 1 << 20 }
-
-func (ss solicits) fill(dst []byte, id uint8, ctr uint32) { ss[ctr%2].fill(dst, makeXid6(id, ctr)) }
-
-func (ss solicits) check(b []byte) (uint8, uint32, error) {
-	xid, err := check6(b)
-	if err != nil {
-		return 0, 0, err
+// wire6 is the DHCPv6 load: x86-64 (7) and AArch64 (11) UEFI SOLICITs in
+// turn.
+func wire6() wire {
+	ss := [2]solicit6{newSolicit6(7), newSolicit6(11)}
+	return wire{
+		size:     len(ss[0].b),
+		counters: 1 << 20,
+		fill:     func(dst []byte, id uint8, ctr uint32) { ss[ctr%2].fill(dst, makeXid6(id, ctr)) },
+		check:    checkXid(check6, splitXid6),
 	}
-	id, ctr := splitXid6(xid)
-	return id, ctr, nil
 }
 
 var (
