@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"path/filepath"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -79,10 +78,5 @@ func seedCorpus(f *testing.F) {
 	for _, c := range replyCases {
 		f.Add(c.req.ToBytes())
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, file := range files {
-		if b, err := golden.ReadHex(file); err == nil {
-			f.Add(b)
-		}
-	}
+	golden.SeedHex(f)
 }

@@ -1,7 +1,6 @@
 package proxy6
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -57,10 +56,5 @@ func seedCorpus(f *testing.F) {
 	for _, c := range replyCases {
 		f.Add(c.req)
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, file := range files {
-		if b, err := golden.ReadHex(file); err == nil {
-			f.Add(b)
-		}
-	}
+	golden.SeedHex(f)
 }

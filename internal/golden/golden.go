@@ -95,3 +95,13 @@ func Refused(t testing.TB, w io.Writer, name string, err, want error, answered b
 	fmt.Fprintf(w, "== %s\nignored: %s\n", name, reason(err))
 	return true
 }
+
+// SeedHex adds every capture testdata/*.hex to the fuzz corpus.
+func SeedHex(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
+	for _, file := range files {
+		if b, err := ReadHex(file); err == nil {
+			f.Add(b)
+		}
+	}
+}
