@@ -43,6 +43,18 @@ veth() {
 	ip -n "$3" link set "$4" up
 }
 
+# server_addrs NS IF NET NAME...: each server NAME its own address on IF in NS, NET.10, NET.11, ...
+# (NET: the first three bytes of a /24), kept in the script's associative array IP.
+server_addrs() {
+	local ns=$1 ifc=$2 net=$3 i=10 n
+	shift 3
+	for n; do
+		IP[$n]=$net.$i
+		ip -n "$ns" addr add "$net.$i/24" dev "$ifc"
+		i=$((i + 1))
+	done
+}
+
 # track PID: a process stopped on exit.
 track() { bench_pids+=("$1"); }
 

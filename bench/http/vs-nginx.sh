@@ -52,12 +52,7 @@ size=$(stat -c %s "$work/root/big.wim")
 netns "$NS_S"
 netns "$NS_C"
 veth "$NS_S" hb-s$$ "$NS_C" hb-c$$
-i=10
-for srv in $SERVERS; do
-	IP[$srv]=10.199.1.$i
-	ip -n "$NS_S" addr add "${IP[$srv]}/24" dev hb-s$$
-	i=$((i + 1))
-done
+server_addrs "$NS_S" hb-s$$ 10.199.1 $SERVERS
 ip -n "$NS_C" addr add $CLI_IP/24 dev hb-c$$
 inc() { ip netns exec "$NS_C" "$@"; }
 

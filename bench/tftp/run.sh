@@ -107,12 +107,7 @@ csize=$(stat -c %s "$work/root/conc.bin")
 netns "$NS_S"
 netns "$NS_C"
 veth "$NS_S" tb-s$$ "$NS_C" tb-c$$
-i=10
-for srv in $SERVERS; do
-	IP[$srv]=10.199.0.$i
-	ip -n "$NS_S" addr add ${IP[$srv]}/24 dev tb-s$$
-	i=$((i + 1))
-done
+server_addrs "$NS_S" tb-s$$ 10.199.0 $SERVERS
 ip -n "$NS_C" addr add $CLI_IP/24 dev tb-c$$
 inc() { ip netns exec "$NS_C" "$@"; }
 
