@@ -16,6 +16,9 @@
 #   many_atftp  CLIENTS atftp at windowsize 4 (what EDK2 asks for) at 1468
 #   one_fw, few_fw, many_fw  1, FEW, CLIENTS fwclients at 1468, windowsize
 #               FW_WINDOW (1: lock-step, as BIOS PXE ROMs and iPXE)
+#   one_fwm, few_fwm, many_fwm  the same asking also for Microsoft's
+#               variable window (fwclient -m FW_MSFT), as the Windows boot
+#               manager does; servers that do not grant it keep FW_WINDOW
 # `floor` (floor/floor.c, needs gcc) is a yardstick, not a peer: a C thread
 # per transfer answering each ACK with zeros from memory, lock-step only.
 # MB/s is 10^6 bytes per second, the median of RUNS runs; peak RSS is the
@@ -29,7 +32,9 @@
 # Usage (root): bench/tftp/run.sh
 # Env: RUNS (3), CLIENTS (32), FEW (4), SIZE_MB (64), CONC_MB (size of the
 # file the concurrent clients fetch; default SIZE_MB), FW_DELAY_US (200),
-# FW_WINDOW (1), SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
+# FW_WINDOW (1), FW_MSFT (64: the largest variable window fwclient asks
+# for; pxeproxy sends up to PXE_TFTP_WINDOWSIZE_MAX, 64),
+# SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
 # SCENARIOS ("one_curl one_atftp many_curl many_atftp"; any of the above),
 # HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's atftpd package takes
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
@@ -51,6 +56,7 @@ CLIENTS=${CLIENTS:-32}
 FEW=${FEW:-4}
 FW_DELAY_US=${FW_DELAY_US:-200}
 FW_WINDOW=${FW_WINDOW:-1}
+FW_MSFT=${FW_MSFT:-64}
 MAX_SECONDS=${MAX_SECONDS:-3600}
 SIZE_MB=${SIZE_MB:-64}
 CONC_MB=${CONC_MB:-$SIZE_MB}
@@ -175,13 +181,13 @@ one_atftp() {
 	mbs "$size" $((t1 - t0))
 }
 
-one_fw() {
+one_fw() { # run [fwclient flags]
 	local out=/dev/null chk=$1
 	[[ $srv == floor ]] && chk=0 # zeros, not the file
 	[[ $chk == 1 ]] && out=$work/out
 	local t0 t1
 	t0=$(now)
-	inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -d "$FW_DELAY_US" -s "$size" -o "$out" $SRV_IP big.bin
+	inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" "${@:2}" -d "$FW_DELAY_US" -s "$size" -o "$out" $SRV_IP big.bin
 	t1=$(now)
 	[[ $chk == 1 ]] && check "$out" "$srv fwclient"
 	mbs "$size" $((t1 - t0))
@@ -198,6 +204,9 @@ many_curl() { many "$1" curl "$CLIENTS"; }
 few_curl() { many "$1" curl "$FEW"; }
 many_fw() { many "$1" fw "$CLIENTS"; }
 few_fw() { many "$1" fw "$FEW"; }
+one_fwm() { one_fw "$1" -m "$FW_MSFT"; }
+many_fwm() { many "$1" fwm "$CLIENTS"; }
+few_fwm() { many "$1" fwm "$FEW"; }
 
 # many_atftp: CLIENTS atftp clients asking for windowsize 4 at 1468, what
 # EDK2's UEFI network stack asks for by default: a room of UEFI machines
@@ -215,6 +224,7 @@ many() { # run client count -> MB/s
 		case $2 in
 		curl) (inc curl -sS --fail --max-time 900 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/conc.bin && now >"$work/end.$i") & ;;
 		fw) (inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -d "$FW_DELAY_US" -s "$csize" -o "$out" $SRV_IP conc.bin && now >"$work/end.$i") & ;;
+		fwm) (inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -m "$FW_MSFT" -d "$FW_DELAY_US" -s "$csize" -o "$out" $SRV_IP conc.bin && now >"$work/end.$i") & ;;
 		atftp) (inc atftp --option "windowsize 4" --option "blksize 1468" -g -r conc.bin -l "$out" $SRV_IP 69 >/dev/null 2>&1 && now >"$work/end.$i") & ;;
 		esac
 		pids+=($!)
@@ -293,6 +303,9 @@ label() { # scenario -> column title
 	one_fw) echo "fw x1 w$FW_WINDOW" ;;
 	few_fw) echo "fw x$FEW w$FW_WINDOW" ;;
 	many_fw) echo "fw x$CLIENTS w$FW_WINDOW" ;;
+	one_fwm) echo "fw x1 msft$FW_MSFT" ;;
+	few_fwm) echo "fw x$FEW msft$FW_MSFT" ;;
+	many_fwm) echo "fw x$CLIENTS msft$FW_MSFT" ;;
 	*) echo "$1" ;;
 	esac
 }
