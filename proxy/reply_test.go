@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -16,13 +17,8 @@ import (
 // TestReply runs every case of replyCases and compares the whole rendered
 // reply with testdata/replies.golden, reviewed by hand when written.
 func TestReply(t *testing.T) {
-	var names []string
-	for n := range replyCases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var all strings.Builder
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(replyCases)) {
 		c := replyCases[name]
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()

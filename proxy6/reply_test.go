@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -19,13 +20,8 @@ import (
 // TestReply runs every case of replyCases and compares the whole rendered
 // reply with testdata/replies.golden, reviewed by hand when written.
 func TestReply(t *testing.T) {
-	names := make([]string, 0, len(replyCases))
-	for n := range replyCases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var all strings.Builder
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(replyCases)) {
 		c := replyCases[name]
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
