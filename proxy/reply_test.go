@@ -3,10 +3,9 @@ package proxy
 import (
 	"bytes"
 	"fmt"
-	"maps"
+	"io"
 	"net"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -17,23 +16,18 @@ import (
 // TestReply runs every case of replyCases and compares the whole rendered
 // reply with testdata/replies.golden, reviewed by hand when written.
 func TestReply(t *testing.T) {
-	var all strings.Builder
-	for _, name := range slices.Sorted(maps.Keys(replyCases)) {
-		c := replyCases[name]
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig()
-			if c.cfg != nil {
-				c.cfg(cfg)
-			}
-			a, err := Reply(c.req, c.in, cfg)
-			if golden.Refused(t, &all, name, err, c.err, a != nil, Reason) {
-				return
-			}
-			checkInvariants(t, c.req, a.Packet)
-			fmt.Fprintf(&all, "== %s\n%s", name, render(a.Packet))
-		})
-	}
-	golden.Check(t, "replies.golden", all.String())
+	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
+		cfg := testConfig()
+		if c.cfg != nil {
+			c.cfg(cfg)
+		}
+		a, err := Reply(c.req, c.in, cfg)
+		if golden.Refused(t, all, name, err, c.err, a != nil, Reason) {
+			return
+		}
+		checkInvariants(t, c.req, a.Packet)
+		fmt.Fprintf(all, "== %s\n%s", name, render(a.Packet))
+	})
 }
 
 // checkInvariants holds for every reply: no address is ever leased, the

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -20,32 +19,27 @@ import (
 // TestReply runs every case of replyCases and compares the whole rendered
 // reply with testdata/replies.golden, reviewed by hand when written.
 func TestReply(t *testing.T) {
-	var all strings.Builder
-	for _, name := range slices.Sorted(maps.Keys(replyCases)) {
-		c := replyCases[name]
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig()
-			if c.cfg != nil {
-				c.cfg(cfg)
+	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
+		cfg := testConfig()
+		if c.cfg != nil {
+			c.cfg(cfg)
+		}
+		req, err := dhcpv6.FromBytes(c.req)
+		if err != nil {
+			if !errors.Is(c.err, ErrMalformed) {
+				t.Fatalf("the case's request does not decode: %v", err)
 			}
-			req, err := dhcpv6.FromBytes(c.req)
-			if err != nil {
-				if !errors.Is(c.err, ErrMalformed) {
-					t.Fatalf("the case's request does not decode: %v", err)
-				}
-				fmt.Fprintf(&all, "== %s\nundecodable: %v\n", name, err)
-				return
-			}
-			a, err := Reply(req, c.in, cfg)
-			if golden.Refused(t, &all, name, err, c.err, a != nil, Reason) {
-				return
-			}
-			checkInvariants(t, c.req, req, a)
-			fmt.Fprintf(&all, "== %s\nclass %s arch %d mac %s (%s) relays %d to %s\n%s", name, a.Class, a.Arch,
-				a.MAC, a.MACFrom, a.Relays, Destination(req, c.in), render(a.Packet))
-		})
-	}
-	golden.Check(t, "replies.golden", all.String())
+			fmt.Fprintf(all, "== %s\nundecodable: %v\n", name, err)
+			return
+		}
+		a, err := Reply(req, c.in, cfg)
+		if golden.Refused(t, all, name, err, c.err, a != nil, Reason) {
+			return
+		}
+		checkInvariants(t, c.req, req, a)
+		fmt.Fprintf(all, "== %s\nclass %s arch %d mac %s (%s) relays %d to %s\n%s", name, a.Class, a.Arch,
+			a.MAC, a.MACFrom, a.Relays, Destination(req, c.in), render(a.Packet))
+	})
 }
 
 // checkInvariants holds for every reply: no address, no IA, no status

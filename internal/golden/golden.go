@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,4 +106,15 @@ func SeedHex(f *testing.F) {
 			f.Add(b)
 		}
 	}
+}
+
+// Table runs run on every case of cases, in name order and each as a
+// subtest, and compares all they wrote with testdata/file (Check).
+func Table[C any](t *testing.T, file string, cases map[string]C, run func(t *testing.T, name string, c C, w io.Writer)) {
+	t.Helper()
+	var all strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
+		t.Run(name, func(t *testing.T) { run(t, name, cases[name], &all) })
+	}
+	Check(t, file, all.String())
 }
