@@ -43,11 +43,16 @@ veth() {
 	ip -n "$3" link set "$4" up
 }
 
-# server_addrs NS IF NET NAME...: each server NAME its own address on IF in NS, NET.10, NET.11, ...
-# (NET: the first three bytes of a /24), kept in the script's associative array IP.
-server_addrs() {
-	local ns=$1 ifc=$2 net=$3 i=10 n
-	shift 3
+# server_link NS_S IF_S NS_C IF_C NET NAME...: a server and a client namespace joined by a veth pair;
+# the client on NET.2 (NET: the first three bytes of a /24), each server NAME on its own address,
+# NET.10, NET.11, ..., kept in the script's associative array IP.
+server_link() {
+	local ns=$1 ifc=$2 net=$5 i=10 n
+	netns "$1"
+	netns "$3"
+	veth "$1" "$2" "$3" "$4"
+	ip -n "$3" addr add "$net.2/24" dev "$4"
+	shift 5
 	for n; do
 		IP[$n]=$net.$i
 		ip -n "$ns" addr add "$net.$i/24" dev "$ifc"

@@ -37,7 +37,6 @@ TIMEOUT=${TIMEOUT:-600}
 
 workdir httpnginx tmpfs
 NS_S=httpb-s-$$ NS_C=httpb-c-$$
-CLI_IP=10.199.1.2
 declare -A IP PID
 
 echo "building and preparing in $work..." >&2
@@ -49,11 +48,7 @@ chmod 644 "$work/root/big.wim"
 want=$(sha256sum <"$work/root/big.wim" | cut -d' ' -f1)
 size=$(stat -c %s "$work/root/big.wim")
 
-netns "$NS_S"
-netns "$NS_C"
-veth "$NS_S" hb-s$$ "$NS_C" hb-c$$
-server_addrs "$NS_S" hb-s$$ 10.199.1 $SERVERS
-ip -n "$NS_C" addr add $CLI_IP/24 dev hb-c$$
+server_link "$NS_S" hb-s$$ "$NS_C" hb-c$$ 10.199.1 $SERVERS
 inc() { ip netns exec "$NS_C" "$@"; }
 
 # nginx as Debian ships it, tuned the way an admin serving big files would: sendfile, no access

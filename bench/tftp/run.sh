@@ -66,7 +66,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 workdir tftpbench
 NS_S=tftpb-s-$$ NS_C=tftpb-c-$$
-CLI_IP=10.199.0.2
 # Every server runs from the start, each on its own address (10.199.0.10,
 # .11, ...), and the runs go round the servers (see the main loop).
 declare -A IP PID
@@ -110,11 +109,7 @@ want_conc=$(sha256sum <"$work/root/conc.bin" | cut -d' ' -f1)
 size=$(stat -c %s "$work/root/big.bin")
 csize=$(stat -c %s "$work/root/conc.bin")
 
-netns "$NS_S"
-netns "$NS_C"
-veth "$NS_S" tb-s$$ "$NS_C" tb-c$$
-server_addrs "$NS_S" tb-s$$ 10.199.0 $SERVERS
-ip -n "$NS_C" addr add $CLI_IP/24 dev tb-c$$
+server_link "$NS_S" tb-s$$ "$NS_C" tb-c$$ 10.199.0 $SERVERS
 inc() { ip netns exec "$NS_C" "$@"; }
 
 start_server() { # name
