@@ -16,8 +16,10 @@ import (
 	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
-// TestReply runs every case of replyCases and compares the whole rendered
-// reply with testdata/replies.golden, reviewed by hand when written.
+// TestReply runs every case of replyCases through Reply and compares what
+// each gives with testdata/replies.golden, reviewed by hand when written:
+// the reply rendered whole, with the class, arch, MAC (and where it was
+// found), relay depth and destination; or why the request is not answered.
 func TestReply(t *testing.T) {
 	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
 		cfg := testConfig()
