@@ -30,6 +30,13 @@ func (l *Buffer) String() string {
 	return l.b.String()
 }
 
+// Bytes returns a copy of everything written so far.
+func (l *Buffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
 // Writes counts the calls to Write so far.
 func (l *Buffer) Writes() int {
 	l.mu.Lock()
