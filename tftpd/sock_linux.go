@@ -166,3 +166,16 @@ func (s *sock) segmented(pkts [][]byte) ([]byte, bool) {
 	}
 	return whole, true
 }
+
+// queued returns the length of a datagram already waiting on the socket,
+// read into b without waiting for one; 0 when there is none.
+func (s *sock) queued(b []byte) int {
+	n := 0
+	s.batch.rc.Read(func(fd uintptr) bool {
+		if m, _, err := unix.Recvfrom(int(fd), b, unix.MSG_DONTWAIT); err == nil {
+			n = m
+		}
+		return true // one try: never wait in the netpoller
+	})
+	return n
+}
