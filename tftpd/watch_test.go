@@ -12,10 +12,9 @@ import (
 // values, progress up to the last byte, and exactly one End with the
 // journal's result word.
 func TestWatch(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("w", 3000))
 	ws := &watchtest.Log[Start]{}
-	ts := startServer(t, Config{OnStart: func(s Start) Watch { return ws.Start(s) }, RetransmitTimeout: 50 * time.Millisecond, Retries: 1, MaxTransfers: 2}, dir)
+	ts := serveFile(t, Config{OnStart: func(s Start) Watch { return ws.Start(s) }, RetransmitTimeout: 50 * time.Millisecond, Retries: 1, MaxTransfers: 2},
+		strings.Repeat("w", 3000))
 
 	check := func(name string, w *watchtest.Watch[Start], size int64, end string, bytes int64) {
 		t.Helper()
