@@ -18,13 +18,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
@@ -529,10 +529,8 @@ func TestHealthFollowsBootFolder(t *testing.T) {
 func TestRequestLogBounded(t *testing.T) {
 	f := newFixture(t)
 	var logs testlog.Buffer
-	var now atomic.Int64 // one limiter window for the whole flood
-	now.Store(1e9)
-	clock := func() time.Time { return time.Unix(now.Load(), 0) }
-	log := slog.New(logfmt.NewLimiter(slog.NewJSONHandler(&logs, nil), logfmt.LimitConfig{Now: clock}))
+	clock := testclock.New(time.Unix(1e9, 0)) // one limiter window for the whole flood
+	log := slog.New(logfmt.NewLimiter(slog.NewJSONHandler(&logs, nil), logfmt.LimitConfig{Now: clock.Now}))
 	addr := start(t, Config{Root: f.root}, log)
 	long := "/" + strings.Repeat("a", 4000)
 	if r := raw(t, addr, "GET", long, nil); r.status != 404 && r.status != 403 {
@@ -547,7 +545,7 @@ func TestRequestLogBounded(t *testing.T) {
 			t.Fatalf("request %d: %d %v", i, code, err)
 		}
 	}
-	now.Add(2) // the next line ends the window: summaries
+	clock.Add(2 * time.Second) // the next line ends the window: summaries
 	raw(t, addr, "GET", "/undionly.kpxe", nil)
 
 	b := logs.Bytes()

@@ -7,17 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time      { return c.t }
-func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
-func newLimited(cfg LimitConfig) (*slog.Logger, *bytes.Buffer, *fakeClock) {
+func newLimited(cfg LimitConfig) (*slog.Logger, *bytes.Buffer, *testclock.Clock) {
 	var out bytes.Buffer
-	c := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cfg.Now = c.now
+	c := testclock.New(time.Unix(1_800_000_000, 0))
+	cfg.Now = c.Now
 	return slog.New(NewLimiter(NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}), cfg)), &out, c
 }
 
@@ -26,10 +23,10 @@ func TestLimiterOneClientFlood(t *testing.T) {
 	for i := range 10_000 {
 		log.Info("pxe reply", "svc", "dhcp", "mac", "02:00:00:00:00:01", "xid", i)
 		if i%1000 == 999 {
-			clk.add(100 * time.Millisecond)
+			clk.Add(100 * time.Millisecond)
 		}
 	}
-	clk.add(time.Second)
+	clk.Add(time.Second)
 	log.Info("pxe reply", "svc", "dhcp", "mac", "02:00:00:00:00:01", "xid", -1)
 	lines := strings.Count(out.String(), "msg=\"pxe reply\"")
 	// One window of 1 s (5 lines) and the one after.
@@ -46,7 +43,7 @@ func TestLimiterManyClientsFlood(t *testing.T) {
 	for i := range 100_000 {
 		log.Debug("ignored", "reason", "not-pxe", "mac", fmt.Sprintf("02:00:%02x:%02x:%02x:00", i>>16&0xff, i>>8&0xff, i&0xff))
 		if i%10_000 == 9_999 {
-			clk.add(500 * time.Millisecond) // 20,000 new clients per second
+			clk.Add(500 * time.Millisecond) // 20,000 new clients per second
 		}
 	}
 	l := log.Handler().(*limitHandler).l
