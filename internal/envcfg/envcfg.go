@@ -26,16 +26,23 @@ type MACFile struct {
 	File   string
 }
 
+// items returns the trimmed, non-empty items of a comma list.
+func items(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // IfaceList is a comma list of interface names.
 type IfaceList []string
 
 func (l *IfaceList) Decode(v string) error {
 	*l = nil
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range items(v) {
 		if len(f) > 15 || strings.ContainsAny(f, " /:") {
 			return fmt.Errorf("%q is not an interface name (expected a comma list such as eth0,eth1)", f)
 		}
@@ -117,11 +124,7 @@ type ArchFiles map[uint16]string
 
 func (m *ArchFiles) Decode(v string) error {
 	out := ArchFiles{}
-	for _, pair := range strings.Split(v, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
+	for _, pair := range items(v) {
 		k, file, ok := strings.Cut(pair, "=")
 		arch, err := strconv.ParseUint(strings.TrimSpace(k), 10, 16)
 		if !ok || err != nil {
@@ -143,11 +146,7 @@ type MACList []MACPrefix
 
 func (l *MACList) Decode(v string) error {
 	*l = nil
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range items(v) {
 		p, err := ParseMACPrefix(f)
 		if err != nil {
 			return err
@@ -179,11 +178,7 @@ type MACFiles []MACFile
 
 func (m *MACFiles) Decode(v string) error {
 	*m = nil
-	for _, pair := range strings.Split(v, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
+	for _, pair := range items(v) {
 		k, file, ok := strings.Cut(pair, "=")
 		file = strings.TrimSpace(file)
 		if !ok || file == "" || len(file) > 255 {
