@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -124,9 +123,8 @@ func TestConnLimitRefusesWhenBusy(t *testing.T) {
 	root := bootRoot(t, dir, map[string][]byte{"small": []byte("small")})
 	var refused atomic.Int32
 	var logs testlog.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	srv, addr := serve(t, Config{Root: root, MaxConns: 3, MaxConnsPerClient: 2,
-		OnRefused: func() { refused.Add(1) }}, log)
+		OnRefused: func() { refused.Add(1) }}, logs.JSONLogger())
 
 	// Two stalled downloads from the flooder: requests in progress.
 	busy := func(from netip.Addr) net.Conn {

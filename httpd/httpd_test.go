@@ -99,6 +99,22 @@ func launch(t *testing.T, cfg Config, log *slog.Logger) (*Server, string, contex
 	return srv, ln.Addr().String(), cancel, done
 }
 
+// stop cancels Serve's context and fails the test unless Serve returns nil
+// within 30 seconds: a hang guard, not a timing assertion. what names what
+// could hold the shutdown.
+func stop(t *testing.T, cancel context.CancelFunc, done <-chan error, what string) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not return: the %s held the shutdown", what)
+	}
+}
+
 // serve is launch with the stop at the end of the test.
 func serve(t *testing.T, cfg Config, log *slog.Logger) (*Server, string) {
 	t.Helper()
@@ -359,8 +375,7 @@ type logLine struct {
 func TestRequestLog(t *testing.T) {
 	f := newFixture(t)
 	var buf testlog.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	addr := start(t, Config{Root: f.root, Metrics: metricsPage}, log)
+	addr := start(t, Config{Root: f.root, Metrics: metricsPage}, buf.JSONLogger())
 	raw(t, addr, "GET", "/big.bin", map[string]string{"Range": "bytes=0-9"})
 	raw(t, addr, "GET", "/../outside/secret.txt", nil)
 	raw(t, addr, "GET", "/metrics", nil)
@@ -446,17 +461,8 @@ func TestShutdownCutsStalledDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	cancel()
-	// A hang guard, not a timing assertion: without the cut Serve would wait
-	// for the client forever.
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not return: stalled download held the shutdown")
-	}
+	// Without the cut Serve would wait for the client forever.
+	stop(t, cancel, done, "stalled download")
 	if n, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Errorf("stalled download finished (%d bytes) instead of being cut", n)
 	}

@@ -70,15 +70,7 @@ func TestOnShutdownEndsStream(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	<-started
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not return: the stream held the shutdown")
-	}
+	stop(t, cancel, done, "stream")
 	if strings.Contains(logs.String(), "cut") {
 		t.Errorf("the stream was cut at the end of the grace, not ended:\n%s", logs.String())
 	}

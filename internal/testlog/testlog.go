@@ -48,3 +48,9 @@ func (l *Buffer) Writes() int {
 func (l *Buffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// JSONLogger returns a Debug-level JSON logger that writes to l, for tests
+// that decode the lines.
+func (l *Buffer) JSONLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
