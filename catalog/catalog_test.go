@@ -21,6 +21,15 @@ func files(paths ...string) fstest.MapFS {
 	return m
 }
 
+// contents builds a MapFS from path: content pairs.
+func contents(m map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for p, data := range m {
+		fsys[p] = &fstest.MapFile{Data: []byte(data)}
+	}
+	return fsys
+}
+
 // brief renders entries as "id kind [role=path ...] args" for comparisons.
 func brief(es []Entry) []string {
 	var out []string
@@ -63,19 +72,19 @@ func TestScan(t *testing.T) {
 			},
 		},
 		"linux arguments": {
-			fs: fstest.MapFS{
-				"d/linux":       {Data: []byte("k")},
-				"d/cmdline.txt": {Data: []byte("console=ttyS0   quiet\r\nignored\n")},
-			},
+			fs: contents(map[string]string{
+				"d/linux":       "k",
+				"d/cmdline.txt": "console=ttyS0   quiet\r\nignored\n",
+			}),
 			want: []string{"linux-d linux kernel=d/linux args=console=ttyS0 quiet"},
 		},
 		"linux unsafe arguments leave the entry out": {
-			fs: fstest.MapFS{
-				"d/linux":       {Data: []byte("k")},
-				"d/cmdline.txt": {Data: []byte("quiet || reboot")},
-				"e/linux":       {Data: []byte("k")},
-				"e/CMDLINE.TXT": {Data: []byte(strings.Repeat("a", maxSmall+1))},
-			},
+			fs: contents(map[string]string{
+				"d/linux":       "k",
+				"d/cmdline.txt": "quiet || reboot",
+				"e/linux":       "k",
+				"e/CMDLINE.TXT": strings.Repeat("a", maxSmall+1),
+			}),
 		},
 		"winpe": {
 			fs: files("win/wimboot", "win/bootmgr", "win/boot/BCD", "win/boot/boot.sdi",
@@ -152,15 +161,15 @@ func TestScan(t *testing.T) {
 }
 
 func TestScanSkipReasons(t *testing.T) {
-	fsys := fstest.MapFS{
-		"pe/install.wim":       {Data: []byte("x")},
-		"pe/boot.wim":          {Data: []byte("x")},
-		"l/vmlinuz":            {Data: []byte("x")},
-		"l/cmdline.txt":        {Data: []byte("a ; b")},
-		"Boot/x64/wdsmgfw.efi": {Data: []byte("x")},
-		"a/b/c/d/e/vmlinuz":    {Data: []byte("x")},
-		`x\y.iso`:              {Data: []byte("x")},
-	}
+	fsys := contents(map[string]string{
+		"pe/install.wim":       "x",
+		"pe/boot.wim":          "x",
+		"l/vmlinuz":            "x",
+		"l/cmdline.txt":        "a ; b",
+		"Boot/x64/wdsmgfw.efi": "x",
+		"a/b/c/d/e/vmlinuz":    "x",
+		`x\y.iso`:              "x",
+	})
 	got := map[string]string{}
 	_, err := Scan(fsys, ScanOptions{OnSkip: func(p, r string) { got[p] = r }})
 	if err != nil {
@@ -181,21 +190,21 @@ func TestScanSkipReasons(t *testing.T) {
 }
 
 func TestScanTitles(t *testing.T) {
-	fsys := fstest.MapFS{
-		"d/linux":              {Data: []byte("k")},
-		"d/title.txt":          {Data: []byte("  Debian ${x} || installer \nsecond line\n")},
-		"e/linux":              {Data: []byte("k")},
-		"e/Title.TXT":          {Data: []byte("\n")},
-		"isos/u.iso":           {Data: []byte("i")},
-		"isos/u.iso.txt":       {Data: []byte("Ubuntu 24.04")},
-		"isos/v.iso":           {Data: []byte("i")},
-		"big/linux":            {Data: []byte("k")},
-		"big/title.txt":        {Data: []byte(strings.Repeat("x", maxSmall+1))},
-		"pe/wimboot":           {Data: []byte("w")},
-		"pe/sources/boot.wim":  {Data: []byte("w")},
-		"pe/sources/winre.wim": {Data: []byte("w")},
-		"pe/title.txt":         {Data: []byte("Windows PE")},
-	}
+	fsys := contents(map[string]string{
+		"d/linux":              "k",
+		"d/title.txt":          "  Debian ${x} || installer \nsecond line\n",
+		"e/linux":              "k",
+		"e/Title.TXT":          "\n",
+		"isos/u.iso":           "i",
+		"isos/u.iso.txt":       "Ubuntu 24.04",
+		"isos/v.iso":           "i",
+		"big/linux":            "k",
+		"big/title.txt":        strings.Repeat("x", maxSmall+1),
+		"pe/wimboot":           "w",
+		"pe/sources/boot.wim":  "w",
+		"pe/sources/winre.wim": "w",
+		"pe/title.txt":         "Windows PE",
+	})
 	es, err := Scan(fsys, ScanOptions{})
 	if err != nil {
 		t.Fatal(err)
