@@ -63,34 +63,35 @@ func TestLimiterManyClientsFlood(t *testing.T) {
 	}
 }
 
-func TestLimiterPeerPortsAreOneClient(t *testing.T) {
-	log, out, _ := newLimited(LimitConfig{})
-	for i := range 1000 {
-		log.Warn("tftp transfer failed", "peer", fmt.Sprintf("10.0.0.9:%d", 1024+i), "reason", "file not found")
-	}
-	if n := strings.Count(out.String(), "tftp transfer failed"); n != 5 {
-		t.Fatalf("%d lines from one host on 1000 source ports, want 5", n)
-	}
-}
-
-func TestLimiterPassesLinesWithoutClient(t *testing.T) {
-	log, out, _ := newLimited(LimitConfig{})
-	for range 50 {
-		log.Info("listening", "svc", "proxy")
-	}
-	if n := strings.Count(out.String(), "listening"); n != 50 {
-		t.Fatalf("%d of 50 lines naming no client written", n)
-	}
-}
-
-func TestLimiterWithAttrsKey(t *testing.T) {
-	log, out, _ := newLimited(LimitConfig{})
-	cl := log.With("mac", "02:00:00:00:00:07")
-	for range 50 {
-		cl.Info("refused", "reason", "mac-denied")
-	}
-	if n := strings.Count(out.String(), "msg=refused"); n != 5 {
-		t.Fatalf("%d lines for a client named by With, want 5", n)
+// TestLimiterClients: which lines count as one client's. The source port
+// is not part of a client, a line that names no client is never limited,
+// and a client named by With counts like one named in the line.
+func TestLimiterClients(t *testing.T) {
+	for name, c := range map[string]struct {
+		n     int
+		line  func(log *slog.Logger, i int)
+		count string
+		want  int
+	}{
+		"peer ports are one client": {1000, func(log *slog.Logger, i int) {
+			log.Warn("tftp transfer failed", "peer", fmt.Sprintf("10.0.0.9:%d", 1024+i), "reason", "file not found")
+		}, "tftp transfer failed", 5},
+		"lines without client pass": {50, func(log *slog.Logger, _ int) {
+			log.Info("listening", "svc", "proxy")
+		}, "listening", 50},
+		"client named by With": {50, func(log *slog.Logger, _ int) {
+			log.With("mac", "02:00:00:00:00:07").Info("refused", "reason", "mac-denied")
+		}, "msg=refused", 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			log, out, _ := newLimited(LimitConfig{})
+			for i := range c.n {
+				c.line(log, i)
+			}
+			if got := strings.Count(out.String(), c.count); got != c.want {
+				t.Errorf("%d of %d lines written, want %d", got, c.n, c.want)
+			}
+		})
 	}
 }
 
