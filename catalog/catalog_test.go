@@ -21,6 +21,16 @@ func files(paths ...string) fstest.MapFS {
 	return m
 }
 
+// scan is Scan for a folder that must scan without error.
+func scan(t *testing.T, fsys fs.FS, opt ScanOptions) []Entry {
+	t.Helper()
+	es, err := Scan(fsys, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
 // contents builds a MapFS from path: content pairs.
 func contents(m map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{}
@@ -147,10 +157,7 @@ func TestScan(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			es, err := Scan(c.fs, c.opt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			es := scan(t, c.fs, c.opt)
 			got := brief(es)
 			want := append(slices.Clone(c.want), builtinBrief...)
 			if !slices.Equal(got, want) {
@@ -171,10 +178,7 @@ func TestScanSkipReasons(t *testing.T) {
 		`x\y.iso`:              "x",
 	})
 	got := map[string]string{}
-	_, err := Scan(fsys, ScanOptions{OnSkip: func(p, r string) { got[p] = r }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	scan(t, fsys, ScanOptions{OnSkip: func(p, r string) { got[p] = r }})
 	for p, want := range map[string]string{
 		"pe/install.wim": "installation image",
 		"pe/boot.wim":    "no wimboot",
@@ -205,10 +209,7 @@ func TestScanTitles(t *testing.T) {
 		"pe/sources/winre.wim": "w",
 		"pe/title.txt":         "Windows PE",
 	})
-	es, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{})
 	got := map[string]string{}
 	for _, e := range es {
 		got[e.ID] = e.Title
@@ -242,10 +243,7 @@ func TestScanSizes(t *testing.T) {
 		"Boot/x86/pxeboot.n12":  {Data: make([]byte, 30)},
 		"Boot/x64/bootmgfw.efi": {Data: make([]byte, 40)},
 	}
-	es, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{})
 	got := map[string]int64{}
 	for _, e := range es {
 		got[e.ID] = e.Size
@@ -261,10 +259,7 @@ func TestScanSizes(t *testing.T) {
 // path and its namesakes.
 func TestScanIDs(t *testing.T) {
 	fsys := files("linux/a b/vmlinuz", "linux/a_b/vmlinuz", "linux/c/vmlinuz", "c/vmlinuz", "x/y.iso", "x-y.iso")
-	es, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{})
 	seen := map[string]bool{}
 	ids := map[string]string{}
 	for _, e := range es {
@@ -290,10 +285,7 @@ func TestScanIDs(t *testing.T) {
 	}
 	// Adding an unrelated entry changes no id.
 	fsys["z/vmlinuz"] = &fstest.MapFile{Data: []byte("z")}
-	es2, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es2 := scan(t, fsys, ScanOptions{})
 	for _, e := range es2 {
 		if old, ok := ids[e.Path]; ok && old != e.ID {
 			t.Errorf("id of %q changed from %q to %q", e.Path, old, e.ID)
@@ -309,10 +301,7 @@ func TestScanBounds(t *testing.T) {
 		fsys[fmt.Sprintf("iso/%03d.iso", i)] = &fstest.MapFile{Data: []byte("x")}
 	}
 	skipped := 0
-	es, err := Scan(fsys, ScanOptions{MaxEntries: 50, OnSkip: func(string, string) { skipped++ }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{MaxEntries: 50, OnSkip: func(string, string) { skipped++ }})
 	if n := len(es) - len(builtinBrief); n != 50 || skipped != 250 {
 		t.Errorf("%d entries, %d skipped; want 50 and 250", n, skipped)
 	}
@@ -323,10 +312,7 @@ func TestScanBounds(t *testing.T) {
 		deep += "/a"
 		fsys[deep+"/vmlinuz"] = &fstest.MapFile{Data: []byte("x")}
 	}
-	es, err = Scan(fsys, ScanOptions{MaxDepth: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es = scan(t, fsys, ScanOptions{MaxDepth: 3})
 	if n := len(es) - len(builtinBrief); n != 2 { // a/a (depth 2) and a/a/a (depth 3)
 		t.Errorf("%d entries with MaxDepth 3, want 2: %q", n, brief(es))
 	}
@@ -335,18 +321,12 @@ func TestScanBounds(t *testing.T) {
 	for i := range 1000 {
 		fsys[fmt.Sprintf("d%03d/x.iso", i)] = &fstest.MapFile{Data: []byte("x")}
 	}
-	es, err = Scan(fsys, ScanOptions{MaxNames: 1200, MaxEntries: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es = scan(t, fsys, ScanOptions{MaxNames: 1200, MaxEntries: 1000})
 	// 1000 top names, then one name per folder until the budget is spent.
 	if n := len(es) - len(builtinBrief); n != 200 {
 		t.Errorf("%d entries with MaxNames 1200, want 200", n)
 	}
-	es, err = Scan(fsys, ScanOptions{MaxNames: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es = scan(t, fsys, ScanOptions{MaxNames: 10})
 	// The top folder is cut to 10 names, each holding one ISO.
 	if n := len(es) - len(builtinBrief); n != 0 {
 		t.Errorf("%d entries with MaxNames 10, want 0 (budget spent on the top folder)", n)
@@ -380,10 +360,7 @@ func TestScanSymlinks(t *testing.T) {
 	must(os.Symlink("kernel-image", filepath.Join(dir, "real", "vmlinuz")))
 	must(os.Symlink("..", filepath.Join(dir, "real", "loop")))
 	must(os.Symlink("real", filepath.Join(dir, "alias")))
-	es, err := Scan(os.DirFS(dir), ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, os.DirFS(dir), ScanOptions{})
 	want := append([]string{"linux-real linux kernel=real/vmlinuz"}, builtinBrief...)
 	if got := brief(es); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
@@ -391,10 +368,7 @@ func TestScanSymlinks(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	es, err := Scan(files("debian/linux"), ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, files("debian/linux"), ScanOptions{})
 	if e, ok := Lookup(es, "linux-debian"); !ok || e.Path != "debian" {
 		t.Errorf("Lookup(linux-debian) = %+v, %v", e, ok)
 	}
