@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 )
 
 // generatedRoot is an admin folder and a defaults folder around two
@@ -131,12 +133,12 @@ func TestGeneratorReadsFolder(t *testing.T) {
 	base := t.TempDir()
 	admin := filepath.Join(base, "admin")
 	writeFile(t, admin, "a", "1")
-	c := &clock{t: time.Unix(1e9, 0)}
+	c := testclock.New(time.Unix(1e9, 0))
 	var listed []string
 	gen := func(fsys fs.FS) ([]byte, error) {
 		mustDo(t, os.Rename(admin, filepath.Join(base, "old")))
 		writeFile(t, admin, "b", "2")
-		c.tick()
+		c.Add(recheckEvery)
 		es, err := fs.ReadDir(fsys, ".")
 		for _, e := range es {
 			listed = append(listed, e.Name())
@@ -147,7 +149,7 @@ func TestGeneratorReadsFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.now = c.now
+	r.now = c.Now
 	done := make(chan string, 1)
 	go func() { done <- read(r, "boot.ipxe") }()
 	select {

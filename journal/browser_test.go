@@ -158,22 +158,8 @@ func TestBrowser(t *testing.T) {
 		t.Helper()
 		do(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second)))
 	}
-	evalInt := func(expr string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return n
-	}
-	evalString := func(expr string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return s
-	}
+	evalInt := func(expr string) int { t.Helper(); return evaluate[int](t, ctx, expr) }
+	evalString := func(expr string) string { t.Helper(); return evaluate[string](t, ctx, expr) }
 
 	const id = "52:54:00:12:34:56"
 	row := `tr[data-id="` + id + `"]`
@@ -263,4 +249,15 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}
+
+// evaluate runs the JavaScript expression expr in the page and returns its
+// value; the test fails when it throws or is not a T.
+func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
 }

@@ -1,12 +1,9 @@
 package tftpd
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"io/fs"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 
@@ -25,39 +22,26 @@ func TestGeneratedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	stats := make(chan Stats, 10)
-	s, err := New(Config{Root: r, OnDone: func(st Stats) { stats <- st }},
-		slog.New(slog.NewTextHandler(testWriter{t}, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, conn) }()
-	defer func() { cancel(); <-done; conn.Close() }()
-	addr := conn.LocalAddr().(*net.UDPAddr)
+	t.Cleanup(func() { r.Close() }) // after the server's cleanup: LIFO
+	ts := serveRoot(t, "127.0.0.1:0", Config{Root: r}, testWriter{t})
+	addr := ts.addr
 
 	sum, n := pinGet(t, addr, "boot.ipxe", "octet", 1468)
 	if sum != sha256.Sum256([]byte(menu)) || n != int64(len(menu)) {
 		t.Fatalf("octet: %d bytes, want %d", n, len(menu))
 	}
-	if st := <-stats; st.Err != nil || st.Bytes != int64(len(menu)) {
+	if st := ts.next(t); st.Err != nil || st.Bytes != int64(len(menu)) {
 		t.Fatalf("stats %+v", st)
 	}
 	if sum, _ := pinGet(t, addr, "BOOT.IPXE", "octet", 512); sum != sha256.Sum256([]byte(menu)) {
 		t.Fatal("case-folded name: other content")
 	}
-	<-stats
+	ts.next(t)
 
 	rc := newRawClient(t, addr)
 	rc.request(opRRQ, "broken.ipxe", "octet")
 	wantError(t, rc.mustRecv(), errCodeAccess, "access violation")
-	if st := <-stats; st.Err == nil || errors.Is(st.Err, ErrNotFound) {
+	if st := ts.next(t); st.Err == nil || errors.Is(st.Err, ErrNotFound) {
 		t.Fatalf("failed generator: stats %+v", st)
 	}
 }
