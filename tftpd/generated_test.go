@@ -3,6 +3,7 @@ package tftpd
 import (
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -15,8 +16,8 @@ import (
 func TestGeneratedFile(t *testing.T) {
 	menu := "#!ipxe\n" + strings.Repeat("item x\n", 400) // a few blocks
 	r, err := bootfs.New(bootfs.Config{Dirs: []string{t.TempDir()}, Generated: map[string]bootfs.Generator{
-		"boot.ipxe":   func() ([]byte, error) { return []byte(menu), nil },
-		"broken.ipxe": func() ([]byte, error) { return nil, errors.New("scan failed") },
+		"boot.ipxe":   func(fs.FS) ([]byte, error) { return []byte(menu), nil },
+		"broken.ipxe": func(fs.FS) ([]byte, error) { return nil, errors.New("scan failed") },
 	}})
 	if err != nil {
 		t.Fatal(err)

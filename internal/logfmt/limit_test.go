@@ -107,3 +107,19 @@ func TestLimiterCutsLongValues(t *testing.T) {
 		t.Fatalf("cut value does not say its length: %s", out)
 	}
 }
+
+// TestNewLogger: the level and the format are the ones asked for.
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	log := NewLogger(&b, slog.LevelWarn, true)
+	log.Info("hidden")
+	log.Warn("shown", "svc", "main")
+	if got := b.String(); strings.Contains(got, "hidden") || !strings.HasPrefix(got, `{"time":`) || !strings.Contains(got, `"msg":"shown"`) {
+		t.Fatalf("json logger wrote %q", got)
+	}
+	b.Reset()
+	NewLogger(&b, slog.LevelInfo, false).Info("shown", "svc", "main")
+	if got := b.String(); !strings.HasPrefix(got, "time=") || !strings.Contains(got, "level=INFO msg=shown svc=main") {
+		t.Fatalf("text logger wrote %q", got)
+	}
+}
