@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
@@ -73,7 +74,7 @@ func TestServeNetns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	for _, addr := range []string{"[::]:547", "[::]:4011"} {
-		conn, granted, err := Listen(ctx, addr, 1<<20)
+		conn, granted, err := dhcpsock.Listen6(ctx, addr, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
