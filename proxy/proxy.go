@@ -22,6 +22,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
 // Ports the proxy listens on.
@@ -422,7 +423,7 @@ func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (str
 		}
 	}
 	if !ok || file == "" {
-		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, ArchName(r.Arch))
+		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, pxearch.Name(r.Arch))
 	}
 	if !r.HTTP || strings.Contains(file, "://") {
 		return file, nil
@@ -630,26 +631,4 @@ func truncate(b []byte) []byte {
 		return b[:32]
 	}
 	return b
-}
-
-// ArchName names an option 93 value (IANA registry; RFC 4578 erratum 4624
-// swapped 7 and 9, and x86-64 firmware in the wild sends both).
-func ArchName(a uint16) string {
-	if n, ok := archNames[a]; ok {
-		return n
-	}
-	return "unknown"
-}
-
-var archNames = map[uint16]string{
-	0: "x86 BIOS", 1: "NEC PC98", 2: "Itanium", 3: "DEC Alpha", 4: "Arc x86", 5: "Intel Lean Client",
-	6: "EFI IA32", 7: "EFI x86-64", 8: "EFI Xscale", 9: "EFI x86-64 (BC)", 10: "EFI ARM32", 11: "EFI ARM64",
-	12: "PowerPC Open Firmware", 13: "PowerPC ePAPR", 14: "POWER OPAL v3", 15: "EFI IA32 HTTP",
-	16: "EFI x86-64 HTTP", 17: "EFI BC HTTP", 18: "EFI ARM32 HTTP", 19: "EFI ARM64 HTTP",
-	20: "x86 BIOS HTTP", 21: "ARM32 U-Boot", 22: "ARM64 U-Boot", 23: "ARM32 U-Boot HTTP",
-	24: "ARM64 U-Boot HTTP", 25: "EFI RISC-V 32", 26: "EFI RISC-V 32 HTTP", 27: "EFI RISC-V 64",
-	28: "EFI RISC-V 64 HTTP", 29: "EFI RISC-V 128", 30: "EFI RISC-V 128 HTTP", 31: "s390 Basic",
-	32: "s390 Extended", 33: "EFI MIPS32", 34: "EFI MIPS64", 35: "EFI Sunway 32", 36: "EFI Sunway 64",
-	37: "EFI LoongArch32", 38: "EFI LoongArch32 HTTP", 39: "EFI LoongArch64", 40: "EFI LoongArch64 HTTP",
-	41: "ARM rpiboot",
 }
