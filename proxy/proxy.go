@@ -22,6 +22,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
@@ -98,35 +99,18 @@ type Config struct {
 
 	// Allow, when not empty, limits answers to clients whose MAC matches one
 	// of these prefixes (WDS "respond only to known clients").
-	Allow []MACPrefix
+	Allow []macprefix.Prefix
 	// Deny lists MAC prefixes never answered; deny wins over allow.
-	Deny []MACPrefix
+	Deny []macprefix.Prefix
 	// MACBootFiles gives chosen machines their own boot file instead of the
 	// architecture's; the longest matching prefix wins. Clients already
 	// running iPXE still get IPXEScript, so they cannot loop.
-	MACBootFiles []MACBootFile
+	MACBootFiles []macprefix.BootFile
 	// AnswerRequest67 answers a DHCPREQUEST on port 67 that names us in
 	// option 54 with a DHCPACK. Off by default: only some old Intel PXE ROMs
 	// need it (pixiecore issue 21), and a REQUEST for the site's server is
 	// never ours.
 	AnswerRequest67 bool
-}
-
-// MACPrefix is a whole MAC address or its first bytes (52:54:00 is an OUI).
-type MACPrefix []byte
-
-// Match reports whether mac starts with the prefix.
-func (p MACPrefix) Match(mac net.HardwareAddr) bool {
-	return len(p) > 0 && len(mac) >= len(p) && bytes.Equal(mac[:len(p)], p)
-}
-
-// String prints the prefix as colon-separated hex.
-func (p MACPrefix) String() string { return net.HardwareAddr(p).String() }
-
-// MACBootFile is one PXE_MAC_BOOTFILES entry.
-type MACBootFile struct {
-	Prefix MACPrefix
-	File   string
 }
 
 // checkMAC applies the allow and deny lists.
@@ -416,11 +400,8 @@ func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (str
 		// an unknown one (999, 0xffff) must not get the BIOS file of 0.
 		file, ok = cfg.BootFiles[base]
 	}
-	best := 0
-	for _, m := range cfg.MACBootFiles {
-		if m.Prefix.Match(mac) && len(m.Prefix) > best {
-			file, ok, best = m.File, true, len(m.Prefix)
-		}
+	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
+		file, ok = f, true
 	}
 	if !ok || file == "" {
 		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, pxearch.Name(r.Arch))

@@ -1,7 +1,6 @@
 package proxy6
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 )
 
 // MACSource says where ClientMAC found the client's MAC.
@@ -82,16 +82,12 @@ func eui64MAC(ip net.IP) net.HardwareAddr {
 	return net.HardwareAddr{ip[8] ^ 0x02, ip[9], ip[10], ip[13], ip[14], ip[15]}
 }
 
-func matchPrefix(p, mac net.HardwareAddr) bool {
-	return len(p) > 0 && len(mac) >= len(p) && bytes.Equal(mac[:len(p)], p)
-}
-
 // checkMAC applies the allow and deny lists. A client whose MAC is unknown
 // cannot be in the allow list; it is answered when only a deny list is set,
 // as it cannot be told from the machines denied.
 func checkMAC(mac net.HardwareAddr, from MACSource, cfg *Config) error {
 	for _, p := range cfg.Deny {
-		if matchPrefix(p, mac) {
+		if p.Match(mac) {
 			return fmt.Errorf("%w: %s (from %s) matches deny entry %s", ErrDenied, mac, from, p)
 		}
 	}
@@ -102,7 +98,7 @@ func checkMAC(mac net.HardwareAddr, from MACSource, cfg *Config) error {
 		return fmt.Errorf("%w: the client's MAC is unknown (DUID-UUID, no EUI-64 link-local address)", ErrNotAllowed)
 	}
 	for _, p := range cfg.Allow {
-		if matchPrefix(p, mac) {
+		if p.Match(mac) {
 			return nil
 		}
 	}
@@ -130,11 +126,8 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 	if !ok && r.HTTP {
 		file, ok = cfg.BootFiles[httpBase[r.Arch]]
 	}
-	best := 0
-	for _, m := range cfg.MACBootFiles {
-		if matchPrefix(m.Prefix, mac) && len(m.Prefix) > best {
-			file, ok, best = m.File, true, len(m.Prefix)
-		}
+	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
+		file, ok = f, true
 	}
 	if !ok || file == "" {
 		return "", fmt.Errorf("%w for arch %d", ErrNoBootFile, r.Arch)

@@ -23,6 +23,7 @@ import (
 	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 )
 
 // Ports of the DHCPv6 ProxyDHCP.
@@ -109,13 +110,13 @@ type Config struct {
 
 	// Allow, when not empty, limits answers to clients whose MAC starts with
 	// one of these prefixes (a whole MAC, or its first bytes: an OUI).
-	Allow []net.HardwareAddr
+	Allow []macprefix.Prefix
 	// Deny lists MAC prefixes never answered; deny wins over allow.
-	Deny []net.HardwareAddr
+	Deny []macprefix.Prefix
 	// MACBootFiles gives chosen machines their own boot file instead of the
 	// architecture's; the longest matching prefix wins. Clients already
 	// running iPXE still get IPXEScript, so they cannot loop.
-	MACBootFiles []MACBootFile
+	MACBootFiles []macprefix.BootFile
 
 	// Interfaces names the interfaces the Server answers on (PXE_INTERFACES);
 	// empty: every up, non-loopback interface with an IPv6 address. The
@@ -128,12 +129,6 @@ type Config struct {
 	// OnIgnore, when set, is called by the Server for each packet not
 	// answered, with its short reason label (metrics); concurrently too.
 	OnIgnore func(port int, reason string)
-}
-
-// MACBootFile is one PXE_MAC_BOOTFILES entry.
-type MACBootFile struct {
-	Prefix net.HardwareAddr
-	File   string
 }
 
 // DUIDLL returns the DUID-LL (RFC 8415 11.4) of an Ethernet MAC: Open's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
@@ -67,8 +68,8 @@ func TestServeNetns(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.Interfaces = []string{peer.HostIf}
-	cfg.Allow = []net.HardwareAddr{peerMAC}
-	cfg.MACBootFiles = []MACBootFile{{peerMAC, "this-machine.efi"}}
+	cfg.Allow = []macprefix.Prefix{macprefix.Prefix(peerMAC)}
+	cfg.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix(peerMAC), File: "this-machine.efi"}}
 	logs := &testlog.Buffer{}
 	srv := New(*cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
