@@ -187,15 +187,6 @@ var (
 	}
 )
 
-// httpBase maps UEFI HTTP boot architectures (RFC 4578 registry, IANA
-// "Processor Architecture Types") to the PXE architecture whose boot file
-// they run, so one PXE_BOOTFILE_UEFI serves both unless overridden.
-var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23: 21, 24: 22, 26: 25, 28: 27, 30: 29, 38: 37, 40: 39}
-
-// knownArch lists the option 93 values of the IANA registry up to the ones in
-// use today (0-41); a value above is skipped when choosing among several.
-func knownArch(a uint16) bool { return a <= 41 }
-
 // firstArch returns the architecture a request is answered for from its
 // option 93 value raw: option 93 may list several values, and the first
 // known one is taken (else the first). ok is false without a value.
@@ -205,7 +196,7 @@ func firstArch(raw []byte) (arch uint16, ok bool) {
 	}
 	arch = uint16(raw[0])<<8 | uint16(raw[1])
 	for i := 0; i+1 < len(raw); i += 2 {
-		if a := uint16(raw[i])<<8 | uint16(raw[i+1]); knownArch(a) {
+		if a := uint16(raw[i])<<8 | uint16(raw[i+1]); pxearch.Known(a) {
 			return a, true
 		}
 	}
@@ -395,7 +386,7 @@ func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (str
 		return cfg.IPXEScript, nil
 	}
 	file, ok := cfg.BootFiles[r.Arch]
-	if base, known := httpBase[r.Arch]; !ok && r.HTTP && known {
+	if base, known := pxearch.HTTPBase(r.Arch); !ok && r.HTTP && known {
 		// Only a registered HTTP architecture borrows its PXE one's file:
 		// an unknown one (999, 0xffff) must not get the BIOS file of 0.
 		file, ok = cfg.BootFiles[base]

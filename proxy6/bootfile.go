@@ -9,6 +9,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
 // MACSource says where ClientMAC found the client's MAC.
@@ -105,15 +106,6 @@ func checkMAC(mac net.HardwareAddr, from MACSource, cfg *Config) error {
 	return fmt.Errorf("%w: %s (from %s) is not in the allow list", ErrNotAllowed, mac, from)
 }
 
-// httpBase maps UEFI HTTP boot architectures (IANA "Processor Architecture
-// Types") to the PXE architecture whose boot file they run, so one UEFI boot
-// file serves both unless overridden. The same table as the IPv4 decision's.
-var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23: 21, 24: 22, 26: 25, 28: 27, 30: 29, 38: 37, 40: 39}
-
-// knownArch: the IANA registry's values in use today (0-41); a value above
-// is skipped when choosing among several.
-func knownArch(a uint16) bool { return a <= 41 }
-
 // bootFile picks the file (or URL) for the client.
 func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
@@ -124,7 +116,8 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 	}
 	file, ok := cfg.BootFiles[r.Arch]
 	if !ok && r.HTTP {
-		file, ok = cfg.BootFiles[httpBase[r.Arch]]
+		base, _ := pxearch.HTTPBase(r.Arch)
+		file, ok = cfg.BootFiles[base]
 	}
 	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
 		file, ok = f, true

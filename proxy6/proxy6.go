@@ -24,6 +24,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
 // Ports of the DHCPv6 ProxyDHCP.
@@ -220,7 +221,7 @@ func Parse(m *dhcpv6.Message, port int, relayed bool) (*Request, error) {
 		r.Arch = r.Archs[0]
 		// Option 61 may list several values: take the first known one.
 		for _, a := range r.Archs {
-			if knownArch(a) {
+			if pxearch.Known(a) {
 				r.Arch = a
 				break
 			}

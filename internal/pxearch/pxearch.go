@@ -45,3 +45,23 @@ func Short(a uint16) string {
 	}
 	return n.full
 }
+
+// Known reports whether a is in the registry (0-41 today). When a client
+// lists several architectures, a value above is skipped in favour of one
+// we know.
+func Known(a uint16) bool {
+	_, ok := names[a]
+	return ok
+}
+
+// httpBase maps UEFI HTTP boot architectures (IANA "Processor Architecture
+// Types") to the PXE architecture whose boot file they run.
+var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23: 21, 24: 22, 26: 25, 28: 27, 30: 29, 38: 37, 40: 39}
+
+// HTTPBase returns the PXE architecture whose boot file HTTP boot
+// architecture a runs, so one PXE_BOOTFILE_UEFI serves both unless
+// overridden. ok is false when a is not an HTTP boot architecture.
+func HTTPBase(a uint16) (base uint16, ok bool) {
+	base, ok = httpBase[a]
+	return base, ok
+}

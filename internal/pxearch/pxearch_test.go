@@ -20,3 +20,19 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPBase(t *testing.T) {
+	for a, want := range map[uint16]uint16{16: 7, 19: 11, 20: 0} {
+		if got, ok := HTTPBase(a); got != want || !ok {
+			t.Errorf("HTTPBase(%d) = %d, %v; want %d, true", a, got, ok, want)
+		}
+	}
+	for _, a := range []uint16{0, 7, 999} {
+		if _, ok := HTTPBase(a); ok {
+			t.Errorf("HTTPBase(%d) ok: %d is no HTTP boot architecture", a, a)
+		}
+	}
+	if !Known(41) || Known(42) {
+		t.Error("Known: the registry holds 0 to 41")
+	}
+}
