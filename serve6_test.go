@@ -109,8 +109,7 @@ func TestServeIPv6EndToEnd(t *testing.T) {
 		return
 	}
 	lan := netnstest.Netns(t, "fd77::1/64", "fd77::2/64")
-	netnstest.WaitDAD(t, "", lan.HostIf)
-	netnstest.WaitDAD(t, lan.NS, lan.PeerIf)
+	lan.WaitDAD(t)
 	boot := bytes.Repeat([]byte("snponly"), 40000)
 	root := bootFolder(t, map[string][]byte{"snponly.efi": boot})
 	logs := startServe(t, loadEnv(t, "PXE_INTERFACES", lan.HostIf, "PXE_TFTP_ROOT", root, "PXE_TFTP_ADDR", ":69",

@@ -53,8 +53,7 @@ func TestServeNetns(t *testing.T) {
 		return
 	}
 	peer := netnstest.Netns(t, "2001:db8:77::1/64", "2001:db8:77::2/64")
-	netnstest.WaitDAD(t, "", peer.HostIf)
-	netnstest.WaitDAD(t, peer.NS, peer.PeerIf)
+	peer.WaitDAD(t)
 
 	var peerMAC net.HardwareAddr
 	if err := peer.Do(func() error {

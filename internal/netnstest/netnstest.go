@@ -224,9 +224,17 @@ func run(args ...string) error {
 }
 
 // WaitDAD waits until duplicate address detection is over for every IPv6
-// address of dev, in namespace ns ("" for the test's own): a tentative
-// address can be neither a source nor a destination.
-func WaitDAD(t *testing.T, ns, dev string) {
+// address of both ends of the veth pair: a tentative address can be neither
+// a source nor a destination.
+func (p *Peer) WaitDAD(t *testing.T) {
+	t.Helper()
+	waitDAD(t, "", p.HostIf)
+	waitDAD(t, p.NS, p.PeerIf)
+}
+
+// waitDAD waits for the addresses of dev in namespace ns ("" for the test's
+// own).
+func waitDAD(t *testing.T, ns, dev string) {
 	t.Helper()
 	args := []string{"-6", "addr", "show", "dev", dev}
 	if ns != "" {
