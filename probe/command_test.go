@@ -46,9 +46,7 @@ func TestProbeCmdTwoServers(t *testing.T) {
 	if !netnstest.Private(t) {
 		return
 	}
-	corp := netnstest.Netns(t, "10.72.1.1/30", "10.72.0.1/24")
-	client := netnstest.Netns(t, "10.72.1.5/30", "10.72.0.9/24")
-	br := netnstest.Bridge(t, "10.72.0.2/24", corp, client)
+	corp, client, br := netnstest.SiteLAN(t, "10.72")
 	logs := &testlog.Buffer{}
 	serveProxy(t, logs.Logger(), br)
 
