@@ -15,6 +15,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
@@ -81,7 +82,7 @@ func TestArchLabelFlood(t *testing.T) {
 	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(cfg.bootFiles()))})
 	c := proxy6Config(cfg, proxyConfig(cfg), m)
 	for a := range 1 << 16 {
-		c.OnAnswer(&proxy6.Answer{Arch: uint16(a), Class: proxy6.ClassIPXE}, proxy6.Ingress{Port: proxy6.PortDHCP})
+		c.OnAnswer(&proxy6.Answer{Arch: uint16(a), Class: pxeclass.IPXE}, proxy6.Ingress{Port: proxy6.PortDHCP})
 	}
 	fams, err := m.Registry().Gather()
 	if err != nil {

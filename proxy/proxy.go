@@ -24,6 +24,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
 // Ports the proxy listens on.
@@ -63,17 +64,6 @@ func Reason(err error) string {
 	}
 	return "other"
 }
-
-// Class is the kind of client, which decides the reply's shape.
-type Class string
-
-// Client classes.
-const (
-	ClassBIOS Class = "bios" // legacy PXE ROM, option 93 = 0
-	ClassUEFI Class = "uefi" // UEFI PXE (EDK2 and vendors)
-	ClassIPXE Class = "ipxe" // iPXE already running: gets the script, not iPXE again
-	ClassHTTP Class = "http" // UEFI HTTP boot: gets an http:// URL
-)
 
 // Config is what the decision needs to know. The zero value answers nobody
 // (no boot files); main builds it from the environment.
@@ -149,7 +139,7 @@ type Ingress struct {
 type Request struct {
 	Arch  uint16 // the architecture chosen from option 93
 	Archs []uint16
-	Class Class
+	Class pxeclass.Class
 	HTTP  bool // option 60 starts with HTTPClient
 }
 
@@ -158,7 +148,7 @@ type Request struct {
 type Answer struct {
 	Packet *dhcpv4.DHCPv4
 	Arch   uint16
-	Class  Class
+	Class  pxeclass.Class
 	File   string // boot file or URL sent to the client
 	Server net.IP // boot server the client is sent to (siaddr)
 	// Dst and Broadcast are Destination's answer: a broadcast leaves
@@ -260,13 +250,13 @@ func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	}
 	switch {
 	case isIPXE(req):
-		r.Class = ClassIPXE
+		r.Class = pxeclass.IPXE
 	case httpClient:
-		r.Class = ClassHTTP
+		r.Class = pxeclass.HTTP
 	case r.Arch == 0:
-		r.Class = ClassBIOS
+		r.Class = pxeclass.BIOS
 	default:
-		r.Class = ClassUEFI
+		r.Class = pxeclass.UEFI
 	}
 	return r, nil
 }
@@ -382,7 +372,7 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 
 // bootFile picks the file (or URL) for the client.
 func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (string, error) {
-	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
+	if r.Class == pxeclass.IPXE && cfg.IPXEScript != "" {
 		return cfg.IPXEScript, nil
 	}
 	file, ok := cfg.BootFiles[r.Arch]
@@ -432,7 +422,7 @@ func vendorOptions(req *dhcpv4.DHCPv4, r *Request, port int) []byte {
 		}
 		return append([]byte{pxeBootItem, 4}, append(bytes.Clone(item), pxeEnd)...)
 	}
-	if r.Class == ClassUEFI || r.Class == ClassHTTP || r.Arch != 0 {
+	if r.Class == pxeclass.UEFI || r.Class == pxeclass.HTTP || r.Arch != 0 {
 		// UEFI gets no option 43 on port 67: older EDK2 builds discard proxy
 		// offers carrying discovery sub-options (edk2 issue 6944, pixiecore's
 		// comment on the same), and without it EDK2 asks again on 4011.

@@ -10,6 +10,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
 // MACSource says where ClientMAC found the client's MAC.
@@ -108,7 +109,7 @@ func checkMAC(mac net.HardwareAddr, from MACSource, cfg *Config) error {
 
 // bootFile picks the file (or URL) for the client.
 func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
-	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
+	if r.Class == pxeclass.IPXE && cfg.IPXEScript != "" {
 		return cfg.IPXEScript, nil
 	}
 	if len(r.Archs) == 0 {
@@ -130,11 +131,11 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 
 // bootURL makes option 59 of a boot file: a URL with an IP literal, as RFC
 // 5970 3.1 asks. A file that is already a URL is sent as it is.
-func bootURL(file string, class Class, server net.IP, cfg *Config) (string, error) {
+func bootURL(file string, class pxeclass.Class, server net.IP, cfg *Config) (string, error) {
 	if strings.Contains(file, "://") {
 		return file, nil
 	}
-	if class != ClassHTTP {
+	if class != pxeclass.HTTP {
 		// EDK2 reads tftp://[SERVER_ADDRESS]/BOOTFILE_NAME, takes everything
 		// after the '/' as the name and decodes its %XX escapes
 		// (PxeBcExtractBootFileUrl); a host name would need DNS it may not

@@ -25,6 +25,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
 // Ports of the DHCPv6 ProxyDHCP.
@@ -74,16 +75,6 @@ func Reason(err error) string {
 	}
 	return "other"
 }
-
-// Class is the kind of client, which decides the reply's shape.
-type Class string
-
-// Client classes. There is no BIOS class: PXE 2.1 ROMs have no IPv6.
-const (
-	ClassUEFI Class = "uefi" // UEFI PXEv6 (EDK2 and vendors): tftp:// URL
-	ClassIPXE Class = "ipxe" // iPXE already running: gets the script, not iPXE again
-	ClassHTTP Class = "http" // UEFI HTTP boot: gets an http:// URL
-)
 
 // Config is what the decision (and the Server around it) needs to know. The
 // zero value answers nobody (no boot files); main builds it from the
@@ -158,7 +149,7 @@ type Answer struct {
 	Packet   dhcpv6.DHCPv6    // what to send: Reply, or RELAY-REPLs around it
 	Reply    *dhcpv6.Message  // the ADVERTISE or REPLY to the client
 	Arch     uint16           // the architecture chosen from option 61
-	Class    Class            // the client's class
+	Class    pxeclass.Class   // the client's class
 	File     string           // the boot-file URL sent in option 59
 	MAC      net.HardwareAddr // the client's MAC as judged; nil when unknown
 	MACFrom  MACSource        // where MAC came from
@@ -171,7 +162,7 @@ type Request struct {
 	Type  dhcpv6.MessageType // of the client's message (inside any relays)
 	Arch  uint16             // the architecture chosen from option 61
 	Archs []uint16
-	Class Class
+	Class pxeclass.Class
 	HTTP  bool // vendor class HTTPClient
 }
 
@@ -234,11 +225,11 @@ func Parse(m *dhcpv6.Message, port int, relayed bool) (*Request, error) {
 	}
 	switch {
 	case ipxe:
-		r.Class = ClassIPXE
+		r.Class = pxeclass.IPXE
 	case r.HTTP:
-		r.Class = ClassHTTP
+		r.Class = pxeclass.HTTP
 	default:
-		r.Class = ClassUEFI
+		r.Class = pxeclass.UEFI
 	}
 	return r, nil
 }
