@@ -19,6 +19,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/httpd"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/service"
 	"github.com/pxeproxy/pxeproxy/journal/feed"
 	"github.com/pxeproxy/pxeproxy/metrics"
@@ -188,9 +189,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // proxyConfig is the decision's configuration taken from the environment.
 func proxyConfig(cfg *Config) *proxy.Config {
-	pcfg := &proxy.Config{BootFiles: cfg.bootFiles(), IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP.IP,
-		BootServer: cfg.BootServer.IP, HTTPURL: cfg.HTTPURL, AnswerRequest67: bool(cfg.AnswerRequest67),
-		Allow: cfg.AllowMACs, Deny: cfg.DenyMACs, MACBootFiles: cfg.MACBootFiles}
+	pcfg := &proxy.Config{Settings: pxeboot.Settings{BootFiles: cfg.bootFiles(), IPXEScript: cfg.IPXEScript,
+		HTTPURL: cfg.HTTPURL, Allow: cfg.AllowMACs, Deny: cfg.DenyMACs, MACBootFiles: cfg.MACBootFiles},
+		ServerIP: cfg.ServerIP.IP, BootServer: cfg.BootServer.IP, AnswerRequest67: bool(cfg.AnswerRequest67)}
 	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
 		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
 		pcfg.HTTPPort, _ = strconv.Atoi(port)
@@ -201,9 +202,6 @@ func proxyConfig(cfg *Config) *proxy.Config {
 // proxy6Config is the DHCPv6 decision's configuration: the IPv4 boot
 // settings, shared.
 func proxy6Config(cfg *Config, p4 *proxy.Config, m *metrics.Metrics) proxy6.Config {
-	c := proxy6.Config{BootFiles: p4.BootFiles, IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP6.IP,
-		HTTPURL: cfg.HTTPURL, HTTPPort: p4.HTTPPort, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
-		Allow: cfg.AllowMACs, Deny: cfg.DenyMACs, MACBootFiles: cfg.MACBootFiles,
+	return proxy6.Config{Settings: p4.Settings, ServerIP: cfg.ServerIP6.IP, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
 		OnAnswer: func(a *proxy6.Answer, in proxy6.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }}
-	return c
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/dhcptest"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 	"github.com/pxeproxy/pxeproxy/proxy"
 )
@@ -117,6 +118,6 @@ func serveProxy(t *testing.T, log *slog.Logger, ifaces ...string) {
 	if err != nil {
 		t.Fatalf("listen on port 67: %v", err)
 	}
-	srv := proxy.New(proxy.ServerConfig{Config: proxy.Config{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}, Interfaces: ifaces}, log)
+	srv := proxy.New(proxy.ServerConfig{Config: proxy.Config{Settings: pxeboot.Settings{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}}, Interfaces: ifaces}, log)
 	dhcptest.Serve(t, func(ctx context.Context) error { return srv.Serve(ctx, tr, proxy.PortDHCP) })
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 )
 
 var (
@@ -17,10 +18,10 @@ var (
 
 // testConfig is the configuration most cases use: main's defaults.
 func testConfig() *Config {
-	return &Config{
+	return &Config{Settings: pxeboot.Settings{
 		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
 		IPXEScript: "boot.ipxe",
-	}
+	}}
 }
 
 // pkt builds a request: a BOOTREQUEST of message type mt with the given

@@ -24,6 +24,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
@@ -68,11 +69,8 @@ func Reason(err error) string {
 // Config is what the decision needs to know. The zero value answers nobody
 // (no boot files); main builds it from the environment.
 type Config struct {
-	// BootFiles maps an option 93 architecture to the boot file it gets.
-	BootFiles map[uint16]string
-	// IPXEScript is what clients already running iPXE get: a file name on the
-	// boot server or a URL.
-	IPXEScript string
+	// Settings are the boot files and MAC lists, the same as IPv6's.
+	pxeboot.Settings
 	// ServerIP, when set, is advertised in option 54 (and as the boot server
 	// unless BootServer is set) instead of the ingress interface's address:
 	// for NAT or macvlan set-ups.
@@ -80,22 +78,6 @@ type Config struct {
 	// BootServer, when set, is the TFTP server clients are sent to (siaddr,
 	// option 66), for example an existing WDS box. Empty means ourselves.
 	BootServer net.IP
-	// HTTPPort, when non-zero, makes HTTPClient requests answered with
-	// http://<server address>:<HTTPPort>/<boot file>.
-	HTTPPort int
-	// HTTPURL, when set, is the base URL HTTPClient requests get instead
-	// (for an external web server); the boot file name is appended.
-	HTTPURL string
-
-	// Allow, when not empty, limits answers to clients whose MAC matches one
-	// of these prefixes (WDS "respond only to known clients").
-	Allow []macprefix.Prefix
-	// Deny lists MAC prefixes never answered; deny wins over allow.
-	Deny []macprefix.Prefix
-	// MACBootFiles gives chosen machines their own boot file instead of the
-	// architecture's; the longest matching prefix wins. Clients already
-	// running iPXE still get IPXEScript, so they cannot loop.
-	MACBootFiles []macprefix.BootFile
 	// AnswerRequest67 answers a DHCPREQUEST on port 67 that names us in
 	// option 54 with a DHCPACK. Off by default: only some old Intel PXE ROMs
 	// need it (pixiecore issue 21), and a REQUEST for the site's server is

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 )
 
 var (
@@ -37,10 +38,10 @@ var (
 
 // testConfig is the configuration most cases use: main's defaults.
 func testConfig() *Config {
-	return &Config{
+	return &Config{Settings: pxeboot.Settings{
 		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
 		IPXEScript: "boot.ipxe",
-	}
+	}}
 }
 
 // opt is one option in wire order.

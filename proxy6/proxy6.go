@@ -23,8 +23,8 @@ import (
 	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
@@ -80,12 +80,10 @@ func Reason(err error) string {
 // zero value answers nobody (no boot files); main builds it from the
 // environment, sharing the boot-file settings with IPv4.
 type Config struct {
-	// BootFiles maps a client architecture (option 61, RFC 5970: the same
-	// registry as DHCPv4 option 93) to the boot file it gets: the IPv4 map.
-	BootFiles map[uint16]string
-	// IPXEScript is what clients already running iPXE get: a file name on
-	// our TFTP server or a URL.
-	IPXEScript string
+	// Settings are IPv4's boot files and MAC lists. BootFiles keys are
+	// option 61 values (RFC 5970: the registry of DHCPv4 option 93); HTTP
+	// URLs name the server as http://[address]:HTTPPort/.
+	pxeboot.Settings
 	// ServerIP (PXE_SERVER_IP6), when set, is the address put in boot-file
 	// URLs instead of the ingress interface's global or ULA address.
 	ServerIP net.IP
@@ -93,22 +91,6 @@ type Config struct {
 	// 8415 11 wants. Nil: a DUID-LL of the ingress interface's MAC
 	// (Ingress.HWAddr); Open sets a DUIDLL of one served interface.
 	ServerID []byte
-	// HTTPPort, when non-zero, answers UEFI HTTP boot clients with
-	// http://[server address]:HTTPPort/<boot file>.
-	HTTPPort int
-	// HTTPURL, when set, is the base URL HTTP boot clients get instead (an
-	// external web server); the boot file name is appended.
-	HTTPURL string
-
-	// Allow, when not empty, limits answers to clients whose MAC starts with
-	// one of these prefixes (a whole MAC, or its first bytes: an OUI).
-	Allow []macprefix.Prefix
-	// Deny lists MAC prefixes never answered; deny wins over allow.
-	Deny []macprefix.Prefix
-	// MACBootFiles gives chosen machines their own boot file instead of the
-	// architecture's; the longest matching prefix wins. Clients already
-	// running iPXE still get IPXEScript, so they cannot loop.
-	MACBootFiles []macprefix.BootFile
 
 	// Interfaces names the interfaces the Server answers on (PXE_INTERFACES);
 	// empty: every up, non-loopback interface with an IPv6 address. The
