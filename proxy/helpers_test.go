@@ -16,12 +16,19 @@ var (
 	testServer = net.IPv4(10, 0, 0, 1).To4()
 )
 
-// testConfig is the configuration most cases use: main's defaults.
-func testConfig() *Config {
-	return &Config{Settings: pxeboot.Settings{
+// testConfig is the configuration most cases use, main's defaults, changed
+// by each non-nil mod (a table case's own settings).
+func testConfig(mods ...func(*Config)) *Config {
+	cfg := &Config{Settings: pxeboot.Settings{
 		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
 		IPXEScript: "boot.ipxe",
 	}}
+	for _, mod := range mods {
+		if mod != nil {
+			mod(cfg)
+		}
+	}
+	return cfg
 }
 
 // pkt builds a request: a BOOTREQUEST of message type mt with the given

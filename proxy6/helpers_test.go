@@ -36,12 +36,19 @@ var (
 		Src: &net.UDPAddr{IP: testRelayAddr, Port: PortDHCP}}
 )
 
-// testConfig is the configuration most cases use: main's defaults.
-func testConfig() *Config {
-	return &Config{Settings: pxeboot.Settings{
+// testConfig is the configuration most cases use, main's defaults, changed
+// by each non-nil mod (a table case's own settings).
+func testConfig(mods ...func(*Config)) *Config {
+	cfg := &Config{Settings: pxeboot.Settings{
 		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
 		IPXEScript: "boot.ipxe",
 	}}
+	for _, mod := range mods {
+		if mod != nil {
+			mod(cfg)
+		}
+	}
+	return cfg
 }
 
 // opt is one option in wire order.
