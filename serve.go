@@ -149,7 +149,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	if on6 {
-		svcs, closers, err := openIPv6(ctx, cfg, ifs6, m, log, tftpServe6)
+		svcs, closers, err := openIPv6(ctx, cfg, ifs6, m, log, tftpServe6, jw)
 		if err != nil {
 			return err
 		}

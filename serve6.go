@@ -137,7 +137,7 @@ func ipv6URL(v string) bool {
 // off in the kernel, port 547 held by a DHCPv6 server on this host) turns
 // IPv6 off with a warning; with on it stops the start.
 func openIPv6(ctx context.Context, cfg *Config, ifs []ipv6Iface, m *metrics.Metrics, log *slog.Logger,
-	tftpServe func(context.Context, net.PacketConn) error) ([]service, []io.Closer, error) {
+	tftpServe func(context.Context, net.PacketConn) error, jw *journeys) ([]service, []io.Closer, error) {
 	var services []service
 	var closers []io.Closer
 	fail := func(err error) ([]service, []io.Closer, error) {
@@ -151,6 +151,7 @@ func openIPv6(ctx context.Context, cfg *Config, ifs []ipv6Iface, m *metrics.Metr
 		return nil, nil, nil
 	}
 	pcfg := proxy6Config(cfg, ifs, m)
+	jw.hook6(&pcfg)
 	srv := proxy6.New(pcfg, log)
 	for _, port := range []int{proxy6.PortDHCP, proxy6.PortPXE} {
 		conn, granted, err := proxy6.Listen(ctx, "[::]:"+strconv.Itoa(port), cfg.RecvBuffer)

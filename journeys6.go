@@ -1,0 +1,52 @@
+package main
+
+// journeys6.go feeds the boot journal from the DHCPv6 ProxyDHCP (kept apart
+// from journeys.go, which s2-root moves into journal/feed: port hook6 with it).
+
+import (
+	"net/netip"
+
+	"github.com/pxeproxy/pxeproxy/journal"
+	"github.com/pxeproxy/pxeproxy/proxy6"
+)
+
+// hook6 makes c's OnAnswer also record each answered DHCPv6 request in the
+// journal; a nil jw (no HTTP listener) leaves c as it is.
+func (jw *journeys) hook6(c *proxy6.Config) {
+	if jw == nil {
+		return
+	}
+	prev := c.OnAnswer
+	c.OnAnswer = func(a *proxy6.Answer, in proxy6.Ingress) {
+		if prev != nil {
+			prev(a, in)
+		}
+		jw.answer6(a, in)
+	}
+}
+
+// answer6 records an answered SOLICIT or INFORMATION-REQUEST (547) or
+// REQUEST (4011) and our reply. Without it an IPv6 boot shows only its
+// transfers, keyed by address, and a client that got our ADVERTISE but never
+// asked for the file (a SLAAC-only segment) shows nothing at all.
+func (jw *journeys) answer6(a *proxy6.Answer, in proxy6.Ingress) {
+	vendor := "PXEClient"
+	if a.Class == proxy6.ClassHTTP {
+		vendor = "HTTPClient"
+	}
+	d := journal.Discover{MAC: a.MAC, Port: in.Port, Arch: a.Arch, Vendor: vendor, IPXE: a.Class == proxy6.ClassIPXE,
+		Iface: in.IfName}
+	if in.Src != nil {
+		src, _ := netip.AddrFromSlice(in.Src.IP)
+		switch {
+		case a.Relays > 0:
+			d.Relay = src
+		case in.Port == proxy6.PortPXE:
+			// EDK2 sends its 4011 REQUEST from the address it leased, which
+			// joins the MAC to the transfers that follow from it.
+			d.ClientIP = src
+		}
+	}
+	jw.j.Discover(d)
+	jw.j.Reply(journal.Reply{MAC: a.MAC, Port: in.Port, File: a.File})
+}
