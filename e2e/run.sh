@@ -345,6 +345,46 @@ require_log() {
 	return 1
 }
 
+# api_verdict ID: "state<TAB>verdict" of the client ID (a MAC or an IP address) as pxeproxy's JSON API judges it
+# now (journal/API.md; the HTTP listener is on :4011 in namespace pxe); nothing when it has no such client.
+api_verdict() {
+	e2e_in pxe curl -fsS --max-time 5 "http://127.0.0.1:4011/api/v1/clients/$1" 2>/dev/null |
+		jq -r '[.state, .verdict] | @tsv' 2>/dev/null
+}
+
+# require_verdict DIR MAC STATE: pxeproxy's journal must judge MAC's latest boot attempt as STATE (or one of
+# "STATE|STATE..."); every verdict read is kept in DIR/verdicts.txt. On failure $why carries the verdict's sentence.
+require_verdict() {
+	local got
+	got=$(api_verdict "$2")
+	printf '%s\t%s\n' "$2" "${got:-no such client}" >>"$1/verdicts.txt"
+	[[ -n $got && ${got%%$'\t'*} =~ ^($3)$ ]] && return 0
+	if [[ -z $got ]]; then
+		why="the journal has no client $2 (want verdict $3)"
+	else
+		why="verdict of $2 is ${got%%$'\t'*}, want $3: ${got#*$'\t'}"
+	fi
+	return 1
+}
+
+# wait_verdict DIR MAC STATE SECS: require_verdict, retried for up to SECS seconds (a verdict that names an
+# absence, such as no-request, needs the journal's grace to pass first).
+wait_verdict() {
+	local end=$((SECONDS + $4))
+	until require_verdict "$1" "$2" "$3"; do
+		((SECONDS < end)) || return 1
+		sleep 2
+	done
+}
+
+# require_verdicts DIR STATE: every client of the scenario is judged STATE.
+require_verdicts() {
+	local mac
+	for mac in "${c_mac[@]}"; do
+		require_verdict "$1" "$mac" "$2" || return 1
+	done
+}
+
 # jre STRING: STRING as an ERE matching its JSON encoding (backslashes doubled, then escaped for grep).
 jre() { printf '%s' "$1" | sed -e 's/\\/\\\\\\\\/g' -e 's/[].[*^$+?(){}|]/\\&/g'; }
 
@@ -424,7 +464,8 @@ scenario_bios() {
 	start_pxeproxy "$1" || return 1
 	add_client bios br0 "$1"
 	wait_clients "$1" || return 1
-	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"arch\":0" "reply to the BIOS client (arch 0)"
+	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"arch\":0" "reply to the BIOS client (arch 0)" || return 1
+	require_verdicts "$1" booted
 }
 
 scenario_uefi() {
@@ -433,6 +474,7 @@ scenario_uefi() {
 	add_client uefi br0 "$1"
 	wait_clients "$1" || return 1
 	chain_uefi "$1" "${c_mac[0]}" snponly.efi || return 1
+	require_verdicts "$1" booted || return 1
 	note="snponly.efi -> boot.ipxe -> done, $(note4011 "$1" "${c_mac[0]}")"
 }
 
@@ -443,7 +485,8 @@ scenario_three() {
 	add_client uefi br0 "$1"
 	add_client bios br0 "$1"
 	wait_clients "$1" || return 1
-	chain_uefi "$1" "${c_mac[1]}" snponly.efi
+	chain_uefi "$1" "${c_mac[1]}" snponly.efi || return 1
+	require_verdicts "$1" booted
 }
 
 scenario_relay() {
@@ -456,6 +499,7 @@ scenario_relay() {
 	# RFC 2131 4.1: a relayed request is answered to giaddr:67, the relay's address on the client subnet.
 	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"peer\":\"10.77.1.1:67\"" \
 		"reply to giaddr 10.77.1.1:67" || return 1
+	require_verdicts "$1" booted || return 1
 	note="via dhcrelay, $(note4011 "$1" "${c_mac[0]}")"
 }
 
@@ -465,6 +509,7 @@ scenario_windows() {
 	add_client uefi br0 "$1"
 	wait_clients "$1" || return 1
 	chain_uefi "$1" "${c_mac[0]}" 'boot\x64\wdsmgfw.efi' || return 1
+	require_verdicts "$1" booted || return 1
 	note="boot\\x64\\wdsmgfw.efi served from boot/x64/wdsmgfw.efi, $(note4011 "$1" "${c_mac[0]}")"
 }
 
@@ -472,7 +517,8 @@ scenario_dhcpd() {
 	corp_dhcpd "$1"
 	start_pxeproxy "$1" || return 1
 	add_client bios br0 "$1"
-	wait_clients "$1"
+	wait_clients "$1" || return 1
+	require_verdicts "$1" booted
 }
 
 # scenario_arm64 (the issue's stretch goal): AAVMF's EDK2 PXE on ARM64 gets the arch 11 boot
@@ -489,6 +535,9 @@ scenario_arm64() {
 	wait_clients "$1" || return 1
 	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"arch\":11,.*\"file\":\"$ARM64_FILE\"" \
 		"reply to the ARM64 client (arch 11) with $ARM64_FILE" || return 1
+	# The boot file was just delivered and the VM is stopped at once: waiting for the next stage, or, if EDK2 was
+	# quick to refuse the placeholder and try its next boot option, the verdict for a UEFI binary that never ran.
+	require_verdicts "$1" 'in-progress|secure-boot' || return 1
 	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}")"
 }
 
@@ -502,7 +551,8 @@ scenario_ipv6() {
 	start_pxeproxy "$1" || return 1
 	add_client uefi6 br0 "$1"
 	wait_clients "$1" || return 1
-	chain_uefi6 "$1" "${c_mac[0]}"
+	chain_uefi6 "$1" "${c_mac[0]}" || return 1
+	require_verdicts "$1" booted
 }
 
 # scenario_kea6: the same boot next to Kea DHCPv6 with radvd (and dnsmasq for DHCPv4 only).
@@ -516,7 +566,8 @@ scenario_kea6() {
 	start_pxeproxy "$1" || return 1
 	add_client uefi6 br0 "$1"
 	wait_clients "$1" || return 1
-	chain_uefi6 "$1" "${c_mac[0]}"
+	chain_uefi6 "$1" "${c_mac[0]}" || return 1
+	require_verdicts "$1" booted
 }
 
 # The known limits (docs/pxe-notes.md §9), not in the default list: each passes when the firmware behaves as the
@@ -540,6 +591,8 @@ scenario_slaac() {
 		why="EDK2 went on with a proxy offer only: the documented limit is wrong"
 		return 1
 	fi
+	# Offered, never asked for: the journal's no-request, once its grace (15 s) after the ADVERTISE has passed.
+	wait_verdict "$1" "${c_mac[0]}" no-request 40 || return 1
 	note="SLAAC only: $(grep -c '"type":"ADVERTISE"' "$1/pxeproxy.log") ADVERTISE(s) sent, no 4011 REQUEST, serial: $(grep -aoE 'PXE-E[0-9]+[^.]*' "${c_serial[0]}" | head -n 1)"
 }
 
@@ -588,6 +641,7 @@ scenario_ipxe6() {
 		return 1
 	fi
 	chain_uefi6 "$1" "${c_mac[0]}" || return 1
+	require_verdicts "$1" booted || return 1
 	peer=$(transfer_peer "$1" "${c_proof[0]}")
 	if [[ $peer != "$slaac" ]]; then
 		why="${c_proof[0]} fetched from $peer, not from iPXE's SLAAC address $slaac"
@@ -607,6 +661,7 @@ scenario_dual() {
 	add_client uefi br0 "$1"
 	wait_clients "$1" || return 1
 	chain_uefi "$1" "${c_mac[0]}" snponly.efi || return 1
+	require_verdicts "$1" booted || return 1
 	note="PXEv4 first: snponly.efi from $(transfer_peer "$1" snponly.efi), $(note4011 "$1" "${c_mac[0]}")"
 }
 
@@ -708,6 +763,7 @@ linux_boot() {
 		why="kernel or initrd went over TFTP"
 		return 1
 	fi
+	require_verdicts "$dir" booted || return 1
 	note="menu -> $DI_ID over HTTP; kernel line at ${t_kernel}s, installer DHCP at ${t_dhcp}s"
 }
 
