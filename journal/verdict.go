@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -188,6 +189,7 @@ type facts struct {
 	lastXfer  int // index of the last transfer, -1 if none
 	lastReply int // index of the last reply or ignored event, -1 if none
 	conflicts []Event
+	addrSeen  bool // the journey, any attempt, learnt an address of the client
 }
 
 func gather(evs []Event) facts {
@@ -237,6 +239,7 @@ func Judge(jn Journey, now time.Time) Verdict {
 		return Verdict{State: StateSeen, Text: "Nothing recorded yet."}
 	}
 	f := gather(evs)
+	f.addrSeen = slices.ContainsFunc(all, func(e Event) bool { return e.Kind == KindJoin })
 	if f.loops > 0 {
 		return Verdict{State: StateIPXELoop, Text: fmt.Sprintf(
 			"iPXE loop: the client, already running iPXE, was given the iPXE binary %s again (%s). "+
@@ -404,6 +407,19 @@ func (f *facts) judgeOffer(now time.Time) Verdict {
 	if others := otherServers(f.conflicts); others != "" {
 		return Verdict{State: StateNoRequest, Text: text + "another boot server answered it too, " + others +
 			", and the firmware most likely took that offer. Let only one server answer PXE clients."}
+	}
+	if r.Port == PortDHCP6 {
+		// EDK2 sends the 4011 REQUEST for a proxy offer's boot file only after
+		// it has leased an address from another DHCPv6 server
+		// (PxeBcSelectDhcp6Offer): an ADVERTISE alone is not enough.
+		return Verdict{State: StateNoRequest, Text: text + "it never sent its port-4011 REQUEST for it. UEFI PXEv6 " +
+			"goes on from a proxy ADVERTISE only once the site's DHCPv6 server has leased it an address: a segment with " +
+			"SLAAC only cannot boot it (README: IPv6), or the firmware took another server's offer."}
+	}
+	if !f.addrSeen {
+		return Verdict{State: StateNoRequest, Text: text + "no address of it was seen either (no DHCPREQUEST reached " +
+			"pxeproxy), so most likely no DHCP server leased it one, and a proxy offer alone cannot boot a client. " +
+			"Check that the site's DHCP server serves this segment."}
 	}
 	port := "UDP port 69 (TFTP)"
 	if strings.Contains(r.File, "://") {
