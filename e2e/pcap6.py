@@ -155,7 +155,7 @@ def relay(pk, mac):
     if not n_repl:
         print("pcap6: no RELAY-REPL from pxeproxy in the capture")
         return 1
-    echoed = f"Interface-ID {last!r} echoed in {n_ifid}" if n_ifid else "no Interface-ID in any RELAY-FORW"
+    echoed = f"Interface-ID {last.hex()} echoed in {n_ifid}" if n_ifid else "no Interface-ID in any RELAY-FORW"
     print(f"RELAY-FORW {n_forw}, RELAY-REPL {n_repl} matching theirs, {echoed}")
     return 0
 

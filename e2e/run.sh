@@ -377,9 +377,11 @@ wait_verdict() {
 	done
 }
 
-# require_verdicts DIR STATE: every client of the scenario is judged STATE.
+# require_verdicts DIR STATE: every client of the scenario is judged STATE. The whole table goes to
+# DIR/clients.json for the artifacts.
 require_verdicts() {
 	local mac
+	e2e_in pxe curl -fsS --max-time 5 http://127.0.0.1:4011/api/v1/clients >"$1/clients.json" 2>/dev/null
 	for mac in "${c_mac[@]}"; do
 		require_verdict "$1" "$mac" "$2" || return 1
 	done
