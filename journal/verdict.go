@@ -303,6 +303,11 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 		if e.Kind != KindDiscover {
 			continue
 		}
+		if e.IPXE {
+			// iPXE came back (over either family: it sends a SOLICIT too);
+			// what follows is its script.
+			return f.judgeOffer(now)
+		}
 		if fallback := e.Port == PortDHCP6 || (e.Port == PortDHCP && !e.IPXE && e.Class != f.class); fallback && (!f.hasArch || isUEFI(f.arch)) {
 			next := "PXE over IPv6"
 			if e.Port == PortDHCP {
@@ -311,10 +316,6 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 			return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
 				"Secure Boot refused %s: the UEFI firmware downloaded it, then moved on to its next boot option (%s) "+
 					"instead of running it. %s", t.File, next, secureBootAdvice)}
-		}
-		if e.IPXE {
-			// iPXE came back; what follows is its script.
-			return f.judgeOffer(now)
 		}
 	}
 	if since < returnGrace {

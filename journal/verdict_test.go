@@ -116,6 +116,13 @@ func TestJudge(t *testing.T) {
 			has: []string{"Offered undionly.kpxe, but the client never asked for it (waited 15 s): no address of it was seen",
 				"a proxy offer alone cannot boot a client"},
 		},
+		"IPv6 boot: boot file delivered, iPXE's SOLICIT answered": {
+			// iPXE sends a SOLICIT (user class iPXE) besides its DHCPv4 DISCOVER: it is not EDK2's next boot option.
+			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi"), req4011(4, 7),
+				ok(5, "snponly.efi", 200000), func() Event { e := solicit6(8); e.IPXE = true; return e }(),
+				advertise6(8.01, "tftp://[fd77::3]/boot.ipxe")),
+			now: 9, want: StateInProgress, has: []string{"Offered tftp://[fd77::3]/boot.ipxe; waiting"},
+		},
 		"offered over IPv6, no 4011 REQUEST: SLAAC only": {
 			// e2e scenario slaac: EDK2 got our ADVERTISE only and gave up (PXE-E21).
 			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi")), now: 20, want: StateNoRequest,
