@@ -1,0 +1,65 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+
+	"github.com/pxeproxy/pxeproxy/journal"
+	"github.com/pxeproxy/pxeproxy/proxy6"
+	"github.com/pxeproxy/pxeproxy/tftpd"
+)
+
+// TestJourneysHook6 drives an EDK2 PXEv6 boot through hook6 as the ipv6 and
+// relay6 e2e scenarios see it: a relayed ADVERTISE, the 4011 REPLY, the boot
+// file from the 4011 REQUEST's address, then iPXE's SOLICIT.
+func TestJourneysHook6(t *testing.T) {
+	jw := testJourneys(t, "")
+	var metered int
+	c := proxy6.Config{OnAnswer: func(*proxy6.Answer, proxy6.Ingress) { metered++ }}
+	jw.hook6(&c)
+	mac := net.HardwareAddr{0x52, 0x54, 0, 0xe2, 0, 1}
+	url := "tftp://[fd77::3]/snponly.efi"
+	adv := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise}
+	relay := &net.UDPAddr{IP: net.ParseIP("fd77::4"), Port: proxy6.PortDHCP}
+	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassUEFI, File: url, MAC: mac, Relays: 1},
+		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
+	rep := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply}
+	client := &net.UDPAddr{IP: net.ParseIP("fd77:1::1aa"), Port: proxy6.PortPXE}
+	c.OnAnswer(&proxy6.Answer{Reply: rep, Arch: 7, Class: proxy6.ClassUEFI, File: url, MAC: mac},
+		proxy6.Ingress{Port: proxy6.PortPXE, IfName: "eth0", Src: client})
+	// No MAC from the neighbour table (IPv4 only): the address joined by the
+	// 4011 REQUEST puts the download in this client's journey.
+	jw.startTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("[fd77:1::1aa]:1500"), File: "snponly.efi", Size: 1000}).End("ok", "")
+	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassIPXE, File: "tftp://[fd77::3]/boot.ipxe", MAC: mac, Relays: 1},
+		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
+	// An answer whose client MAC is unknown starts no journey.
+	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassUEFI, File: url}, proxy6.Ingress{Port: proxy6.PortDHCP, Src: relay})
+
+	if metered != 4 {
+		t.Errorf("the metrics hook ran %d times, want 4", metered)
+	}
+	cl, words := timeline(t, jw, mac.String())
+	want := "discover 547 ; reply " + url + "; discover 4011 ; join fd77:1::1aa 4011-request; reply " + url +
+		"; transfer tftp snponly.efi ok; discover 547 ; reply tftp://[fd77::3]/boot.ipxe"
+	if words != want {
+		t.Errorf("timeline\n got %s\nwant %s", words, want)
+	}
+	if cl.Timeline[0].Relay.String() != "fd77::4" || !cl.Timeline[6].IPXE || cl.Class != "PXEClient" {
+		t.Errorf("relay %v, iPXE %v, class %q: want fd77::4, true, PXEClient", cl.Timeline[0].Relay, cl.Timeline[6].IPXE, cl.Class)
+	}
+	if n := len(jw.j.Clients()); n != 1 {
+		t.Errorf("%d clients, want 1", n)
+	}
+	if v := cl.State; v != journal.StateInProgress {
+		t.Errorf("state %s (%s), want in-progress: iPXE was offered its script", v, cl.Verdict)
+	}
+	var none *journeys
+	before := c.OnAnswer
+	none.hook6(&c) // no HTTP listener: no journal, c unchanged
+	if c.OnAnswer == nil || before == nil {
+		t.Error("hook6 on nil journeys dropped OnAnswer")
+	}
+}
