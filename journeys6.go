@@ -4,6 +4,7 @@ package main
 // from journeys.go, which s2-root moves into journal/feed: port hook6 with it).
 
 import (
+	"net"
 	"net/netip"
 
 	"github.com/pxeproxy/pxeproxy/journal"
@@ -23,6 +24,17 @@ func (jw *journeys) hook6(c *proxy6.Config) {
 		}
 		jw.answer6(a, in)
 	}
+	c.OnLease = jw.lease6
+}
+
+// lease6 joins a client's MAC and the address it asks the site's DHCPv6
+// server for, as DHCPREQUEST's option 50 does over IPv4.
+func (jw *journeys) lease6(mac net.HardwareAddr, addrs []net.IP) {
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a); ok {
+			jw.j.Join(mac, ip, journal.ViaRequest)
+		}
+	}
 }
 
 // answer6 records an answered SOLICIT or INFORMATION-REQUEST (547) or
@@ -36,17 +48,12 @@ func (jw *journeys) answer6(a *proxy6.Answer, in proxy6.Ingress) {
 	}
 	d := journal.Discover{MAC: a.MAC, Port: in.Port, Arch: a.Arch, Vendor: vendor, IPXE: a.Class == proxy6.ClassIPXE,
 		Iface: in.IfName}
-	if in.Src != nil {
-		src, _ := netip.AddrFromSlice(in.Src.IP)
-		switch {
-		case a.Relays > 0:
-			d.Relay = src
-		case in.Port == proxy6.PortPXE:
-			// EDK2 sends its 4011 REQUEST from the address it leased, which
-			// joins the MAC to the transfers that follow from it.
-			d.ClientIP = src
-		}
+	if in.Src != nil && a.Relays > 0 {
+		d.Relay, _ = netip.AddrFromSlice(in.Src.IP)
 	}
+	// No ClientIP for the 4011 REQUEST: EDK2 sends it from its IPv6 stack's
+	// own address, not from the PXE lease the download comes from (lease6
+	// joins that one), and a journey has one address at a time.
 	jw.j.Discover(d)
 	jw.j.Reply(journal.Reply{MAC: a.MAC, Port: in.Port, File: a.File})
 }

@@ -12,9 +12,10 @@ import (
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
-// TestJourneysHook6 drives an EDK2 PXEv6 boot through hook6 as the ipv6 and
-// relay6 e2e scenarios see it: a relayed ADVERTISE, the 4011 REPLY, the boot
-// file from the 4011 REQUEST's address, then iPXE's SOLICIT.
+// TestJourneysHook6 drives an EDK2 PXEv6 boot through hook6 as the relay6 e2e
+// scenario sees it: a relayed ADVERTISE, the lease REQUEST to the site's
+// server, the 4011 REPLY, the boot file from the leased address, then iPXE's
+// SOLICIT.
 func TestJourneysHook6(t *testing.T) {
 	jw := testJourneys(t, "")
 	var metered int
@@ -26,13 +27,16 @@ func TestJourneysHook6(t *testing.T) {
 	relay := &net.UDPAddr{IP: net.ParseIP("fd77::4"), Port: proxy6.PortDHCP}
 	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassUEFI, File: url, MAC: mac, Relays: 1},
 		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
+	// The PXE lease REQUEST to the site's server, then the 4011 REQUEST from
+	// the IPv6 stack's other address.
+	c.OnLease(mac, []net.IP{net.ParseIP("fd77:1::109")})
 	rep := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply}
-	client := &net.UDPAddr{IP: net.ParseIP("fd77:1::1aa"), Port: proxy6.PortPXE}
+	stack := &net.UDPAddr{IP: net.ParseIP("fd77:1::1aa"), Port: proxy6.PortPXE}
 	c.OnAnswer(&proxy6.Answer{Reply: rep, Arch: 7, Class: proxy6.ClassUEFI, File: url, MAC: mac},
-		proxy6.Ingress{Port: proxy6.PortPXE, IfName: "eth0", Src: client})
-	// No MAC from the neighbour table (IPv4 only): the address joined by the
-	// 4011 REQUEST puts the download in this client's journey.
-	jw.startTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("[fd77:1::1aa]:1500"), File: "snponly.efi", Size: 1000}).End("ok", "")
+		proxy6.Ingress{Port: proxy6.PortPXE, IfName: "eth0", Src: stack})
+	// No MAC from the neighbour table (IPv4 only): the leased address puts
+	// the download in this client's journey.
+	jw.startTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("[fd77:1::109]:1500"), File: "snponly.efi", Size: 1000}).End("ok", "")
 	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassIPXE, File: "tftp://[fd77::3]/boot.ipxe", MAC: mac, Relays: 1},
 		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
 	// An answer whose client MAC is unknown starts no journey.
@@ -42,7 +46,7 @@ func TestJourneysHook6(t *testing.T) {
 		t.Errorf("the metrics hook ran %d times, want 4", metered)
 	}
 	cl, words := timeline(t, jw, mac.String())
-	want := "discover 547 ; reply " + url + "; discover 4011 ; join fd77:1::1aa 4011-request; reply " + url +
+	want := "discover 547 ; reply " + url + "; join fd77:1::109 dhcp-request; discover 4011 ; reply " + url +
 		"; transfer tftp snponly.efi ok; discover 547 ; reply tftp://[fd77::3]/boot.ipxe"
 	if words != want {
 		t.Errorf("timeline\n got %s\nwant %s", words, want)
