@@ -540,7 +540,7 @@ scenario_arm64() {
 	# The boot file was just delivered and the VM is stopped at once: waiting for the next stage, or, if EDK2 was
 	# quick to refuse the placeholder and try its next boot option, the verdict for a UEFI binary that never ran.
 	require_verdicts "$1" 'in-progress|secure-boot' || return 1
-	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}")"
+	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}"), verdict $(tail -n 1 "$1/verdicts.txt" | cut -f2)"
 }
 
 # scenario_ipv6: OVMF with its IPv4 PXE switched off boots over IPv6 next to a dnsmasq that leases IPv4 and IPv6
