@@ -279,10 +279,12 @@ func source(reqDst net.IP, to *net.UDPAddr, info *ifaceInfo, in Ingress) (net.IP
 // its REQUEST (RFC 8415 18.2.2: the IA_NA of the ADVERTISE it chose) to
 // Config.OnLease. Only PXE firmware's REQUEST counts: EDK2's own IPv6 stack
 // leases another address, which it sends the 4011 REQUEST from, but the
-// download comes from the PXE lease.
+// download comes from the PXE lease. iPXE's does not either: it leases both
+// families at once and fetches over either (IPv4 in the e2e relay6 run),
+// and the journal keeps one address per client.
 func (s *Server) lease(m *dhcpv6.Message, relays []*dhcpv6.RelayMessage, in Ingress) {
 	if s.cfg.OnLease == nil || m.MessageType != dhcpv6.MessageTypeRequest || in.Port != PortDHCP ||
-		!bytes.HasPrefix(pxeVendorClass(m), []byte(vendorPXE)) {
+		!bytes.HasPrefix(pxeVendorClass(m), []byte(vendorPXE)) || isIPXE(m) {
 		return
 	}
 	var addrs []net.IP

@@ -386,8 +386,8 @@ func TestBootReplyDelayQueue(t *testing.T) {
 
 // TestHandleLease: a PXE client's REQUEST to the site's server reports its
 // MAC and the address in its IA_NA to OnLease, directly and relayed; the
-// same REQUEST without the PXE vendor class (EDK2's own IPv6 stack) and a
-// SOLICIT report nothing.
+// same REQUEST without the PXE vendor class (EDK2's own IPv6 stack) or from
+// iPXE, and a SOLICIT, report nothing.
 func TestHandleLease(t *testing.T) {
 	type lease struct{ mac, addr string }
 	var got []lease
@@ -410,6 +410,7 @@ func TestHandleLease(t *testing.T) {
 	s.handle(ctx, w, nil, PortDHCP, msgBytes(solicit, edk2x64), 2, allDHCPDst, client)
 	s.handle(ctx, w, nil, PortDHCP, msgBytes(request, leaseReq), 2, allDHCPDst, client)
 	s.handle(ctx, w, nil, PortDHCP, msgBytes(request, without(leaseReq, dhcpv6.OptionVendorClass)), 2, allDHCPDst, client)
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(request, with(leaseReq, dhcpv6.OptionUserClass, userClass("iPXE"))), 2, allDHCPDst, client)
 	relayed := relayFwd(msgBytes(request, leaseReq), 0, net.ParseIP("2001:db8:3::1"), testLinkLocal)
 	s.handle(ctx, w, nil, PortDHCP, relayed, 2, testServer, &net.UDPAddr{IP: testRelayAddr, Port: PortDHCP})
 
