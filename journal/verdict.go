@@ -188,8 +188,10 @@ type facts struct {
 	loops     int // times the iPXE binary went back to iPXE
 	lastXfer  int // index of the last transfer, -1 if none
 	lastReply int // index of the last reply or ignored event, -1 if none
-	conflicts []Event
-	addrSeen  bool // the journey, any attempt, learnt an address of the client
+	// lastToIPXE says the last reply answered iPXE, not the firmware.
+	lastToIPXE bool
+	conflicts  []Event
+	addrSeen   bool // the journey, any attempt, learnt an address of the client
 }
 
 func gather(evs []Event) facts {
@@ -210,7 +212,7 @@ func gather(evs []Event) facts {
 				f.firstIPXE = i
 			}
 		case KindReply:
-			f.lastReply = i
+			f.lastReply, f.lastToIPXE = i, ipxeAsked
 			if f.nbp == "" && !ipxeAsked {
 				f.nbp, f.nbpKey = e.File, fileKey(e.File)
 			} else if ipxeAsked && f.nbpKey != "" && fileKey(e.File) == f.nbpKey {
@@ -409,7 +411,7 @@ func (f *facts) judgeOffer(now time.Time) Verdict {
 		return Verdict{State: StateNoRequest, Text: text + "another boot server answered it too, " + others +
 			", and the firmware most likely took that offer. Let only one server answer PXE clients."}
 	}
-	if r.Port == PortDHCP6 {
+	if r.Port == PortDHCP6 && !f.lastToIPXE {
 		// EDK2 sends the 4011 REQUEST for a proxy offer's boot file only after
 		// it has leased an address from another DHCPv6 server
 		// (PxeBcSelectDhcp6Offer): an ADVERTISE alone is not enough.
@@ -423,7 +425,8 @@ func (f *facts) judgeOffer(now time.Time) Verdict {
 			"Check that the site's DHCP server serves this segment."}
 	}
 	port := "UDP port 69 (TFTP)"
-	if strings.Contains(r.File, "://") {
+	if strings.HasPrefix(r.File, "http://") || strings.HasPrefix(r.File, "https://") {
+		// tftp:// URLs are what IPv6 clients get.
 		port = "the HTTP port"
 	}
 	server := "the boot server"
