@@ -139,6 +139,13 @@ corp_kea6() {
 		  "loggers": [{"name": "kea-dhcp6", "output_options": [{"output": "stdout"}], "severity": "INFO"}]
 		}}
 	EOF
+	# Kea binds eth0's link-local address once, at start, and listens nowhere if that address is still
+	# tentative (DAD runs for a second or two after the link comes up: a Kea scenario run first failed so).
+	local _
+	for _ in $(seq 40); do
+		[[ -z $(e2e_in corp ip -6 addr show dev eth0 scope link tentative) ]] && break
+		sleep 0.25
+	done
 	e2e_bg corp "$1/kea.log" env KEA_LOCKFILE_DIR="$1" KEA_PIDFILE_DIR="$1" kea-dhcp6 -c "$1/kea6.json"
 	svc_pids+=("$E2E_PID")
 	[[ ${3:-} == kea-only ]] && return 0
