@@ -36,7 +36,7 @@ type Config struct {
 	TFTPAddr          string          `envconfig:"PXE_TFTP_ADDR" default:":69" desc:"address the TFTP server listens on; with no host (:69) it listens on IPv4 and, when PXE_IPV6 is on, on [::] too"`
 	TFTPRoot          string          `envconfig:"PXE_TFTP_ROOT" default:"/srv/tftp" desc:"folder served by the TFTP server (read-only; Windows backslash paths and case-insensitive names are resolved inside it)"`
 	TFTPDefaults      string          `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and memtest86+)"`
-	TFTPWindowSizeMax int             `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate (1-64)"`
+	TFTPWindowSizeMax int             `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate, and largest window a Windows boot manager may ask through Microsoft's variable-window extension, msftwindow (1-64)"`
 	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 

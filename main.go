@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxeproxy/pxeproxy/internal/instance"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
+	"github.com/pxeproxy/pxeproxy/probe"
 )
 
 func main() {
@@ -42,16 +44,32 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprint(stdout, usage())
 			return nil
 		case "healthcheck":
-			if c := healthcheck(args[1:], stdout); c != 0 {
+			if len(args) > 1 {
+				fmt.Fprintln(stdout, "usage: pxeproxy healthcheck (configured by the PXE_* environment variables)")
+				return exitCode(2)
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				fmt.Fprintf(stdout, "unhealthy: %v\n", err)
+				return exitCode(1)
+			}
+			if c := instance.Healthcheck(cfg.instance(), stdout); c != 0 {
 				return exitCode(c)
 			}
 			return nil
 		case "clients":
-			return clientsCmd(args[1:], stdout)
+			if len(args) > 1 {
+				return errors.New("usage: pxeproxy clients (configured by the PXE_* environment variables)")
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			return instance.Clients(cfg.instance(), stdout)
 		case "probe":
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			if c := probeCmd(ctx, args[1:], stdout, stderr); c != 0 {
+			if c := probe.Command(ctx, args[1:], stdout, stderr); c != 0 {
 				return exitCode(c)
 			}
 			return nil
@@ -69,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	lw := logfmt.NewWriter(stderr, logfmt.WriterConfig{JSON: cfg.LogFormat == "json"})
 	// A blocked log output (full disk, stalled pipe) must not hold the exit.
 	defer lw.FlushTimeout(time.Second)
-	log := newLogger(cfg, lw)
+	log := logfmt.NewLogger(lw, slog.Level(cfg.LogLevel), cfg.LogFormat == "json")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ignoreHangup(ctx, log)
@@ -95,17 +113,7 @@ func ignoreHangup(ctx context.Context, log *slog.Logger) {
 	}()
 }
 
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.Level(cfg.LogLevel)}
-	var h slog.Handler
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	} else {
-		// Byte for byte what slog.NewTextHandler writes, at half its cost per
-		// line (one line per PXE answer; internal/logfmt).
-		h = logfmt.NewTextHandler(w, opts)
-	}
-	// Every line about a client is rate-limited per client and reason, so a
-	// flood from the LAN cannot flood the log (metrics still count it all).
-	return slog.New(logfmt.NewLimiter(h, logfmt.LimitConfig{}))
+// instance is where the running instance listens, for its subcommands.
+func (c *Config) instance() instance.Config {
+	return instance.Config{HTTPAddr: c.HTTPAddr, TFTP: bool(c.TFTP), TFTPAddr: c.TFTPAddr, IPXEScript: c.IPXEScript}
 }

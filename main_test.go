@@ -219,3 +219,23 @@ func TestSIGHUPIsLoggedNotFatal(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestMenuConfigErrors(t *testing.T) {
+	cases := map[string]struct{ key, val, want string }{
+		"default not an id": {"PXE_MENU_DEFAULT", "Debian 12", `PXE_MENU_DEFAULT="Debian 12": expected an entry id`},
+		"default injects":   {"PXE_MENU_DEFAULT", "local\nreboot", `PXE_MENU_DEFAULT="local\nreboot"`},
+		"timeout too long":  {"PXE_MENU_TIMEOUT", "25h", `PXE_MENU_TIMEOUT=25h0m0s: expected at most 24h0m0s`},
+		"timeout negative":  {"PXE_MENU_TIMEOUT", "-1s", `PXE_MENU_TIMEOUT="-1s": expected a duration`},
+		"wds not ipv4":      {"PXE_WDS_SERVER", "wds.example", `PXE_WDS_SERVER="wds.example": expected a unicast IPv4 address`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(c.key, c.val)
+			_, err := loadConfig()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%s=%q: error %v, want %q", c.key, c.val, err, c.want)
+			}
+		})
+	}
+}

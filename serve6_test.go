@@ -20,28 +20,6 @@ import (
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
 
-func TestIPv6Decide(t *testing.T) {
-	global := []ipv6Iface{{name: "eth0", addrs: []net.IP{net.ParseIP("fd00::3")}}}
-	linkLocalOnly := []ipv6Iface{{name: "eth0"}}
-	for name, c := range map[string]struct {
-		mode     envcfg.Auto
-		ifs      []ipv6Iface
-		on, warn bool
-	}{
-		"auto with a ULA address":  {envcfg.AutoAuto, global, true, false},
-		"auto, link-local only":    {envcfg.AutoAuto, linkLocalOnly, false, false},
-		"auto, no interface":       {envcfg.AutoAuto, nil, false, false},
-		"on with an address":       {envcfg.AutoOn, global, true, false},
-		"on without one: warn":     {envcfg.AutoOn, linkLocalOnly, true, true},
-		"off whatever the address": {envcfg.AutoOff, global, false, false},
-	} {
-		on, warn := ipv6Decide(c.mode, c.ifs)
-		if on != c.on || (warn != "") != c.warn {
-			t.Errorf("%s: on %v warn %q; want on %v warn %v", name, on, warn, c.on, c.warn)
-		}
-	}
-}
-
 func TestConfigIPv6(t *testing.T) {
 	clearEnv(t)
 	c, err := loadConfig()
@@ -81,8 +59,8 @@ func TestConfigIPv6(t *testing.T) {
 	}
 }
 
-// TestProxy6Config: the DHCPv6 side gets the IPv4 boot settings, and an
-// IPv4 PXE_HTTP_URL is not handed to IPv6 clients.
+// TestProxy6Config: the DHCPv6 side gets the IPv4 boot settings (proxy6.Open
+// then drops an IPv4 PXE_HTTP_URL and picks the Server ID).
 func TestProxy6Config(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("PXE_BOOTFILES", "16=http-x64.efi")
@@ -91,25 +69,24 @@ func TestProxy6Config(t *testing.T) {
 	t.Setenv("PXE_MAC_BOOTFILES", "52:54:00:12:34:56=one.efi")
 	t.Setenv("PXE_HTTP_ADDR", ":8080")
 	t.Setenv("PXE_SERVER_IP6", "2001:db8::5")
+	t.Setenv("PXE_INTERFACES", "lo")
 	cfg, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac, _ := net.ParseMAC("02:00:00:00:00:07")
-	ifs := []ipv6Iface{{name: "lo"}, {name: "eth0", mac: mac}}
-	c := proxy6Config(cfg, ifs, nil)
+	c := proxy6Config(cfg, proxyConfig(cfg), nil)
 	if c.BootFiles[7] != "snponly.efi" || c.BootFiles[16] != "http-x64.efi" || c.IPXEScript != "boot.ipxe" ||
-		c.HTTPPort != 8080 || c.HTTPURL != "" || c.ServerIP.String() != "2001:db8::5" ||
+		c.HTTPPort != 8080 || c.HTTPURL != "" || c.ServerIP.String() != "2001:db8::5" || c.ServerID != nil ||
 		len(c.Allow) != 1 || len(c.Deny) != 1 || len(c.MACBootFiles) != 1 || c.MACBootFiles[0].File != "one.efi" ||
-		!bytes.Equal(c.ServerID, proxy6.DUIDLL(mac)) {
+		c.MACBootFiles[0].Prefix.String() != "52:54:00:12:34:56" || len(c.Interfaces) != 1 {
 		t.Fatalf("proxy6 config %+v", c)
 	}
-	for url, want6 := range map[string]bool{"http://10.0.0.5:8080/boot": false, "http://[fd00::5]:8080/boot": true} {
-		cfg.HTTPURL = url
-		c := proxy6Config(cfg, ifs, nil)
-		if got := c.HTTPURL == url; got != want6 || (want6 && c.HTTPPort != 0) {
-			t.Errorf("PXE_HTTP_URL=%s: proxy6 HTTPURL %q port %d", url, c.HTTPURL, c.HTTPPort)
-		}
+	t.Setenv("PXE_HTTP_URL", "http://[fd00::5]:8080/boot")
+	if cfg, err = loadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if c := proxy6Config(cfg, proxyConfig(cfg), nil); c.HTTPURL != "http://[fd00::5]:8080/boot" || c.HTTPPort != 0 {
+		t.Errorf("PXE_HTTP_URL: proxy6 HTTPURL %q port %d", c.HTTPURL, c.HTTPPort)
 	}
 }
 
@@ -125,7 +102,7 @@ func TestArchLabelFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(cfg.bootFiles()))})
-	c := proxy6Config(cfg, nil, m)
+	c := proxy6Config(cfg, proxyConfig(cfg), m)
 	for a := range 1 << 16 {
 		c.OnAnswer(&proxy6.Answer{Arch: uint16(a), Class: proxy6.ClassIPXE}, proxy6.Ingress{Port: proxy6.PortDHCP})
 	}

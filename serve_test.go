@@ -15,6 +15,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/tftpd"
 	"golang.org/x/sys/unix"
 )
 
@@ -243,5 +245,16 @@ func TestSecondInstance(t *testing.T) {
 	}
 	if strings.Contains(second.String(), "raw AF_PACKET") {
 		t.Errorf("the second instance blamed port 67 on another program first:\n%s", second)
+	}
+}
+
+// TestTFTPFailureWords: the words tftpd gives a failed transfer are the
+// metrics' reason labels (any other word would count as "other").
+func TestTFTPFailureWords(t *testing.T) {
+	for tw, mw := range map[string]string{tftpd.FailNotFound: metrics.FailNotFound, tftpd.FailAccess: metrics.FailAccess,
+		tftpd.FailBusy: metrics.FailBusy, tftpd.FailOther: metrics.FailOther} {
+		if tw != mw {
+			t.Errorf("tftpd says %q where metrics count %q", tw, mw)
+		}
 	}
 }

@@ -10,27 +10,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 )
 
-// clock is a fake time for Root.now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) tick()          { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(recheckEvery) }
-
 // followed opens dirs with a fake clock.
-func followed(t *testing.T, dirs ...string) (*Root, *clock) {
+func followed(t *testing.T, dirs ...string) (*Root, *testclock.Clock) {
 	t.Helper()
 	r, err := OpenRoot(dirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	c := &clock{t: time.Unix(1e9, 0)}
-	r.now = c.now
+	c := testclock.New(time.Unix(1e9, 0))
+	r.now = c.Now
 	return r, c
 }
 
@@ -96,12 +89,12 @@ func TestRootFollowsPath(t *testing.T) {
 	// Replaced again: within the second the hit may be stale; after it, not.
 	mustDo(t, os.Rename(admin, admin+".v2"))
 	writeFile(t, admin, "boot.ipxe", "v3")
-	clk.tick()
+	clk.Add(recheckEvery)
 	expect("replaced, a second later", map[string]string{"boot.ipxe": "v3"}, true)
 
 	// Renamed away, nothing in place: the defaults still serve.
 	mustDo(t, os.Rename(admin, admin+".v3"))
-	clk.tick()
+	clk.Add(recheckEvery)
 	expect("renamed away", map[string]string{"boot.ipxe": "<not found>", "undionly.kpxe": "builtin"}, true)
 
 	// Both deleted: nothing to serve, and Err says so.
@@ -110,7 +103,7 @@ func TestRootFollowsPath(t *testing.T) {
 
 	// Recreated: served again, healthy again.
 	writeFile(t, admin, "boot.ipxe", "v4")
-	clk.tick()
+	clk.Add(recheckEvery)
 	expect("recreated", map[string]string{"boot.ipxe": "v4", "undionly.kpxe": "<not found>"}, true)
 
 	// Deleted in place (the open directory is unlinked, not moved).
@@ -135,7 +128,7 @@ func TestRootFollowsSymlink(t *testing.T) {
 	}
 	mustDo(t, os.Symlink("rel2", link+".new"))
 	mustDo(t, os.Rename(link+".new", link))
-	clk.tick()
+	clk.Add(recheckEvery)
 	if got := read(r, "boot.ipxe"); got != "rel2" {
 		t.Errorf("after the switch: boot.ipxe = %q, want rel2", got)
 	}
@@ -201,7 +194,7 @@ func TestRootFollowConcurrent(t *testing.T) {
 		mustDo(t, os.Rename(next, admin))
 		mustDo(t, os.RemoveAll(filepath.Join(base, "old")))
 		if i%3 == 0 {
-			clk.tick()
+			clk.Add(recheckEvery)
 		}
 	}
 	close(stop)

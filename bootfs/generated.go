@@ -18,9 +18,10 @@ type File interface {
 	Stat() (fs.FileInfo, error)
 }
 
-// Generator makes the content of a generated file; it runs on every open
-// of the name, without any lock of the Root held (it may read r.FS()).
-type Generator func() ([]byte, error)
+// Generator makes the content of a generated file from the folder it is
+// part of (the Root's FS); it runs on every open of the name, without any
+// lock of the Root held.
+type Generator func(fsys fs.FS) ([]byte, error)
 
 // Config configures New. Zero values mean the documented defaults.
 type Config struct {
@@ -69,7 +70,7 @@ func (r *Root) generated(clean string) (Generator, bool) {
 
 // openGenerated runs g for clean and returns the result as an open file.
 func (r *Root) openGenerated(clean string, g Generator) (File, error) {
-	b, err := g()
+	b, err := g(r.FS())
 	if err != nil {
 		return nil, fmt.Errorf("generate %q: %w", clean, err)
 	}

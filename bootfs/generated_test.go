@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 )
 
 // generatedRoot is an admin folder and a defaults folder around two
@@ -21,7 +23,7 @@ func generatedRoot(t *testing.T, defaults int) (r *Root, admin, builtin string, 
 	writeFile(t, builtin, "menu.ipxe", "builtin other")
 	writeFile(t, builtin, "undionly.kpxe", "kpxe")
 	calls = new(atomic.Int64)
-	gen := func() ([]byte, error) {
+	gen := func(fs.FS) ([]byte, error) {
 		n := calls.Add(1)
 		return []byte("generated " + strings.Repeat("x", int(n))), nil
 	}
@@ -112,7 +114,7 @@ func TestGeneratedError(t *testing.T) {
 	dir := t.TempDir()
 	errGen := errors.New("scan failed")
 	r, err := New(Config{Dirs: []string{dir}, Generated: map[string]Generator{
-		"boot.ipxe": func() ([]byte, error) { return nil, errGen },
+		"boot.ipxe": func(fs.FS) ([]byte, error) { return nil, errGen },
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -131,14 +133,13 @@ func TestGeneratorReadsFolder(t *testing.T) {
 	base := t.TempDir()
 	admin := filepath.Join(base, "admin")
 	writeFile(t, admin, "a", "1")
-	c := &clock{t: time.Unix(1e9, 0)}
-	var r *Root
+	c := testclock.New(time.Unix(1e9, 0))
 	var listed []string
-	gen := func() ([]byte, error) {
+	gen := func(fsys fs.FS) ([]byte, error) {
 		mustDo(t, os.Rename(admin, filepath.Join(base, "old")))
 		writeFile(t, admin, "b", "2")
-		c.tick()
-		es, err := fs.ReadDir(r.FS(), ".")
+		c.Add(recheckEvery)
+		es, err := fs.ReadDir(fsys, ".")
 		for _, e := range es {
 			listed = append(listed, e.Name())
 		}
@@ -148,7 +149,7 @@ func TestGeneratorReadsFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.now = c.now
+	r.now = c.Now
 	done := make(chan string, 1)
 	go func() { done <- read(r, "boot.ipxe") }()
 	select {
@@ -164,7 +165,7 @@ func TestGeneratorReadsFolder(t *testing.T) {
 
 func TestNewRefuses(t *testing.T) {
 	dir := t.TempDir()
-	gen := func() ([]byte, error) { return nil, nil }
+	gen := func(fs.FS) ([]byte, error) { return nil, nil }
 	for name, cfg := range map[string]Config{
 		"defaults beyond dirs": {Dirs: []string{dir}, Defaults: 2},
 		"negative defaults":    {Dirs: []string{dir}, Defaults: -1},

@@ -21,6 +21,25 @@ func files(paths ...string) fstest.MapFS {
 	return m
 }
 
+// scan is Scan for a folder that must scan without error.
+func scan(t *testing.T, fsys fs.FS, opt ScanOptions) []Entry {
+	t.Helper()
+	es, err := Scan(fsys, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// contents builds a MapFS from path: content pairs.
+func contents(m map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for p, data := range m {
+		fsys[p] = &fstest.MapFile{Data: []byte(data)}
+	}
+	return fsys
+}
+
 // brief renders entries as "id kind [role=path ...] args" for comparisons.
 func brief(es []Entry) []string {
 	var out []string
@@ -63,19 +82,19 @@ func TestScan(t *testing.T) {
 			},
 		},
 		"linux arguments": {
-			fs: fstest.MapFS{
-				"d/linux":       {Data: []byte("k")},
-				"d/cmdline.txt": {Data: []byte("console=ttyS0   quiet\r\nignored\n")},
-			},
+			fs: contents(map[string]string{
+				"d/linux":       "k",
+				"d/cmdline.txt": "console=ttyS0   quiet\r\nignored\n",
+			}),
 			want: []string{"linux-d linux kernel=d/linux args=console=ttyS0 quiet"},
 		},
 		"linux unsafe arguments leave the entry out": {
-			fs: fstest.MapFS{
-				"d/linux":       {Data: []byte("k")},
-				"d/cmdline.txt": {Data: []byte("quiet || reboot")},
-				"e/linux":       {Data: []byte("k")},
-				"e/CMDLINE.TXT": {Data: []byte(strings.Repeat("a", maxSmall+1))},
-			},
+			fs: contents(map[string]string{
+				"d/linux":       "k",
+				"d/cmdline.txt": "quiet || reboot",
+				"e/linux":       "k",
+				"e/CMDLINE.TXT": strings.Repeat("a", maxSmall+1),
+			}),
 		},
 		"winpe": {
 			fs: files("win/wimboot", "win/bootmgr", "win/boot/BCD", "win/boot/boot.sdi",
@@ -138,10 +157,7 @@ func TestScan(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			es, err := Scan(c.fs, c.opt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			es := scan(t, c.fs, c.opt)
 			got := brief(es)
 			want := append(slices.Clone(c.want), builtinBrief...)
 			if !slices.Equal(got, want) {
@@ -152,20 +168,17 @@ func TestScan(t *testing.T) {
 }
 
 func TestScanSkipReasons(t *testing.T) {
-	fsys := fstest.MapFS{
-		"pe/install.wim":       {Data: []byte("x")},
-		"pe/boot.wim":          {Data: []byte("x")},
-		"l/vmlinuz":            {Data: []byte("x")},
-		"l/cmdline.txt":        {Data: []byte("a ; b")},
-		"Boot/x64/wdsmgfw.efi": {Data: []byte("x")},
-		"a/b/c/d/e/vmlinuz":    {Data: []byte("x")},
-		`x\y.iso`:              {Data: []byte("x")},
-	}
+	fsys := contents(map[string]string{
+		"pe/install.wim":       "x",
+		"pe/boot.wim":          "x",
+		"l/vmlinuz":            "x",
+		"l/cmdline.txt":        "a ; b",
+		"Boot/x64/wdsmgfw.efi": "x",
+		"a/b/c/d/e/vmlinuz":    "x",
+		`x\y.iso`:              "x",
+	})
 	got := map[string]string{}
-	_, err := Scan(fsys, ScanOptions{OnSkip: func(p, r string) { got[p] = r }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	scan(t, fsys, ScanOptions{OnSkip: func(p, r string) { got[p] = r }})
 	for p, want := range map[string]string{
 		"pe/install.wim": "installation image",
 		"pe/boot.wim":    "no wimboot",
@@ -181,25 +194,22 @@ func TestScanSkipReasons(t *testing.T) {
 }
 
 func TestScanTitles(t *testing.T) {
-	fsys := fstest.MapFS{
-		"d/linux":              {Data: []byte("k")},
-		"d/title.txt":          {Data: []byte("  Debian ${x} || installer \nsecond line\n")},
-		"e/linux":              {Data: []byte("k")},
-		"e/Title.TXT":          {Data: []byte("\n")},
-		"isos/u.iso":           {Data: []byte("i")},
-		"isos/u.iso.txt":       {Data: []byte("Ubuntu 24.04")},
-		"isos/v.iso":           {Data: []byte("i")},
-		"big/linux":            {Data: []byte("k")},
-		"big/title.txt":        {Data: []byte(strings.Repeat("x", maxSmall+1))},
-		"pe/wimboot":           {Data: []byte("w")},
-		"pe/sources/boot.wim":  {Data: []byte("w")},
-		"pe/sources/winre.wim": {Data: []byte("w")},
-		"pe/title.txt":         {Data: []byte("Windows PE")},
-	}
-	es, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys := contents(map[string]string{
+		"d/linux":              "k",
+		"d/title.txt":          "  Debian ${x} || installer \nsecond line\n",
+		"e/linux":              "k",
+		"e/Title.TXT":          "\n",
+		"isos/u.iso":           "i",
+		"isos/u.iso.txt":       "Ubuntu 24.04",
+		"isos/v.iso":           "i",
+		"big/linux":            "k",
+		"big/title.txt":        strings.Repeat("x", maxSmall+1),
+		"pe/wimboot":           "w",
+		"pe/sources/boot.wim":  "w",
+		"pe/sources/winre.wim": "w",
+		"pe/title.txt":         "Windows PE",
+	})
+	es := scan(t, fsys, ScanOptions{})
 	got := map[string]string{}
 	for _, e := range es {
 		got[e.ID] = e.Title
@@ -233,10 +243,7 @@ func TestScanSizes(t *testing.T) {
 		"Boot/x86/pxeboot.n12":  {Data: make([]byte, 30)},
 		"Boot/x64/bootmgfw.efi": {Data: make([]byte, 40)},
 	}
-	es, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{})
 	got := map[string]int64{}
 	for _, e := range es {
 		got[e.ID] = e.Size
@@ -252,10 +259,7 @@ func TestScanSizes(t *testing.T) {
 // path and its namesakes.
 func TestScanIDs(t *testing.T) {
 	fsys := files("linux/a b/vmlinuz", "linux/a_b/vmlinuz", "linux/c/vmlinuz", "c/vmlinuz", "x/y.iso", "x-y.iso")
-	es, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{})
 	seen := map[string]bool{}
 	ids := map[string]string{}
 	for _, e := range es {
@@ -281,10 +285,7 @@ func TestScanIDs(t *testing.T) {
 	}
 	// Adding an unrelated entry changes no id.
 	fsys["z/vmlinuz"] = &fstest.MapFile{Data: []byte("z")}
-	es2, err := Scan(fsys, ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es2 := scan(t, fsys, ScanOptions{})
 	for _, e := range es2 {
 		if old, ok := ids[e.Path]; ok && old != e.ID {
 			t.Errorf("id of %q changed from %q to %q", e.Path, old, e.ID)
@@ -300,10 +301,7 @@ func TestScanBounds(t *testing.T) {
 		fsys[fmt.Sprintf("iso/%03d.iso", i)] = &fstest.MapFile{Data: []byte("x")}
 	}
 	skipped := 0
-	es, err := Scan(fsys, ScanOptions{MaxEntries: 50, OnSkip: func(string, string) { skipped++ }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, fsys, ScanOptions{MaxEntries: 50, OnSkip: func(string, string) { skipped++ }})
 	if n := len(es) - len(builtinBrief); n != 50 || skipped != 250 {
 		t.Errorf("%d entries, %d skipped; want 50 and 250", n, skipped)
 	}
@@ -314,10 +312,7 @@ func TestScanBounds(t *testing.T) {
 		deep += "/a"
 		fsys[deep+"/vmlinuz"] = &fstest.MapFile{Data: []byte("x")}
 	}
-	es, err = Scan(fsys, ScanOptions{MaxDepth: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es = scan(t, fsys, ScanOptions{MaxDepth: 3})
 	if n := len(es) - len(builtinBrief); n != 2 { // a/a (depth 2) and a/a/a (depth 3)
 		t.Errorf("%d entries with MaxDepth 3, want 2: %q", n, brief(es))
 	}
@@ -326,18 +321,12 @@ func TestScanBounds(t *testing.T) {
 	for i := range 1000 {
 		fsys[fmt.Sprintf("d%03d/x.iso", i)] = &fstest.MapFile{Data: []byte("x")}
 	}
-	es, err = Scan(fsys, ScanOptions{MaxNames: 1200, MaxEntries: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es = scan(t, fsys, ScanOptions{MaxNames: 1200, MaxEntries: 1000})
 	// 1000 top names, then one name per folder until the budget is spent.
 	if n := len(es) - len(builtinBrief); n != 200 {
 		t.Errorf("%d entries with MaxNames 1200, want 200", n)
 	}
-	es, err = Scan(fsys, ScanOptions{MaxNames: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es = scan(t, fsys, ScanOptions{MaxNames: 10})
 	// The top folder is cut to 10 names, each holding one ISO.
 	if n := len(es) - len(builtinBrief); n != 0 {
 		t.Errorf("%d entries with MaxNames 10, want 0 (budget spent on the top folder)", n)
@@ -371,10 +360,7 @@ func TestScanSymlinks(t *testing.T) {
 	must(os.Symlink("kernel-image", filepath.Join(dir, "real", "vmlinuz")))
 	must(os.Symlink("..", filepath.Join(dir, "real", "loop")))
 	must(os.Symlink("real", filepath.Join(dir, "alias")))
-	es, err := Scan(os.DirFS(dir), ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, os.DirFS(dir), ScanOptions{})
 	want := append([]string{"linux-real linux kernel=real/vmlinuz"}, builtinBrief...)
 	if got := brief(es); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
@@ -382,10 +368,7 @@ func TestScanSymlinks(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	es, err := Scan(files("debian/linux"), ScanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := scan(t, files("debian/linux"), ScanOptions{})
 	if e, ok := Lookup(es, "linux-debian"); !ok || e.Path != "debian" {
 		t.Errorf("Lookup(linux-debian) = %+v, %v", e, ok)
 	}

@@ -71,19 +71,15 @@ func TestMakeID(t *testing.T) {
 }
 
 func TestValidID(t *testing.T) {
-	for id, want := range map[string]bool{
+	table(t, "validID", validID, map[string]bool{
 		"local": true, "linux-debian-12": true, "a": true, strings.Repeat("a", maxID): true,
 		"": false, "1abc": false, "-a": false, "Linux": false, "a/efi": false, "a b": false,
 		"a_b": false, strings.Repeat("a", maxID+1): false, "pxeproxy/menu": false,
-	} {
-		if got := validID(id); got != want {
-			t.Errorf("validID(%q) = %v, want %v", id, got, want)
-		}
-	}
+	})
 }
 
 func TestEncodePath(t *testing.T) {
-	cases := map[string]string{
+	table(t, "encodePath", encodePath, map[string]string{
 		"linux/debian-12/initrd.gz":   "linux/debian-12/initrd.gz",
 		"a b/c":                       "a%20b/c",
 		"${x}||;&#?:%\"'\\\n\r\t\x00": "%24%7Bx%7D%7C%7C%3B%26%23%3F%3A%25%22%27%5C%0A%0D%09%00",
@@ -91,12 +87,7 @@ func TestEncodePath(t *testing.T) {
 		"日":                           "%E6%97%A5",
 		"\xff":                        "%FF",
 		"~_.-":                        "~_.-",
-	}
-	for in, want := range cases {
-		if got := encodePath(in); got != want {
-			t.Errorf("encodePath(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 }
 
 func TestCheckArgs(t *testing.T) {
@@ -125,35 +116,33 @@ func TestCheckArgs(t *testing.T) {
 }
 
 func TestCheckPath(t *testing.T) {
-	for p, ok := range map[string]bool{
+	table(t, "checkPath ok", func(p string) bool { return checkPath(p) == nil }, map[string]bool{
 		"a/b.iso": true, "a b/c\nd.iso": true, "x": true,
 		"": false, ".": false, "/a": false, "a/../b": false, "a//b": false, `a\b.iso`: false,
 		strings.Repeat("a/", maxPath/2) + "b": false,
-	} {
-		if err := checkPath(p); (err == nil) != ok {
-			t.Errorf("checkPath(%q) = %v, want ok=%v", p, err, ok)
-		}
-	}
+	})
 }
 
 func TestCheckServer(t *testing.T) {
-	for s, ok := range map[string]bool{
+	table(t, "checkServer ok", func(s string) bool { return checkServer(s) == nil }, map[string]bool{
 		"192.0.2.50": true, "10.0.0.1": true,
 		"": false, "wds.example": false, "::1": false, "192.0.2.50 || reboot": false, "192.0.2.256": false,
-	} {
-		if err := checkServer(s); (err == nil) != ok {
-			t.Errorf("checkServer(%q) = %v, want ok=%v", s, err, ok)
-		}
-	}
+	})
 }
 
 func TestFormatSize(t *testing.T) {
-	for n, want := range map[int64]string{
+	table(t, "formatSize", formatSize, map[int64]string{
 		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 145408: "142 KiB", 47395635: "45.2 MiB",
 		4 << 30: "4.0 GiB", 5 << 40: "5.0 TiB", 3 << 50: "3072 TiB",
-	} {
-		if got := formatSize(n); got != want {
-			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
+	})
+}
+
+// table checks f against cases (input: want); name names f in failures.
+func table[In, Out comparable](t *testing.T, name string, f func(In) Out, cases map[In]Out) {
+	t.Helper()
+	for in, want := range cases {
+		if got := f(in); got != want {
+			t.Errorf("%s(%#v) = %#v, want %#v", name, in, got, want)
 		}
 	}
 }

@@ -8,11 +8,15 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
+	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
+	"github.com/pxeproxy/pxeproxy/probe"
 	"github.com/pxeproxy/pxeproxy/proxy"
 )
 
@@ -34,6 +38,21 @@ func serveProxy(t *testing.T, log *slog.Logger, ifaces ...string) string {
 	}
 	startServer(t, tr, proxy.PortDHCP, ifaces, log)
 	return mode
+}
+
+// probeFrom sends req as a client at the far end of peer does, and returns
+// the replies that came within wait.
+func probeFrom(t *testing.T, peer *netnstest.Peer, req *dhcpv4.DHCPv4, wait time.Duration) []probe.Reply {
+	t.Helper()
+	var replies []probe.Reply
+	if err := peer.Do(func() error {
+		var err error
+		replies, err = probe.Run(context.Background(), peer.PeerIf, req, wait)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return replies
 }
 
 // listenBcast opens a UDP socket bound to addr and to interface dev, able

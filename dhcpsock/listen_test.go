@@ -40,14 +40,7 @@ func TestListen67RawFallback(t *testing.T) {
 	}
 
 	req := probe.Discover(0, probe.RandomMAC(), dhcpv4.TransactionID{0x67, 0, 0, 1}, [16]byte{1})
-	var replies []probe.Reply
-	if err := lan.Do(func() error {
-		var err error
-		replies, err = probe.Run(context.Background(), lan.PeerIf, req, 2*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	replies := probeFrom(t, lan, req, 2*time.Second)
 	var ours, leases int
 	for _, r := range replies {
 		p := r.Packet
@@ -148,15 +141,7 @@ func TestConflictDetection(t *testing.T) {
 
 	for i := range 2 { // two clients booting: still one warning
 		req := probe.Discover(0, probe.RandomMAC(), dhcpv4.TransactionID{0x71, 0, 0, byte(i)}, [16]byte{2})
-		var replies []probe.Reply
-		if err := client.Do(func() error {
-			var err error
-			replies, err = probe.Run(context.Background(), client.PeerIf, req, 1500*time.Millisecond)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if len(replies) != 2 {
+		if replies := probeFrom(t, client, req, 1500*time.Millisecond); len(replies) != 2 {
 			t.Fatalf("client got %d replies, want dnsmasq's and ours; log:\n%s", len(replies), logs)
 		}
 	}

@@ -38,8 +38,9 @@
 #                                     NIC first in the boot order); arm64 = AAVMF (qemu-system-aarch64, virt,
 #                                     qemu-efi-aarch64), same EDK2 PXE; uefi6 = uefi with EDK2's IPv4 PXE switched
 #                                     off (fw_cfg opt/org.tianocore/IPv4PXESupport=n), so "UEFI PXEv6" boots
-#                                     first. Serial console goes to SERIALLOG. PID in $E2E_PID. The VM never
-#                                     reboots (-no-reboot): a failed boot ends QEMU. UEFI VMs get the SMBIOS
+#                                     first; uefi-sb = uefi with Secure Boot enforced (OVMF secboot code,
+#                                     Microsoft keys, q35 with SMM, secure pflash). Serial console goes to
+#                                     SERIALLOG. PID in $E2E_PID. The VM never reboots (-no-reboot): a failed boot ends QEMU. UEFI VMs get the SMBIOS
 #                                     UUID e2e_uuid MAC, which EDK2 and iPXE put in their DHCPv6 DUID-UUID.
 #   e2e_mac N                         print the deterministic client MAC 52:54:00:e2:00:NN (N < 256).
 #   e2e_hexhyp MAC                    print MAC as iPXE's ${mac:hexhyp} renders it (52-54-00-e2-00-01).
@@ -245,6 +246,8 @@ E2E_IPXE_DIR=${E2E_IPXE_DIR:-/usr/lib/ipxe}
 E2E_BIOS_ROM=${E2E_BIOS_ROM:-/usr/lib/ipxe/qemu/pxe-virtio.rom}
 E2E_OVMF_CODE=${E2E_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 E2E_OVMF_VARS=${E2E_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+E2E_OVMF_SB_CODE=${E2E_OVMF_SB_CODE:-/usr/share/OVMF/OVMF_CODE_4M.secboot.fd}
+E2E_OVMF_SB_VARS=${E2E_OVMF_SB_VARS:-/usr/share/OVMF/OVMF_VARS_4M.ms.fd}
 E2E_AAVMF_CODE=${E2E_AAVMF_CODE:-/usr/share/AAVMF/AAVMF_CODE.fd}
 E2E_AAVMF_VARS=${E2E_AAVMF_VARS:-/usr/share/AAVMF/AAVMF_VARS.fd}
 
@@ -266,12 +269,20 @@ e2e_vm() {
 		args+=(-m "${E2E_QEMU_MEM_BIOS:-128}" -fw_cfg "name=etc/sercon-port,file=$E2E_TMP/sercon-port"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=$E2E_BIOS_ROM,disable-legacy=on,bootindex=1")
 		;;
-	uefi | uefi6)
-		local vars="$E2E_TMP/ovmf-vars-${tap}.fd"
-		cp "$E2E_OVMF_VARS" "$vars" || return 1
+	uefi | uefi6 | uefi-sb)
+		local vars="$E2E_TMP/ovmf-vars-${tap}.fd" code=$E2E_OVMF_CODE machine=q35
+		if [[ $kind == uefi-sb ]]; then
+			# The secboot build keeps its variable store in SMM, so it needs smm=on and a pflash that only
+			# SMM code may write (secure=on); the .ms vars hold Microsoft's keys with Secure Boot enabled.
+			code=$E2E_OVMF_SB_CODE machine=q35,smm=on
+			cp "$E2E_OVMF_SB_VARS" "$vars" || return 1
+			args+=(-global driver=cfi.pflash01,property=secure,value=on)
+		else
+			cp "$E2E_OVMF_VARS" "$vars" || return 1
+		fi
 		# romfile= (empty) keeps QEMU's iPXE ROM off the NIC, so EDK2's own PXE stack (PxeBcDxe) boots.
-		args+=(-m "${E2E_QEMU_MEM_UEFI:-256}" -machine q35 -uuid "$(e2e_uuid "$mac")"
-			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$E2E_OVMF_CODE"
+		args+=(-m "${E2E_QEMU_MEM_UEFI:-256}" -machine "$machine" -uuid "$(e2e_uuid "$mac")"
+			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
 			-drive "if=pflash,format=raw,unit=1,file=$vars"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=,bootindex=1")
 		if [[ $kind == uefi6 ]]; then

@@ -9,19 +9,13 @@ Used to make proxy/testdata/*.hex from the captures of e2e/capture.sh (see proxy
 import struct
 import sys
 
+import pcapfile
+
 MSG = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE", 8: "INFORM"}
 
 
 def packets(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    off = 24
-    while off + 16 <= len(data):
-        _, _, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-        frame = data[off + 16:off + 16 + incl]
-        off += 16 + incl
+    for _, frame in pcapfile.frames(path):
         if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00":
             continue
         ip = frame[14:]

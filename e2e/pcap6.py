@@ -22,6 +22,8 @@ import ipaddress
 import struct
 import sys
 
+import pcapfile
+
 TYPES = {1: "SOLICIT", 2: "ADVERTISE", 3: "REQUEST", 4: "CONFIRM", 5: "RENEW", 6: "REBIND", 7: "REPLY",
          8: "RELEASE", 9: "DECLINE", 10: "RECONFIGURE", 11: "INFORMATION-REQUEST", 12: "RELAY-FORW",
          13: "RELAY-REPL"}
@@ -29,15 +31,7 @@ PORTS = (546, 547, 4011)
 
 
 def packets(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    off = 24
-    while off + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-        frame = data[off + 16:off + 16 + incl]
-        off += 16 + incl
+    for ts, frame in pcapfile.frames(path):
         if len(frame) < 14 + 40 + 8 or frame[12:14] != b"\x86\xdd" or frame[14 + 6] != 17:
             continue
         ip = frame[14:]
@@ -46,7 +40,6 @@ def packets(path):
         if sport not in PORTS and dport not in PORTS:
             continue
         src, dst = ipaddress.IPv6Address(ip[8:24]), ipaddress.IPv6Address(ip[24:40])
-        ts = sec + frac / (1e9 if magic in (0xA1B23C4D, 0x4D3CB2A1) else 1e6)
         yield frame[6:12].hex(":"), f"[{src}]:{sport}", f"[{dst}]:{dport}", udp[8:ulen], ts
 
 

@@ -102,13 +102,14 @@ printf 'not an EFI image: the e2e arm64 scenario only proves that the firmware d
 svc_pids=()
 ntap=0
 
-# corp_dnsmasq DIR: plain DHCP, no PXE options at all; leases in DIR/corp.leases.
+# corp_dnsmasq DIR [OPTION...]: plain DHCP, no PXE options at all (unless OPTIONs add some); leases in
+# DIR/corp.leases.
 corp_dnsmasq() {
 	e2e_bg corp "$1/corp.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --log-dhcp \
 		--interface=eth0 --bind-interfaces --pid-file= --dhcp-leasefile="$1/corp.leases" \
 		--dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,1h \
 		--dhcp-range=set:far,10.77.1.100,10.77.1.199,255.255.255.0,1h \
-		--dhcp-option=tag:far,option:router,10.77.1.1
+		--dhcp-option=tag:far,option:router,10.77.1.1 "${@:2}"
 	svc_pids+=("$E2E_PID")
 }
 
@@ -172,9 +173,11 @@ corp_radvd() {
 	svc_pids+=("$E2E_PID")
 }
 
-# corp_dhcpd DIR: ISC dhcpd 4.4 with a config that knows nothing about PXE; leases in DIR/corp.leases.
+# corp_dhcpd DIR [STATEMENT]: ISC dhcpd 4.4 with a config that knows nothing about PXE (but STATEMENT, e.g.
+# "next-server 10.77.0.3;"); leases in DIR/corp.leases.
 corp_dhcpd() {
 	cat >"$1/dhcpd.conf" <<-EOF
+		${2:-}
 		default-lease-time 3600;
 		max-lease-time 7200;
 		authoritative;

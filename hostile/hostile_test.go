@@ -556,25 +556,14 @@ func (l *lab) flood4011(ctx context.Context) {
 // floodConflict: a fake DHCP server whose option 54 changes in every
 // broadcast offer, which once defeated "once per server".
 func (l *lab) floodConflict(ctx context.Context) {
-	_ = l.lan.Do(func() error {
-		c, err := listenUDP(attacker+":67", l.lan.PeerIf)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		for i := 0; ctx.Err() == nil && i < 300_000; i++ {
-			o, _ := dhcpv4.New(dhcpv4.WithReply(&dhcpv4.DHCPv4{OpCode: dhcpv4.OpcodeBootRequest, HWType: 1, ClientHWAddr: net.HardwareAddr{2, 0xa6, 0, 0, 0, 1}}),
-				dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
-				dhcpv4.WithYourIP(net.IPv4(10, 77, 0, 99)),
-				dhcpv4.WithServerIP(net.IPv4(10, 77, 0, 50)),
-				dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)))),
-				dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")))
-			_, _ = c.WriteToUDP(o.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: 68})
-			if i%64 == 63 {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		return nil
+	l.sendEach(ctx, attacker+":67", &net.UDPAddr{IP: net.IPv4bcast, Port: 68}, 300_000, func(i int) []byte {
+		o, _ := dhcpv4.New(dhcpv4.WithReply(&dhcpv4.DHCPv4{OpCode: dhcpv4.OpcodeBootRequest, HWType: 1, ClientHWAddr: net.HardwareAddr{2, 0xa6, 0, 0, 0, 1}}),
+			dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
+			dhcpv4.WithYourIP(net.IPv4(10, 77, 0, 99)),
+			dhcpv4.WithServerIP(net.IPv4(10, 77, 0, 50)),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)))),
+			dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")))
+		return o.ToBytes()
 	})
 }
 
@@ -712,14 +701,21 @@ func (l *lab) checkReflection(t *testing.T) {
 // sendLoop sends packets from the attacker to the broadcast address on
 // port 67 until ctx ends (at most 200,000).
 func (l *lab) sendLoop(ctx context.Context, next func(i int) []byte) {
+	l.sendEach(ctx, attacker+":6800", &net.UDPAddr{IP: net.IPv4bcast, Port: 67}, 200_000, next)
+}
+
+// sendEach sends up to max packets from the attacker's address from to
+// dst until ctx ends, a millisecond's pause every 64 so that the flood
+// stays bounded.
+func (l *lab) sendEach(ctx context.Context, from string, dst *net.UDPAddr, max int, next func(i int) []byte) {
 	_ = l.lan.Do(func() error {
-		c, err := listenUDP(attacker+":6800", l.lan.PeerIf)
+		c, err := listenUDP(from, l.lan.PeerIf)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		for i := 0; ctx.Err() == nil && i < 200_000; i++ {
-			_, _ = c.WriteToUDP(next(i), &net.UDPAddr{IP: net.IPv4bcast, Port: 67})
+		for i := 0; ctx.Err() == nil && i < max; i++ {
+			_, _ = c.WriteToUDP(next(i), dst)
 			if i%64 == 63 {
 				time.Sleep(time.Millisecond)
 			}

@@ -3,24 +3,21 @@ package httpd
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
 // Loopback aliases: on Linux all of 127/8 reaches lo, so these are two
@@ -29,30 +26,6 @@ var (
 	flooder = netip.MustParseAddr("127.0.0.2")
 	honest  = netip.MustParseAddr("127.0.0.3")
 )
-
-// serveConns runs a Server from cfg on a loopback listener until the end
-// of the test and returns it with its address.
-func serveConns(t *testing.T, cfg Config, log *slog.Logger) (*Server, string) {
-	t.Helper()
-	srv, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return srv, ln.Addr().String()
-}
 
 // dialFrom opens a TCP connection to addr from the local address from.
 func dialFrom(t *testing.T, from netip.Addr, addr string) net.Conn {
@@ -101,7 +74,7 @@ func getFrom(t *testing.T, from netip.Addr, addr, path string) (int, []byte) {
 func TestConnFloodOneHost(t *testing.T) {
 	f := newFixture(t)
 	before := runtime.NumGoroutine()
-	srv, addr := serveConns(t, Config{Root: f.root}, nil)
+	srv, addr := serve(t, Config{Root: f.root}, nil)
 	const flood, keepAlive = 2000, 50
 	conns := make([]net.Conn, 0, flood)
 	defer func() {
@@ -147,19 +120,11 @@ func TestConnFloodOneHost(t *testing.T) {
 func TestConnLimitRefusesWhenBusy(t *testing.T) {
 	dir := t.TempDir()
 	sparse(t, filepath.Join(dir, "huge.img"), 256<<20)
-	if err := os.WriteFile(filepath.Join(dir, "small"), []byte("small"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := bootRoot(t, dir, map[string][]byte{"small": []byte("small")})
 	var refused atomic.Int32
-	var logs lockedBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	_, addr := serveConns(t, Config{Root: root, MaxConns: 3, MaxConnsPerClient: 2,
-		OnRefused: func() { refused.Add(1) }}, log)
+	var logs testlog.Buffer
+	srv, addr := serve(t, Config{Root: root, MaxConns: 3, MaxConnsPerClient: 2,
+		OnRefused: func() { refused.Add(1) }}, logs.JSONLogger())
 
 	// Two stalled downloads from the flooder: requests in progress.
 	busy := func(from netip.Addr) net.Conn {
@@ -180,6 +145,11 @@ func TestConnLimitRefusesWhenBusy(t *testing.T) {
 	if code, _ := getFrom(t, honest, addr, "/small"); code != 200 {
 		t.Errorf("other host: status %d", code)
 	}
+	// The server may still be finishing that request (not yet idle, so
+	// not a connection it may close to make room) when the client has the
+	// whole response: wait until it has let the connection go, or the
+	// next one would meet the global cap with every slot busy.
+	waitOpen(t, srv, 2)
 	defer busy(honest).Close()
 	if c := dialFrom(t, honest, addr); !refusedConn(c) {
 		t.Error("connection beyond the global cap, all busy, was not refused")
@@ -215,7 +185,7 @@ func refusedConn(c net.Conn) bool {
 // finishes its headers are closed after their timeouts.
 func TestConnTimeouts(t *testing.T) {
 	f := newFixture(t)
-	srv, addr := serveConns(t, Config{Root: f.root, IdleTimeout: 200 * time.Millisecond,
+	srv, addr := serve(t, Config{Root: f.root, IdleTimeout: 200 * time.Millisecond,
 		ReadHeaderTimeout: 200 * time.Millisecond}, nil)
 	idle := dialFrom(t, honest, addr)
 	defer idle.Close()
@@ -241,12 +211,8 @@ func TestConnTimeouts(t *testing.T) {
 func TestSendTimeoutCutsStalledClient(t *testing.T) {
 	dir := t.TempDir()
 	sparse(t, filepath.Join(dir, "huge.img"), 256<<20)
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	srv, addr := serveConns(t, Config{Root: root, SendTimeout: 300 * time.Millisecond}, nil)
+	root := bootRoot(t, dir, nil)
+	srv, addr := serve(t, Config{Root: root, SendTimeout: 300 * time.Millisecond}, nil)
 	c := dialFrom(t, honest, addr)
 	defer c.Close()
 	fmt.Fprintf(c, "GET /huge.img HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -265,19 +231,11 @@ func TestSendTimeoutCutsStalledClient(t *testing.T) {
 // TestSlowDownloadCompletes: a download that moves slowly but steadily and
 // lasts many SendTimeouts is not cut (a WriteTimeout would cut it).
 func TestSlowDownloadCompletes(t *testing.T) {
-	dir := t.TempDir()
 	const size = 4 << 20
 	want := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	if err := os.WriteFile(filepath.Join(dir, "boot.wim"), want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := bootRoot(t, t.TempDir(), map[string][]byte{"boot.wim": want})
 	const send = 400 * time.Millisecond
-	_, addr := serveConns(t, Config{Root: root, SendTimeout: send}, nil)
+	_, addr := serve(t, Config{Root: root, SendTimeout: send}, nil)
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		// A small receive window, so the pace of reading is the pace of
 		// sending.
@@ -386,21 +344,4 @@ func sparse(t *testing.T, name string, size int64) {
 	if err := fh.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }

@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"errors"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"testing"
@@ -16,8 +17,8 @@ func TestGeneratedFiles(t *testing.T) {
 	dir := t.TempDir()
 	menu := "#!ipxe\necho generated\n"
 	r, err := bootfs.New(bootfs.Config{Dirs: []string{dir}, Generated: map[string]bootfs.Generator{
-		"menu.ipxe":   func() ([]byte, error) { return []byte(menu), nil },
-		"broken.ipxe": func() ([]byte, error) { return nil, errors.New("scan failed") },
+		"menu.ipxe":   func(fs.FS) ([]byte, error) { return []byte(menu), nil },
+		"broken.ipxe": func(fs.FS) ([]byte, error) { return nil, errors.New("scan failed") },
 	}})
 	if err != nil {
 		t.Fatal(err)

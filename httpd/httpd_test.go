@@ -18,13 +18,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
 const secret = "TOP-SECRET-OUTSIDE-THE-ROOT"
@@ -81,8 +82,8 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // launch runs a Server from cfg through Serve on a loopback listener and
-// returns its address, the cancel that stops it and Serve's result.
-func launch(t *testing.T, cfg Config, log *slog.Logger) (string, context.CancelFunc, <-chan error) {
+// returns it, its address, the cancel that stops it and Serve's result.
+func launch(t *testing.T, cfg Config, log *slog.Logger) (*Server, string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	srv, err := New(cfg, log)
 	if err != nil {
@@ -95,20 +96,60 @@ func launch(t *testing.T, cfg Config, log *slog.Logger) (string, context.CancelF
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	return ln.Addr().String(), cancel, done
+	return srv, ln.Addr().String(), cancel, done
 }
 
-// start is launch with the stop at the end of the test.
-func start(t *testing.T, cfg Config, log *slog.Logger) string {
+// stop cancels Serve's context and fails the test unless Serve returns nil
+// within 30 seconds: a hang guard, not a timing assertion. what names what
+// could hold the shutdown.
+func stop(t *testing.T, cancel context.CancelFunc, done <-chan error, what string) {
 	t.Helper()
-	addr, cancel, done := launch(t, cfg, log)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not return: the %s held the shutdown", what)
+	}
+}
+
+// serve is launch with the stop at the end of the test.
+func serve(t *testing.T, cfg Config, log *slog.Logger) (*Server, string) {
+	t.Helper()
+	srv, addr, cancel, done := launch(t, cfg, log)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
+	return srv, addr
+}
+
+// start is serve for a test that needs only the address.
+func start(t *testing.T, cfg Config, log *slog.Logger) string {
+	t.Helper()
+	_, addr := serve(t, cfg, log)
 	return addr
+}
+
+// bootRoot writes files (name: content) into dir and opens dir as the boot
+// root until the end of the test.
+func bootRoot(t *testing.T, dir string, files map[string][]byte) *bootfs.Root {
+	t.Helper()
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := bootfs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
 }
 
 type response struct {
@@ -333,17 +374,13 @@ type logLine struct {
 
 func TestRequestLog(t *testing.T) {
 	f := newFixture(t)
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	addr := start(t, Config{Root: f.root, Metrics: metricsPage}, log)
+	var buf testlog.Buffer
+	addr := start(t, Config{Root: f.root, Metrics: metricsPage}, buf.JSONLogger())
 	raw(t, addr, "GET", "/big.bin", map[string]string{"Range": "bytes=0-9"})
 	raw(t, addr, "GET", "/../outside/secret.txt", nil)
 	raw(t, addr, "GET", "/metrics", nil)
 	raw(t, addr, "GET", "/healthz", nil)
 
-	mu.Lock()
-	defer mu.Unlock()
 	var lines []logLine
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var ll logLine
@@ -377,23 +414,12 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
 // TestShutdownLetsDownloadFinish cancels Serve's context while a download
 // is half read: the download completes byte-exact, new connections are
 // refused, and Serve returns nil.
 func TestShutdownLetsDownloadFinish(t *testing.T) {
 	f := newFixture(t)
-	addr, cancel, done := launch(t, Config{Root: f.root}, nil)
+	_, addr, cancel, done := launch(t, Config{Root: f.root}, nil)
 
 	resp, err := http.Get("http://" + addr + "/big.bin")
 	if err != nil {
@@ -427,36 +453,16 @@ func TestShutdownCutsStalledDownload(t *testing.T) {
 	dir := t.TempDir()
 	// Sparse and larger than the loopback socket buffers, so the server
 	// blocks writing to a client that does not read.
-	fh, err := os.Create(filepath.Join(dir, "huge.img"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fh.Truncate(256 << 20); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	addr, cancel, done := launch(t, Config{Root: root, ShutdownGrace: 50 * time.Millisecond}, nil)
+	sparse(t, filepath.Join(dir, "huge.img"), 256<<20)
+	root := bootRoot(t, dir, nil)
+	_, addr, cancel, done := launch(t, Config{Root: root, ShutdownGrace: 50 * time.Millisecond}, nil)
 	resp, err := http.Get("http://" + addr + "/huge.img")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	cancel()
-	// A hang guard, not a timing assertion: without the cut Serve would wait
-	// for the client forever.
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not return: stalled download held the shutdown")
-	}
+	// Without the cut Serve would wait for the client forever.
+	stop(t, cancel, done, "stalled download")
 	if n, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Errorf("stalled download finished (%d bytes) instead of being cut", n)
 	}
@@ -484,14 +490,7 @@ func TestHealthFollowsBootFolder(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := bootRoot(t, dir, map[string][]byte{"boot.ipxe": []byte("#!ipxe\n")})
 	h := &Health{}
 	h.Set("tftp", true)
 	h.Check("boot folder", root.Err)
@@ -535,11 +534,9 @@ func TestHealthFollowsBootFolder(t *testing.T) {
 // a summary, every line short.
 func TestRequestLogBounded(t *testing.T) {
 	f := newFixture(t)
-	var logs lockedBuffer
-	var now atomic.Int64 // one limiter window for the whole flood
-	now.Store(1e9)
-	clock := func() time.Time { return time.Unix(now.Load(), 0) }
-	log := slog.New(logfmt.NewLimiter(slog.NewJSONHandler(&logs, nil), logfmt.LimitConfig{Now: clock}))
+	var logs testlog.Buffer
+	clock := testclock.New(time.Unix(1e9, 0)) // one limiter window for the whole flood
+	log := slog.New(logfmt.NewLimiter(slog.NewJSONHandler(&logs, nil), logfmt.LimitConfig{Now: clock.Now}))
 	addr := start(t, Config{Root: f.root}, log)
 	long := "/" + strings.Repeat("a", 4000)
 	if r := raw(t, addr, "GET", long, nil); r.status != 404 && r.status != 403 {
@@ -554,7 +551,7 @@ func TestRequestLogBounded(t *testing.T) {
 			t.Fatalf("request %d: %d %v", i, code, err)
 		}
 	}
-	now.Add(2) // the next line ends the window: summaries
+	clock.Add(2 * time.Second) // the next line ends the window: summaries
 	raw(t, addr, "GET", "/undionly.kpxe", nil)
 
 	b := logs.Bytes()

@@ -9,13 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/pxeproxy/pxeproxy/bootfs"
 )
 
 func TestListenPortTaken(t *testing.T) {
@@ -56,15 +52,7 @@ func logLines(t *testing.T, b []byte) []map[string]any {
 // listens, and serves a boot file, /healthz and /metrics on it until the
 // context ends.
 func TestListenServes(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "boot.ipxe"), []byte("#!ipxe\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := bootRoot(t, t.TempDir(), map[string][]byte{"boot.ipxe": []byte("#!ipxe\n")})
 	var logs bytes.Buffer
 	h := &Health{}
 	h.Set("tftp", true)

@@ -6,14 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
+	"github.com/pxeproxy/pxeproxy/internal/watchtest"
 )
 
 // TestPages: the journal's handler answers "/" exactly and "/api/v1/...";
@@ -61,90 +60,20 @@ func TestOnShutdownEndsStream(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	addr, cancel, done := launch(t, Config{Pages: stream, ShutdownGrace: time.Minute,
+	var logs testlog.Buffer
+	_, addr, cancel, done := launch(t, Config{Pages: stream, ShutdownGrace: time.Minute,
 		OnShutdown: func() { once.Do(func() { close(closed) }) }},
-		slog.New(slog.NewTextHandler(&lockedWriter{&mu, &logs}, nil)))
+		slog.New(slog.NewTextHandler(&logs, nil)))
 	resp, err := http.Get("http://" + addr + "/api/v1/stream")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	<-started
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not return: the stream held the shutdown")
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	stop(t, cancel, done, "stream")
 	if strings.Contains(logs.String(), "cut") {
 		t.Errorf("the stream was cut at the end of the grace, not ended:\n%s", logs.String())
 	}
-}
-
-// recWatch records what a Watch is told.
-type recWatch struct {
-	start    Start
-	mu       sync.Mutex
-	progress int
-	bytes    int64
-	ends     []string
-}
-
-func (w *recWatch) Progress(bytes int64, _ int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.progress++
-	w.bytes = bytes
-}
-
-func (w *recWatch) End(result, detail string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.ends = append(w.ends, result+": "+detail)
-}
-
-type watches struct {
-	mu  sync.Mutex
-	all []*recWatch
-}
-
-func (ws *watches) start(s Start) Watch {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	w := &recWatch{start: s}
-	ws.all = append(ws.all, w)
-	return w
-}
-
-// wait returns the n-th watch (from 1) once it has ended.
-func (ws *watches) wait(t *testing.T, n int) *recWatch {
-	t.Helper()
-	for range 1000 {
-		ws.mu.Lock()
-		var w *recWatch
-		if len(ws.all) >= n {
-			w = ws.all[n-1]
-		}
-		ws.mu.Unlock()
-		if w != nil {
-			w.mu.Lock()
-			ended := len(w.ends) > 0
-			w.mu.Unlock()
-			if ended {
-				return w
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("download %d never ended", n)
-	return nil
 }
 
 // TestWatch follows downloads through OnStart: a big file moves its
@@ -152,39 +81,31 @@ func (ws *watches) wait(t *testing.T, n int) *recWatch {
 // missing file and a client that hangs up end with the journal's words;
 // HEAD and non-file routes are not downloads.
 func TestWatch(t *testing.T) {
-	dir := t.TempDir()
 	big := bytes.Repeat([]byte("0123456789abcdef"), (10<<20)/16+7)
-	if err := os.WriteFile(filepath.Join(dir, "big.img"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootfs.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	ws := &watches{}
-	addr := start(t, Config{Root: root, OnStart: ws.start, Metrics: metricsPage}, nil)
+	root := bootRoot(t, t.TempDir(), map[string][]byte{"big.img": big})
+	ws := &watchtest.Log[Start]{}
+	addr := start(t, Config{Root: root, OnStart: func(s Start) Watch { return ws.Start(s) }, Metrics: metricsPage}, nil)
 
 	got := raw(t, addr, "GET", "/big.img", nil)
 	if !bytes.Equal(got.body, big) {
 		t.Fatalf("download: %d bytes, want %d", len(got.body), len(big))
 	}
-	w := ws.wait(t, 1)
-	if w.start.File != "/big.img" || w.start.Size != int64(len(big)) || !w.start.Peer.Addr().IsLoopback() {
-		t.Errorf("start %+v", w.start)
+	w := ws.Ended(t, 1)
+	if w.Start.File != "/big.img" || w.Start.Size != int64(len(big)) || !w.Start.Peer.Addr().IsLoopback() {
+		t.Errorf("start %+v", w.Start)
 	}
-	if w.bytes != int64(len(big)) || w.progress < len(big)/progressChunk || w.ends[0] != "ok: " {
+	if s := w.Seen(); s.Bytes != int64(len(big)) || s.Progress < len(big)/progressChunk || s.Ends[0] != "ok: " {
 		t.Errorf("%d progress calls, last %d bytes, ends %q; want at least %d calls up to %d bytes, ok",
-			w.progress, w.bytes, w.ends, len(big)/progressChunk, len(big))
+			s.Progress, s.Bytes, s.Ends, len(big)/progressChunk, len(big))
 	}
 
 	raw(t, addr, "GET", "/big.img", map[string]string{"Range": "bytes=100-199"})
-	if w := ws.wait(t, 2); w.bytes != 100 || w.ends[0] != "ok: " {
-		t.Errorf("range: %d bytes, ends %q", w.bytes, w.ends)
+	if s := ws.Ended(t, 2).Seen(); s.Bytes != 100 || s.Ends[0] != "ok: " {
+		t.Errorf("range: %d bytes, ends %q", s.Bytes, s.Ends)
 	}
 	raw(t, addr, "GET", "/nope.efi", nil)
-	if w := ws.wait(t, 3); w.start.Size != 0 || len(w.ends) != 1 || !strings.HasPrefix(w.ends[0], "not-found: ") {
-		t.Errorf("missing file: start %+v, ends %q", w.start, w.ends)
+	if w := ws.Ended(t, 3); w.Start.Size != 0 || len(w.Seen().Ends) != 1 || !strings.HasPrefix(w.Seen().Ends[0], "not-found: ") {
+		t.Errorf("missing file: start %+v, ends %q", w.Start, w.Seen().Ends)
 	}
 	raw(t, addr, "HEAD", "/big.img", nil)
 	raw(t, addr, "GET", "/metrics", nil)
@@ -198,12 +119,10 @@ func TestWatch(t *testing.T) {
 	io.ReadFull(c, make([]byte, 100))
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
-	if w := ws.wait(t, 4); len(w.ends) != 1 || !strings.HasPrefix(w.ends[0], "aborted: ") || w.bytes >= int64(len(big)) {
-		t.Errorf("hang-up: %d bytes, ends %q; want aborted before the end", w.bytes, w.ends)
+	if s := ws.Ended(t, 4).Seen(); len(s.Ends) != 1 || !strings.HasPrefix(s.Ends[0], "aborted: ") || s.Bytes >= int64(len(big)) {
+		t.Errorf("hang-up: %d bytes, ends %q; want aborted before the end", s.Bytes, s.Ends)
 	}
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if len(ws.all) != 4 {
-		t.Errorf("%d downloads followed, want 4 (not HEAD, not /metrics)", len(ws.all))
+	if n := len(ws.All()); n != 4 {
+		t.Errorf("%d downloads followed, want 4 (not HEAD, not /metrics)", n)
 	}
 }

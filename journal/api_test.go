@@ -30,13 +30,32 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 	return resp, body
 }
 
+// serveAPI serves j's handler on loopback until the end of the test.
+func serveAPI(t *testing.T, j *Journal) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(j.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// openStream opens the event stream of the API at url; its body is closed
+// at the end of the test, before the server.
+func openStream(t *testing.T, url string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v1/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
 func TestAPI(t *testing.T) {
 	j, c := newTest(t, Config{})
 	boot(j, c, mac(1), "10.0.0.1")
 	c.Add(time.Second)
 	j.Discover(Discover{MAC: mac(2), Port: PortDHCP, Arch: 7, Vendor: pxeVendor})
-	srv := httptest.NewServer(j.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, j)
 
 	resp, body := get(t, srv.URL+"/api/v1/clients")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
@@ -89,8 +108,7 @@ func TestAPI(t *testing.T) {
 // script are the only ones the CSP allows, and it fetches nothing outside.
 func TestPage(t *testing.T) {
 	j, _ := newTest(t, Config{})
-	srv := httptest.NewServer(j.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, j)
 	resp, body := get(t, srv.URL+"/")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -168,13 +186,8 @@ func next(t *testing.T, ch <-chan sse) sse {
 func TestStream(t *testing.T) {
 	j, c := newTest(t, Config{Clients: 2, StreamInterval: 20 * time.Millisecond})
 	j.Discover(Discover{MAC: mac(1), Port: PortDHCP, Vendor: biosVendor, Iface: "eth0"})
-	srv := httptest.NewServer(j.Handler())
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/api/v1/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	srv := serveAPI(t, j)
+	resp := openStream(t, srv.URL)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
@@ -217,8 +230,7 @@ func TestStream(t *testing.T) {
 
 func TestStreamLimit(t *testing.T) {
 	j, _ := newTest(t, Config{Streams: 2})
-	srv := httptest.NewServer(j.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, j)
 	var open []*http.Response
 	for range 2 {
 		resp, err := http.Get(srv.URL + "/api/v1/stream")
@@ -257,8 +269,7 @@ func TestStreamLimit(t *testing.T) {
 func TestSlowReaderDropped(t *testing.T) {
 	j, c := newTest(t, Config{Clients: 1000, Streams: 1, StreamInterval: 5 * time.Millisecond})
 	j.writeTimeout = 200 * time.Millisecond
-	srv := httptest.NewServer(j.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, j)
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -287,25 +298,15 @@ func TestSlowReaderDropped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Its slot is free for another subscriber.
-	resp, err := http.Get(srv.URL + "/api/v1/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp := openStream(t, srv.URL); resp.StatusCode != 200 {
 		t.Fatalf("new subscriber: %d", resp.StatusCode)
 	}
 }
 
 func TestCloseStreams(t *testing.T) {
 	j, _ := newTest(t, Config{})
-	srv := httptest.NewServer(j.Handler())
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/api/v1/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	srv := serveAPI(t, j)
+	resp := openStream(t, srv.URL)
 	ch := readEvents(t, resp.Body)
 	next(t, ch)
 	j.CloseStreams()

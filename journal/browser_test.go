@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-var screenshot = flag.Bool("screenshot", false, "write the browser test's screenshot to ../docs/journeys.png")
 
 // chromium finds a Chromium or Chrome binary: $PXE_CHROMIUM, else the usual
 // names on $PATH.
@@ -161,22 +158,8 @@ func TestBrowser(t *testing.T) {
 		t.Helper()
 		do(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second)))
 	}
-	evalInt := func(expr string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return n
-	}
-	evalString := func(expr string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return s
-	}
+	evalInt := func(expr string) int { t.Helper(); return evaluate[int](t, ctx, expr) }
+	evalString := func(expr string) string { t.Helper(); return evaluate[string](t, ctx, expr) }
 
 	const id = "52:54:00:12:34:56"
 	row := `tr[data-id="` + id + `"]`
@@ -234,10 +217,13 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The filter narrows the table.
+	// The page filters on its next animation frame, not within the key
+	// event: wait for it.
 	do("filter", chromedp.SendKeys(chromedp.CSS(`#filter`), "secure"))
-	// The page filters on its next animation frame, which a loaded machine
-	// may not have drawn yet when SendKeys returns.
-	poll("one row matches 'secure'", `[...document.querySelectorAll('#clients tbody tr')].filter(r => !r.hidden).length === 1`)
+	shown := `[...document.querySelectorAll('#clients tbody tr')].filter(r => !r.hidden).length`
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](shown+` === 1`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("%d rows match 'secure', want 1: %v", evalInt(shown), err)
+	}
 
 	// Clear the filter, show a running download next to the finished
 	// journeys and take the picture.
@@ -256,12 +242,22 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
+	// docs/journeys.png comes from the e2e scenario browser (a live boot),
+	// not from these made-up clients.
 	out := filepath.Join(t.TempDir(), "journeys.png")
-	if *screenshot {
-		out = filepath.Join("..", "docs", "journeys.png")
-	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}
+
+// evaluate runs the JavaScript expression expr in the page and returns its
+// value; the test fails when it throws or is not a T.
+func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
 }

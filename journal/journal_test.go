@@ -9,24 +9,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTest(t *testing.T, cfg Config) (*Journal, *clock) {
+func newTest(t *testing.T, cfg Config) (*Journal, *testclock.Clock) {
 	t.Helper()
-	c := &clock{t: t0}
+	c := testclock.New(t0)
 	cfg.Now = c.Now
 	return New(cfg, nil), c
 }
@@ -40,7 +29,7 @@ func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 func peer(s string) netip.AddrPort { return netip.AddrPortFrom(ip(s), 2070) }
 
 // boot records a whole BIOS boot through iPXE for m at address a.
-func boot(j *Journal, c *clock, m net.HardwareAddr, a string) {
+func boot(j *Journal, c *testclock.Clock, m net.HardwareAddr, a string) {
 	j.Discover(Discover{MAC: m, Port: PortDHCP, Arch: 0, Vendor: biosVendor, Iface: "eth0"})
 	j.Reply(Reply{MAC: m, Port: PortDHCP, File: "undionly.kpxe", Server: ip("192.168.50.1")})
 	j.Join(m, ip(a), ViaSiteReply)
@@ -92,6 +81,18 @@ func TestJourneyBoots(t *testing.T) {
 	}
 	if _, ok := j.Client("nonsense"); ok {
 		t.Fatal("lookup of nonsense succeeded")
+	}
+}
+
+// TestIPXEROMArch: a client whose boot ROM is iPXE (QEMU's SeaBIOS NIC ROM)
+// sends only iPXE requests; its row still names its architecture and class.
+func TestIPXEROMArch(t *testing.T) {
+	j, _ := newTest(t, Config{})
+	j.Discover(Discover{MAC: mac(9), Port: PortDHCP, Arch: 0, Vendor: biosVendor, IPXE: true, Iface: "eth0"})
+	j.Reply(Reply{MAC: mac(9), Port: PortDHCP, File: "boot.ipxe", Server: ip("192.168.50.1")})
+	got := j.Clients()[0]
+	if got.Arch == nil || *got.Arch != 0 || got.ArchName != "x86 BIOS" || got.Class != "PXEClient" || !got.IPXE {
+		t.Fatalf("row %+v", got)
 	}
 }
 

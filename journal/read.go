@@ -200,6 +200,7 @@ func (j *Journal) row(jy *journey, now time.Time) Client {
 	// The latest firmware request names the architecture and class; a
 	// later request from iPXE says the attempt reached iPXE.
 	rs := jy.evs.all()
+	var ipxe *rec
 	for i := len(rs) - 1; i >= 0; i-- {
 		r := &rs[i]
 		if r.kind != kDiscover || r.port == PortDHCP6 {
@@ -207,11 +208,19 @@ func (j *Journal) row(jy *journey, now time.Time) Client {
 		}
 		if r.flags&flagIPXE != 0 {
 			c.IPXE = true
+			ipxe = r
 			continue
 		}
+		ipxe = nil
 		a := r.arch
 		c.Arch, c.ArchName, c.Class = &a, ArchName(a), vendorClass(r.s1)
 		break
+	}
+	// A NIC whose boot ROM is iPXE itself (QEMU's, iPXE-flashed cards) sends
+	// no other request: iPXE's own option 93 and 60 name the client.
+	if ipxe != nil {
+		a := ipxe.arch
+		c.Arch, c.ArchName, c.Class = &a, ArchName(a), vendorClass(ipxe.s1)
 	}
 	return c
 }

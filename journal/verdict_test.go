@@ -199,8 +199,23 @@ func TestJudge(t *testing.T) {
 		"optional files not found, then the next stage": {
 			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000),
 				xfer(2, "revocations_sku.efi", 0, 0, 0, ResultNotFound, 0), xfer(2.05, "shim_certificate_0.efi", 0, 0, 0, ResultNotFound, 0),
-				ok(2.1, "grubx64.efi", 2<<20)),
-			now: 30, want: StateBooted, has: []string{"after shimx64.efi it fetched grubx64.efi"},
+				ok(2.1, "grubx64.efi", 2<<20), ok(4, "grub/grub.cfg", 300)),
+			now: 30, want: StateBooted, has: []string{"after shimx64.efi it fetched grubx64.efi and grub/grub.cfg"},
+		},
+		"signed chain: GRUB delivered, waiting for its config": {
+			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000),
+				xfer(2, "revocations_sku.efi", 0, 0, 0, ResultNotFound, 0), ok(2.1, "grubx64.efi", 2<<20)),
+			now: 20, want: StateInProgress, has: []string{"Delivered grubx64.efi; waiting for the next stage."},
+		},
+		"signed chain: GRUB asked pxeproxy for nothing (its TFTP server is the site server's)": {
+			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000),
+				xfer(2, "revocations_sku.efi", 0, 0, 0, ResultNotFound, 0), ok(2.1, "grubx64.efi", 2<<20)),
+			now: 40, want: StateNoReturn, has: []string{"After shimx64.efi, grubx64.efi was delivered, and it asked pxeproxy for nothing after it (waited 30 s)",
+				"GRUB takes its TFTP server from the site DHCP server's answer (next-server)", `README section "Secure Boot"`},
+		},
+		"a loader other than GRUB asked for nothing": {
+			evs: seq(disc(0, 7, pxeVendor), reply(0, "shimx64.efi"), ok(1, "shimx64.efi", 900000), ok(2, "mmx64.efi", 800000)),
+			now: 40, want: StateNoReturn, has: []string{"After shimx64.efi, mmx64.efi was delivered", "check its screen"},
 		},
 		"file not found, next request may follow": {
 			evs: seq(disc(0, 0, biosVendor), reply(0, "pxelinux.0"), xfer(1, "pxelinux.0", 0, 0, 0, ResultNotFound, 0)),
@@ -272,7 +287,14 @@ func TestJudge(t *testing.T) {
 		},
 		"iPXE offered its script, never fetched": {
 			evs: seq(disc(0, 0, biosVendor), reply(0, "undionly.kpxe"), ok(1, "undionly.kpxe", 70000), ipxeDisc(3, 0), reply(3, "http://192.168.50.1/boot.ipxe")),
-			now: 30, want: StateNoRequest, has: []string{"Offered http://192.168.50.1/boot.ipxe, but the client never asked for it"},
+			now: 55, want: StateNoRequest, has: []string{"Offered http://192.168.50.1/boot.ipxe, but the client never asked for it (waited 50 s)"},
+		},
+		"iPXE offered its script, still configuring IPv6": {
+			// Measured under QEMU TCG (e2e scenario browser): iPXE asked
+			// for boot.ipxe 17-30 s after the offer, its IPv6 router
+			// discovery timing out first.
+			evs: seq(ipxeDisc(0, 0), reply(0, "boot.ipxe")), now: 30, want: StateInProgress,
+			has: []string{"Offered boot.ipxe; waiting for the client to ask for it"},
 		},
 		"iPXE asks, answer expected": {
 			evs: seq(disc(0, 0, biosVendor), reply(0, "undionly.kpxe"), ok(1, "undionly.kpxe", 70000), ipxeDisc(3, 0)),

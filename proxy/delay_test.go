@@ -72,10 +72,10 @@ func (m *memTransport) Close() error {
 // 10.0.0.1/24) without looking at the host's interfaces.
 func testLoop(t testing.TB, cfg ServerConfig, level slog.Level) *Server {
 	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level})))
-	s.ifaces.lookup = func() ([]net.Interface, error) {
+	s.ifaces.Lookup = func() ([]net.Interface, error) {
 		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp}}, nil
 	}
-	s.ifaces.addrsOf = func(*net.Interface) ([]net.Addr, error) {
+	s.ifaces.AddrsOf = func(*net.Interface) ([]net.Addr, error) {
 		return []net.Addr{&net.IPNet{IP: net.IPv4(10, 0, 0, 1), Mask: net.CIDRMask(24, 32)}}, nil
 	}
 	return s
@@ -93,7 +93,7 @@ func serveMem(s *Server, port int) (m *memTransport, stop func() error, done <-c
 
 func delayedGoroutines() int {
 	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "proxy.(*Server).sendDelayed")
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "dhcpserve.(*Queue[...]).Run")
 }
 
 // TestReplyDelay: replies wait ReplyDelay and go where their own request
@@ -130,6 +130,9 @@ func TestReplyDelay(t *testing.T) {
 		}
 	}
 
+	if n := delayedGoroutines(); n != 1 {
+		t.Fatalf("%d delayed-reply goroutines while Serve runs, want 1", n)
+	}
 	// A reply pending when the context ends.
 	m.in <- memDatagram{b: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}).ToBytes(), src: &net.UDPAddr{IP: net.IPv4zero, Port: 68}, dst: net.IPv4bcast}
 	if err := stop(); err != nil {

@@ -2,10 +2,10 @@ package proxy
 
 import (
 	"bytes"
-	"path/filepath"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 // FuzzReply feeds arbitrary bytes through the codec and the decision on
@@ -78,10 +78,5 @@ func seedCorpus(f *testing.F) {
 	for _, c := range replyCases {
 		f.Add(c.req.ToBytes())
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, file := range files {
-		if b, err := readHex(file); err == nil {
-			f.Add(b)
-		}
-	}
+	golden.SeedHex(f)
 }

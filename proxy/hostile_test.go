@@ -55,11 +55,11 @@ func TestAddressChangeRetry(t *testing.T) {
 	var mu sync.Mutex
 	addr := net.IPv4(10, 0, 0, 1).To4()
 	clock := time.Now()
-	s.ifaces.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	s.ifaces.lookup = func() ([]net.Interface, error) {
+	s.ifaces.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	s.ifaces.Lookup = func() ([]net.Interface, error) {
 		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp}}, nil
 	}
-	s.ifaces.addrsOf = func(*net.Interface) ([]net.Addr, error) {
+	s.ifaces.AddrsOf = func(*net.Interface) ([]net.Addr, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return []net.Addr{&net.IPNet{IP: addr, Mask: net.CIDRMask(24, 32)}}, nil
@@ -138,10 +138,10 @@ func TestPerPacketLinesLimited(t *testing.T) {
 	cfg := *testConfig()
 	cfg.Deny = []MACPrefix{{0x52, 0x54, 0x00, 0xde}}
 	s := New(ServerConfig{Config: cfg}, slog.New(h))
-	s.ifaces.lookup = func() ([]net.Interface, error) {
+	s.ifaces.Lookup = func() ([]net.Interface, error) {
 		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp}}, nil
 	}
-	s.ifaces.addrsOf = func(*net.Interface) ([]net.Addr, error) {
+	s.ifaces.AddrsOf = func(*net.Interface) ([]net.Addr, error) {
 		return []net.Addr{&net.IPNet{IP: net.IPv4(10, 0, 0, 1), Mask: net.CIDRMask(24, 32)}}, nil
 	}
 	kw := &kernelWriter{local: net.IPv4(10, 0, 0, 1)}

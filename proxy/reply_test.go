@@ -2,76 +2,32 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"net"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./proxy -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from what Reply builds now (-want +got):\n%s", path, diff(string(want), got))
-	}
-}
 
 // TestReply runs every case of replyCases and compares the whole rendered
 // reply with testdata/replies.golden, reviewed by hand when written.
 func TestReply(t *testing.T) {
-	var names []string
-	for n := range replyCases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var all strings.Builder
-	for _, name := range names {
-		c := replyCases[name]
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig()
-			if c.cfg != nil {
-				c.cfg(cfg)
-			}
-			a, err := Reply(c.req, c.in, cfg)
-			if c.err != nil {
-				if !errors.Is(err, c.err) {
-					t.Fatalf("err = %v, want %v", err, c.err)
-				}
-				if a != nil {
-					t.Fatalf("an ignored request got a reply")
-				}
-				fmt.Fprintf(&all, "== %s\nignored: %s\n", name, Reason(err))
-				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error %v", err)
-			}
-			checkInvariants(t, c.req, a.Packet)
-			fmt.Fprintf(&all, "== %s\n%s", name, render(a.Packet))
-		})
-	}
-	golden(t, "replies.golden", all.String())
+	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
+		cfg := testConfig()
+		if c.cfg != nil {
+			c.cfg(cfg)
+		}
+		a, err := Reply(c.req, c.in, cfg)
+		if golden.Refused(t, all, name, err, c.err, a != nil, Reason) {
+			return
+		}
+		checkInvariants(t, c.req, a.Packet)
+		fmt.Fprintf(all, "== %s\n%s", name, render(a.Packet))
+	})
 }
 
 // checkInvariants holds for every reply: no address is ever leased, the
@@ -211,14 +167,14 @@ func TestCaptures(t *testing.T) {
 				checkInvariants(t, req, a.Packet)
 				fmt.Fprintf(&out, "reply (class %s, arch %d) to %s broadcast=%v:\n%s", a.Class, a.Arch, a.Dst, a.Broadcast, render(a.Packet))
 			}
-			golden(t, name+".golden", out.String())
+			golden.Check(t, name+".golden", out.String())
 		})
 	}
 }
 
 func loadHex(t testing.TB, path string) *dhcpv4.DHCPv4 {
 	t.Helper()
-	b, err := readHex(path)
+	b, err := golden.ReadHex(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,36 +183,4 @@ func loadHex(t testing.TB, path string) *dhcpv4.DHCPv4 {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return p
-}
-
-// readHex reads a capture: hex digits, white space ignored.
-func readHex(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	b, err := hex.DecodeString(strings.Join(strings.Fields(string(raw)), ""))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
-}
-
-// diff is a minimal line diff, enough to read a golden mismatch.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n-%s\n+%s\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
 }

@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/pxeproxy/pxeproxy/internal/dhcpserve"
 )
 
 // Transport is a socket that says where each datagram came in: the
@@ -104,7 +105,7 @@ func New(cfg ServerConfig, log *slog.Logger) *Server {
 // addresses, for the start line.
 func (s *Server) Interfaces() map[string][]string {
 	out := map[string][]string{}
-	for _, i := range s.ifaces.snapshot() {
+	for _, i := range s.ifaces.Snapshot() {
 		for _, a := range i.addrs {
 			out[i.name] = append(out[i.name], a.IP.String())
 		}
@@ -130,13 +131,9 @@ func (s *Server) Serve(ctx context.Context, t Transport, port int) error {
 
 	var dq *delayQueue
 	if s.cfg.ReplyDelay > 0 {
-		dctx, cancel := context.WithCancel(ctx)
 		dq = newDelayQueue(maxDelayed)
-		var wg sync.WaitGroup
-		wg.Go(func() { s.sendDelayed(dctx, t, dq) })
-		// Deferred in this order: cancel first, then wait.
-		defer wg.Wait()
-		defer cancel()
+		stopDelayed := dq.Start(ctx, s.sendDelayed(t))
+		defer stopDelayed()
 	}
 
 	// One byte over maxDatagram: a datagram that fills buf is too long.
@@ -172,7 +169,7 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 		})
 		return out
 	}
-	info := s.ifaces.get(ifIndex)
+	info := s.ifaces.Get(ifIndex)
 	if info == nil {
 		s.ignore(ctx, port, "interface-not-served", nil, func() []slog.Attr {
 			return []slog.Attr{slog.Int("ifindex", ifIndex), slog.String("peer", usrc.String())}
@@ -207,12 +204,12 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 		// request, another server's reply) then always comes after it.
 		s.seen(req, r.in, r.ans, "")
 		err := t.WritePacket(out, r.from, r.outIf, r.ans.Dst)
-		if err != nil && staleAddr(err) && s.ifaces.refresh() {
+		if err != nil && staleAddr(err) && s.ifaces.Refresh(sameIface) {
 			// Our address on the interface changed since the table was
 			// loaded (a new lease, a renumbering): the reply carries the
 			// old one in option 54 and as its source, and the kernel
 			// refuses it. Decide again with the new table, once.
-			if info = s.ifaces.get(ifIndex); info == nil {
+			if info = s.ifaces.Get(ifIndex); info == nil {
 				s.report(ctx, r, err)
 				return out
 			}
@@ -235,7 +232,7 @@ func (s *Server) handle(ctx context.Context, t Transport, dq *delayQueue, port i
 	r.ans.Dst = &net.UDPAddr{IP: cloneIP(r.ans.Dst.IP), Port: r.ans.Dst.Port}
 	r.from = cloneIP(r.from)
 	reason := ""
-	if !dq.push(delayedReply{at: time.Now().Add(s.cfg.ReplyDelay), b: bytes.Clone(out), reply: r}) {
+	if !dq.Push(time.Now().Add(s.cfg.ReplyDelay), delayedReply{b: bytes.Clone(out), reply: r}) {
 		s.ignore(ctx, port, ReasonDelayFull, nil, where)
 		reason = ReasonDelayFull
 	}
@@ -290,7 +287,7 @@ func (s *Server) decide(ctx context.Context, port int, req *dhcpv4.DHCPv4, info 
 		// Out of the interface the request came in on, not wherever the
 		// routing table sends 255.255.255.255.
 		r.outIf = in.IfIndex
-	} else if d := rdst.To4(); d != nil && (roleOf(d, info.addrs) == roleOurs || s.ifaces.isLocal(d)) {
+	} else if d := rdst.To4(); d != nil && (info.isOurs(d) || s.ifaces.Any(func(i *ifaceInfo) bool { return i.isOurs(d) })) {
 		// Unicast request: answer from the address it was sent to, when
 		// that is ours (never a broadcast, nor whatever a raw frame named).
 		r.from = d
@@ -339,6 +336,14 @@ func addr4(ip []byte) netip.Addr {
 }
 
 func cloneIP(ip net.IP) net.IP { return bytes.Clone(ip) }
+
+// svcName is the svc key of the lines about port.
+func svcName(port int) string {
+	if port == PortPXE {
+		return "pxe4011"
+	}
+	return "dhcp"
+}
 
 // report logs and counts the outcome of one reply's send.
 func (s *Server) report(ctx context.Context, r reply, err error) {
@@ -395,29 +400,7 @@ func xidString(x dhcpv4.TransactionID) string {
 	return string(b[:])
 }
 
-// ignore counts a packet not answered and logs it at Debug; attrs is only
-// called when Debug is on, so a busy LAN's ordinary DHCP costs nothing here.
+// ignore counts a packet not answered and logs it at Debug.
 func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs func() []slog.Attr) {
-	if s.cfg.OnIgnore != nil {
-		s.cfg.OnIgnore(port, reason)
-	}
-	if !s.log.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
-	var a []slog.Attr
-	if attrs != nil {
-		a = attrs()
-	}
-	a = append(a, slog.String("svc", svcName(port)), slog.String("reason", reason))
-	if err != nil {
-		a = append(a, slog.String("err", err.Error()))
-	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "ignored", a...)
-}
-
-func svcName(port int) string {
-	if port == PortPXE {
-		return "pxe4011"
-	}
-	return "dhcp"
+	dhcpserve.Ignored(ctx, s.log, s.cfg.OnIgnore, port, svcName(port), reason, err, attrs)
 }

@@ -1,11 +1,12 @@
 package proxy6
 
 import (
-	"context"
 	"net"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+
+	"github.com/pxeproxy/pxeproxy/internal/dhcpserve"
 )
 
 // BootReplyDelay is how long a REPLY on port 4011 is held back. EDK2 sends
@@ -29,7 +30,6 @@ const ReasonDelayFull = "delay-queue-full"
 // delayedReply is an encoded reply waiting for its time, with what send
 // logs; nothing in it aliases the read buffer.
 type delayedReply struct {
-	at    time.Time
 	b     []byte
 	ans   *Answer
 	in    Ingress
@@ -40,52 +40,12 @@ type delayedReply struct {
 	to    *net.UDPAddr
 }
 
-// delayQueue holds REPLYs back for BootReplyDelay. Every one waits the same
-// delay, so arrival order is sending order: one goroutine (sendDelayed)
-// with one timer serves the queue, no timer per reply.
+// delayQueue holds REPLYs back for delay.
 type delayQueue struct {
-	ch    chan delayedReply
+	*dhcpserve.Queue[delayedReply]
 	delay time.Duration
 }
 
 func newDelayQueue(n int, delay time.Duration) *delayQueue {
-	return &delayQueue{ch: make(chan delayedReply, n), delay: delay}
-}
-
-// push queues r; false means the queue is full and r is dropped.
-func (q *delayQueue) push(r delayedReply) bool {
-	select {
-	case q.ch <- r:
-		return true
-	default:
-		return false
-	}
-}
-
-// sendDelayed sends the queued replies when their time comes, until ctx
-// ends; what is still queued then is dropped.
-func (s *Server) sendDelayed(ctx context.Context, w writer, q *delayQueue) {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		var r delayedReply
-		select {
-		case <-ctx.Done():
-			return
-		case r = <-q.ch:
-		}
-		if d := time.Until(r.at); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		}
-		if ctx.Err() != nil {
-			return // both were ready: the socket may be closed already
-		}
-		s.send(ctx, w, r)
-	}
+	return &delayQueue{Queue: dhcpserve.NewQueue[delayedReply](n), delay: delay}
 }

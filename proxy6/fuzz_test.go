@@ -1,10 +1,10 @@
 package proxy6
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 // FuzzReply feeds arbitrary bytes through quickCheck, the codec and the
@@ -56,10 +56,5 @@ func seedCorpus(f *testing.F) {
 	for _, c := range replyCases {
 		f.Add(c.req)
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.hex"))
-	for _, file := range files {
-		if b, err := readHex(file); err == nil {
-			f.Add(b)
-		}
-	}
+	golden.SeedHex(f)
 }

@@ -98,7 +98,7 @@ type Config struct {
 	ServerIP net.IP
 	// ServerID is our DUID (option 2), the same on every interface as RFC
 	// 8415 11 wants. Nil: a DUID-LL of the ingress interface's MAC
-	// (Ingress.HWAddr); DUIDLL builds one for main.
+	// (Ingress.HWAddr); Open sets a DUIDLL of one served interface.
 	ServerID []byte
 	// HTTPPort, when non-zero, answers UEFI HTTP boot clients with
 	// http://[server address]:HTTPPort/<boot file>.
@@ -141,7 +141,7 @@ type MACBootFile struct {
 	File   string
 }
 
-// DUIDLL returns the DUID-LL (RFC 8415 11.4) of an Ethernet MAC: main's
+// DUIDLL returns the DUID-LL (RFC 8415 11.4) of an Ethernet MAC: Open's
 // choice of Config.ServerID, from one served interface.
 func DUIDLL(mac net.HardwareAddr) []byte {
 	return append([]byte{0, byte(dhcpv6.DUID_LL), 0, 1}, mac...)

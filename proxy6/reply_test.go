@@ -2,86 +2,46 @@ package proxy6
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./proxy6 -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from what Reply builds now (-want +got):\n%s", path, diff(string(want), got))
-	}
-}
-
-// TestReply runs every case of replyCases and compares the whole rendered
-// reply with testdata/replies.golden, reviewed by hand when written.
+// TestReply runs every case of replyCases through Reply and compares what
+// each gives with testdata/replies.golden, reviewed by hand when written:
+// the reply rendered whole, with the class, arch, MAC (and where it was
+// found), relay depth and destination; or why the request is not answered.
 func TestReply(t *testing.T) {
-	names := make([]string, 0, len(replyCases))
-	for n := range replyCases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var all strings.Builder
-	for _, name := range names {
-		c := replyCases[name]
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig()
-			if c.cfg != nil {
-				c.cfg(cfg)
+	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
+		cfg := testConfig()
+		if c.cfg != nil {
+			c.cfg(cfg)
+		}
+		req, err := dhcpv6.FromBytes(c.req)
+		if err != nil {
+			if !errors.Is(c.err, ErrMalformed) {
+				t.Fatalf("the case's request does not decode: %v", err)
 			}
-			req, err := dhcpv6.FromBytes(c.req)
-			if err != nil {
-				if !errors.Is(c.err, ErrMalformed) {
-					t.Fatalf("the case's request does not decode: %v", err)
-				}
-				fmt.Fprintf(&all, "== %s\nundecodable: %v\n", name, err)
-				return
-			}
-			a, err := Reply(req, c.in, cfg)
-			if c.err != nil {
-				if !errors.Is(err, c.err) {
-					t.Fatalf("err = %v, want %v", err, c.err)
-				}
-				if a != nil {
-					t.Fatal("an ignored request got a reply")
-				}
-				fmt.Fprintf(&all, "== %s\nignored: %s\n", name, Reason(err))
-				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error %v", err)
-			}
-			checkInvariants(t, c.req, req, a)
-			fmt.Fprintf(&all, "== %s\nclass %s arch %d mac %s (%s) relays %d to %s\n%s", name, a.Class, a.Arch,
-				a.MAC, a.MACFrom, a.Relays, Destination(req, c.in), render(a.Packet))
-		})
-	}
-	golden(t, "replies.golden", all.String())
+			fmt.Fprintf(all, "== %s\nundecodable: %v\n", name, err)
+			return
+		}
+		a, err := Reply(req, c.in, cfg)
+		if golden.Refused(t, all, name, err, c.err, a != nil, Reason) {
+			return
+		}
+		checkInvariants(t, c.req, req, a)
+		fmt.Fprintf(all, "== %s\nclass %s arch %d mac %s (%s) relays %d to %s\n%s", name, a.Class, a.Arch,
+			a.MAC, a.MACFrom, a.Relays, Destination(req, c.in), render(a.Packet))
+	})
 }
 
 // checkInvariants holds for every reply: no address, no IA, no status
@@ -271,7 +231,7 @@ func TestCaptures(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".hex")
 		t.Run(name, func(t *testing.T) {
-			raw, err := readHex(f)
+			raw, err := golden.ReadHex(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +270,7 @@ func TestCaptures(t *testing.T) {
 				fmt.Fprintf(&out, "reply (class %s, arch %d, mac %s from %s) to %s:\n%s", a.Class, a.Arch, a.MAC, a.MACFrom,
 					Destination(req, in), render(a.Packet))
 			}
-			golden(t, name+".golden", out.String())
+			golden.Check(t, name+".golden", out.String())
 		})
 	}
 }
@@ -332,43 +292,4 @@ func captureSrc(path string) (*net.UDPAddr, error) {
 		}
 	}
 	return nil, nil
-}
-
-// readHex reads a capture: hex digits, white space and #-comments ignored.
-func readHex(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var digits strings.Builder
-	for _, line := range strings.Split(string(raw), "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		digits.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	b, err := hex.DecodeString(digits.String())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
-}
-
-// diff is a minimal line diff, enough to read a golden mismatch.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n-%s\n+%s\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
 }

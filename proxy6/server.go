@@ -12,6 +12,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"golang.org/x/net/ipv6"
+
+	"github.com/pxeproxy/pxeproxy/internal/dhcpserve"
 )
 
 // allDHCP is All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1): clients
@@ -58,7 +60,7 @@ func New(cfg Config, log *slog.Logger) *Server {
 // addresses (link-local first), for the start line.
 func (s *Server) Interfaces() map[string][]string {
 	out := map[string][]string{}
-	for _, i := range s.ifaces.snapshot() {
+	for _, i := range s.ifaces.Snapshot() {
 		if i.linkLocal != nil {
 			out[i.name] = append(out[i.name], i.linkLocal.String())
 		}
@@ -71,7 +73,7 @@ func (s *Server) Interfaces() map[string][]string {
 
 // Serve answers requests arriving on conn, a *net.UDPConn bound to [::]:547
 // or [::]:4011, until ctx ends. It joins ff02::1:2 on the served interfaces
-// (again every refreshEvery, for interfaces that come up later) and reads
+// (again every dhcpserve.RefreshEvery, for interfaces that come up later) and reads
 // the ingress interface and destination address of each datagram
 // (IPV6_RECVPKTINFO). A conn closed because ctx ended is a clean exit.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
@@ -92,19 +94,15 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 
 	var dq *delayQueue
 	if port == PortPXE {
-		dctx, cancel := context.WithCancel(ctx)
 		dq = newDelayQueue(maxDelayed, BootReplyDelay)
-		var wg sync.WaitGroup
-		wg.Go(func() { s.sendDelayed(dctx, p, dq) })
-		// Deferred in this order: cancel first, then wait.
-		defer wg.Wait()
-		defer cancel()
+		stopDelayed := dq.Start(ctx, func(ctx context.Context, r delayedReply) { s.send(ctx, p, r) })
+		defer stopDelayed()
 	}
 
 	joined := map[int]bool{} // by interface index: bounded by the host's interfaces
 	s.join(ctx, p, port, joined)
 	buf := make([]byte, maxDatagram)
-	_ = conn.SetReadDeadline(time.Now().Add(refreshEvery))
+	_ = conn.SetReadDeadline(time.Now().Add(dhcpserve.RefreshEvery))
 	for {
 		n, cm, src, err := p.ReadFrom(buf)
 		if err != nil {
@@ -114,7 +112,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				s.join(ctx, p, port, joined)
-				_ = conn.SetReadDeadline(time.Now().Add(refreshEvery))
+				_ = conn.SetReadDeadline(time.Now().Add(dhcpserve.RefreshEvery))
 				continue
 			}
 			return fmt.Errorf("read on port %d: %w", port, err)
@@ -133,7 +131,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 // forgets interfaces that went away.
 func (s *Server) join(ctx context.Context, p *ipv6.PacketConn, port int, joined map[int]bool) {
 	served := map[int]bool{}
-	for _, i := range s.ifaces.snapshot() {
+	for _, i := range s.ifaces.Snapshot() {
 		served[i.index] = true
 		if joined[i.index] || i.linkLocal == nil {
 			continue
@@ -168,7 +166,7 @@ func (s *Server) handle(ctx context.Context, w writer, dq *delayQueue, port int,
 		s.ignore(ctx, port, "no-pktinfo", nil, nil)
 		return
 	}
-	info := s.ifaces.get(ifIndex)
+	info := s.ifaces.Get(ifIndex)
 	if info == nil {
 		s.ignore(ctx, port, "interface-not-served", nil, func() []slog.Attr {
 			return []slog.Attr{slog.Int("ifindex", ifIndex), slog.String("peer", src.String())}
@@ -226,10 +224,17 @@ func (s *Server) handle(ctx context.Context, w writer, dq *delayQueue, port int,
 	// The codec may leave the MAC pointing into the read buffer, which the
 	// next read reuses.
 	ans.MAC = bytes.Clone(ans.MAC)
-	r.at = time.Now().Add(dq.delay)
-	if !dq.push(r) {
+	if !dq.Push(time.Now().Add(dq.delay), r) {
 		s.ignore(ctx, port, ReasonDelayFull, nil, where)
 	}
+}
+
+// svcName is the svc key of the lines about port.
+func svcName(port int) string {
+	if port == PortPXE {
+		return "pxe6-4011"
+	}
+	return "dhcp6"
 }
 
 // send writes one encoded reply and reports it.
@@ -319,31 +324,9 @@ func (s *Server) refuse(ctx context.Context, port int, err error, m *dhcpv6.Mess
 		slog.String("type", m.MessageType.String()), slog.String("err", err.Error()))
 }
 
-// ignore counts a packet not answered and logs it at Debug; attrs is only
-// called when Debug is on, so a busy LAN's ordinary DHCPv6 costs nothing here.
+// ignore counts a packet not answered and logs it at Debug.
 func (s *Server) ignore(ctx context.Context, port int, reason string, err error, attrs func() []slog.Attr) {
-	if s.cfg.OnIgnore != nil {
-		s.cfg.OnIgnore(port, reason)
-	}
-	if !s.log.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
-	var a []slog.Attr
-	if attrs != nil {
-		a = attrs()
-	}
-	a = append(a, slog.String("svc", svcName(port)), slog.String("reason", reason))
-	if err != nil {
-		a = append(a, slog.String("err", err.Error()))
-	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "ignored", a...)
-}
-
-func svcName(port int) string {
-	if port == PortPXE {
-		return "pxe6-4011"
-	}
-	return "dhcp6"
+	dhcpserve.Ignored(ctx, s.log, s.cfg.OnIgnore, port, svcName(port), reason, err, attrs)
 }
 
 func xidString(x dhcpv6.TransactionID) string {

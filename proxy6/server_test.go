@@ -45,11 +45,11 @@ func testServerLoop(t *testing.T, cfg *Config, level slog.Level) (*Server, *test
 	logs := &testlog.Buffer{}
 	s := New(*cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 	lookups := new(int)
-	s.ifaces.lookup = func() ([]net.Interface, error) {
+	s.ifaces.Lookup = func() ([]net.Interface, error) {
 		*lookups++
 		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp | net.FlagMulticast, HardwareAddr: testServerMAC}}, nil
 	}
-	s.ifaces.addrsOf = func(*net.Interface) ([]net.Addr, error) {
+	s.ifaces.AddrsOf = func(*net.Interface) ([]net.Addr, error) {
 		return []net.Addr{
 			&net.IPNet{IP: testServerLL, Mask: net.CIDRMask(64, 128)},
 			&net.IPNet{IP: testServer, Mask: net.CIDRMask(64, 128)},
@@ -230,7 +230,7 @@ func TestRefusedLogBounded(t *testing.T) {
 func TestIfaceReloadBounded(t *testing.T) {
 	s, _, lookups := testServerLoop(t, testConfig(), slog.LevelWarn)
 	now := time.Unix(1000, 0)
-	s.ifaces.now = func() time.Time { return now }
+	s.ifaces.Now = func() time.Time { return now }
 	w := &fakeWriter{}
 	for i := range 10000 {
 		if i%1000 == 0 {
@@ -352,11 +352,11 @@ func TestBootReplyDelayQueue(t *testing.T) {
 		lease[15] = byte(i)
 		s.handle(ctx, w, dq, PortPXE, req, 2, testServer, &net.UDPAddr{IP: lease, Port: PortPXE})
 	}
-	if len(w.sent) != 0 || len(dq.ch) != size || ignored[ReasonDelayFull] != flood-size {
-		t.Fatalf("after the flood: %d sent, %d queued, %d dropped; want 0, %d, %d", len(w.sent), len(dq.ch), ignored[ReasonDelayFull], size, flood-size)
+	if len(w.sent) != 0 || dq.Len() != size || ignored[ReasonDelayFull] != flood-size {
+		t.Fatalf("after the flood: %d sent, %d queued, %d dropped; want 0, %d, %d", len(w.sent), dq.Len(), ignored[ReasonDelayFull], size, flood-size)
 	}
 	done := make(chan struct{})
-	go func() { s.sendDelayed(ctx, w, dq); close(done) }()
+	go func() { dq.Run(ctx, func(ctx context.Context, r delayedReply) { s.send(ctx, w, r) }); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		w.mu.Lock()

@@ -13,7 +13,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 
 pkgs=(qemu-system-x86 qemu-system-arm qemu-efi-aarch64 ipxe-qemu ovmf ipxe dnsmasq-base isc-dhcp-server isc-dhcp-relay
-      kea-dhcp6-server radvd debian-installer-12-netboot-amd64 chromium
+      kea-dhcp6-server radvd debian-installer-12-netboot-amd64 chromium shim-signed grub-efi-amd64-signed jq
       atftp atftpd tftp-hpa curl tcpdump iproute2 bridge-utils procps debootstrap docker.io)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -153,9 +153,13 @@ func TestLossAndReorder(t *testing.T) {
 		"window.bin": randomFile(t, dir, "window.bin", 3<<20),
 		"small.bin":  randomFile(t, dir, "small.bin", 200<<10),
 	}
-	// A short retransmit timeout keeps recovery from lost packets fast;
-	// plenty of retries so a run of losses does not abandon a transfer.
-	ts := startServer(t, Config{RetransmitTimeout: 100 * time.Millisecond, Retries: 30}, dir)
+	// A short retransmit timeout keeps recovery from lost packets fast.
+	// The retries must outlast the clients' own timeouts: when the last
+	// ACK of a window is lost (and the one extra ACK atftp sends for a
+	// resent window too), atftp ignores the blocks it has and acknowledges
+	// again only after its 5 s timeout; 30 retries (3 s) abandoned such
+	// transfers first.
+	ts := startServer(t, Config{RetransmitTimeout: 100 * time.Millisecond, Retries: 100}, dir)
 	cases := []struct {
 		name, file string
 		get        getter

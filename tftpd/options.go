@@ -16,6 +16,17 @@ const (
 	maxTimeout     = 255   // RFC 2349, seconds
 )
 
+// Microsoft's variable-window extension, not in any RFC. Wireshark's TFTP
+// dissector (epan/dissectors/packet-tftp.c, header comment) documents it
+// from Windows Deployment Services traffic: the client asks msftwindow=31416
+// (pi x 10^4), the server grants it with msftwindow=27182 (e x 10^4), and
+// from then on each ACK carries one more byte, the number of blocks the
+// client wants before its next ACK (docs/windows-bootmgr-tftp.md).
+const (
+	msftAsk   = "31416"
+	msftGrant = "27182"
+)
+
 // limits are what the server allows for one request.
 type limits struct {
 	blksize int   // largest block size (path MTU - 32), >= minBlksize
@@ -29,12 +40,20 @@ type params struct {
 	window  int
 	timeout time.Duration // 0: the server default
 	tsize   bool          // the client asked for tsize (EDK2 probes with it)
+	// varMax is set when msftwindow was granted: the fifth byte of each ACK
+	// then sets the next window, clamped to 1..varMax. 0: fixed window.
+	varMax int
+}
+
+// maxWindow is the largest window the transfer may send.
+func (p params) maxWindow() int {
+	return max(p.window, p.varMax)
 }
 
 // negotiate applies RFC 2347 option negotiation: names are case-insensitive,
 // only options the client asked for are echoed (some EFI clients fail on an
-// unsolicited tsize, docs/pxe-notes.md §7), unknown options (msftwindow, ...) and
-// invalid values are ignored, the first occurrence of a duplicate wins, and
+// unsolicited tsize, docs/pxe-notes.md §7), unknown options and invalid
+// values are ignored, the first occurrence of a duplicate wins, and
 // every number is parsed with saturation so no arithmetic can overflow
 // (blksize x windowsize was WDS's CVE-2018-8476). The echoed names keep the
 // client's spelling.
@@ -42,6 +61,7 @@ func negotiate(opts []option, lim limits) (params, []option) {
 	p := params{blksize: defaultBlksize, window: 1}
 	var oack []option
 	seen := map[string]bool{}
+	msft := "" // the client's spelling of msftwindow, asked with msftAsk
 	for _, o := range opts {
 		name := strings.ToLower(o.name)
 		if seen[name] {
@@ -78,11 +98,28 @@ func negotiate(opts []option, lim limits) (params, []option) {
 			}
 			p.tsize = true
 			v = lim.size
+		case "msftwindow":
+			// Only the one value the extension is known by: another value
+			// is another protocol, of which nothing is known.
+			if o.value != msftAsk {
+				continue
+			}
+			seen[name] = true
+			msft = o.name
+			continue
 		default:
 			continue
 		}
 		seen[name] = true
 		oack = append(oack, option{o.name, strconv.FormatInt(v, 10)})
+	}
+	// The variable window is granted only beside an RFC 7440 windowsize:
+	// it is the first window, and what a client that ignores the grant keeps
+	// to (an open WDS clone in public code grants it only so, too). Not
+	// with PXE_TFTP_WINDOWSIZE_MAX=1 either: that is lock-step.
+	if msft != "" && seen["windowsize"] && lim.window > 1 {
+		p.varMax = lim.window
+		oack = append(oack, option{msft, msftGrant})
 	}
 	return p, oack
 }

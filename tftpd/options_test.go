@@ -74,6 +74,7 @@ func FuzzNegotiate(f *testing.F) {
 	f.Add("blksize\x001468\x00tsize\x000\x00", 1468, 64)
 	f.Add("BLKSIZE\x0099999999999\x00windowsize\x0065535\x00blksize\x008\x00", 65504, 16)
 	f.Add("timeout\x00255\x00msftwindow\x0031416\x00windowsize\x00-1\x00", 8, 1)
+	f.Add("msftwindow\x0031416\x00windowsize\x004\x00MSFTWINDOW\x0031416\x00", 1468, 64)
 	f.Fuzz(func(t *testing.T, raw string, limBlk, limWin int) {
 		limBlk = max(minBlksize, min(limBlk, maxBlksize))
 		limWin = max(1, min(limWin, maxWindowCap))
@@ -88,6 +89,9 @@ func FuzzNegotiate(f *testing.F) {
 		}
 		if p.window < 1 || p.window > limWin {
 			t.Fatalf("window %d outside [1, %d]", p.window, limWin)
+		}
+		if p.varMax != 0 && (p.varMax < 2 || p.varMax > limWin) {
+			t.Fatalf("variable window cap %d outside [2, %d]", p.varMax, limWin)
 		}
 		if p.timeout < 0 || p.timeout > maxTimeout*time.Second {
 			t.Fatalf("timeout %v", p.timeout)
@@ -113,6 +117,9 @@ func FuzzNegotiate(f *testing.F) {
 			if _, err := strconv.ParseUint(o.value, 10, 64); err != nil {
 				t.Fatalf("echoed value %q not a number", o.value)
 			}
+		}
+		if granted := echoed["msftwindow"]; granted != (p.varMax != 0) || granted && !echoed["windowsize"] {
+			t.Fatalf("msftwindow echoed %v with windowsize echoed %v, variable window cap %d", granted, echoed["windowsize"], p.varMax)
 		}
 	})
 }

@@ -23,8 +23,9 @@ import (
 type Config struct {
 	// Root is where files are looked up. Required.
 	Root *bootfs.Root
-	// WindowSizeMax caps the RFC 7440 windowsize a client may negotiate.
-	// Default and hard cap 64.
+	// WindowSizeMax caps the RFC 7440 windowsize a client may negotiate,
+	// and the window it may ask for through msftwindow's ACKs. Default and
+	// hard cap 64.
 	WindowSizeMax int
 	// MaxTransfers is how many transfers may run at once; requests beyond it
 	// get a "server busy" error straight away. Default 256.

@@ -14,13 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pin/tftp/v3"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
 // testServer is a Server on 127.0.0.1 with its finished transfers.
@@ -33,6 +33,15 @@ type testServer struct {
 func startServer(t testing.TB, cfg Config, dirs ...string) *testServer {
 	t.Helper()
 	return startServerOn(t, "127.0.0.1:0", cfg, dirs...)
+}
+
+// serveFile serves one file, "f" with content, on a loopback port until
+// the test ends.
+func serveFile(t testing.TB, cfg Config, content string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, dir, "f", content)
+	return startServer(t, cfg, dir)
 }
 
 // startServerOn serves dirs on listen (udp6 for an IPv6 literal, else
@@ -49,8 +58,15 @@ func startServerLog(t testing.TB, listen string, cfg Config, w io.Writer, dirs .
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{stats: make(chan Stats, 1000)}
+	t.Cleanup(func() { r.Close() }) // after the server's cleanup: LIFO
 	cfg.Root = r
+	return serveRoot(t, listen, cfg, w)
+}
+
+// serveRoot serves cfg.Root on listen until the test ends, logging to w.
+func serveRoot(t testing.TB, listen string, cfg Config, w io.Writer) *testServer {
+	t.Helper()
+	ts := &testServer{stats: make(chan Stats, 1000)}
 	cfg.OnDone = func(st Stats) { ts.stats <- st }
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, log)
@@ -75,7 +91,6 @@ func startServerLog(t testing.TB, listen string, cfg Config, w io.Writer, dirs .
 			t.Errorf("Serve: %v", err)
 		}
 		conn.Close()
-		r.Close()
 	})
 	return ts
 }
@@ -248,9 +263,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestOACKOnlyAskedOptions(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("x", 3000))
-	ts := startServer(t, Config{}, dir)
+	ts := serveFile(t, Config{}, strings.Repeat("x", 3000))
 
 	// No options: straight to DATA 1 with 512 bytes, no OACK.
 	rc := newRawClient(t, ts.addr)
@@ -304,9 +317,7 @@ func TestTsizeProbe(t *testing.T) {
 // TestWindow drives an RFC 7440 transfer by hand: full window, partial ACK
 // (resend from the block after it), duplicate ACKs (no storm).
 func TestWindow(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("w", 20*100))
-	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 5 * time.Second}, strings.Repeat("w", 20*100))
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet", "blksize", "100", "windowsize", "4")
 	rc.mustRecv() // OACK
@@ -351,9 +362,7 @@ func TestWindow(t *testing.T) {
 }
 
 func TestLockStepDuplicateAcks(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("l", 1500))
-	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 5 * time.Second}, strings.Repeat("l", 1500))
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet")
 	for want := uint16(1); want <= 3; want++ {
@@ -377,9 +386,7 @@ func TestLockStepDuplicateAcks(t *testing.T) {
 // not acknowledged is resent on each timeout, and the transfer is
 // abandoned after Retries of them.
 func TestRetransmitAndAbandon(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("r", 600))
-	ts := startServer(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 2}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 2}, strings.Repeat("r", 600))
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet")
 	dataBlock(t, rc.mustRecv())
@@ -402,9 +409,7 @@ func TestRetransmitAndAbandon(t *testing.T) {
 // address may be forged) gets its first answer, DATA 1 or OACK, once, not
 // once per retry.
 func TestNoResendToSilentClient(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("s", 600))
-	ts := startServer(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 3}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 50 * time.Millisecond, Retries: 3}, strings.Repeat("s", 600))
 	for name, opts := range map[string][]string{"data": nil, "oack": {"blksize", "1024", "tsize", "0"}} {
 		t.Run(name, func(t *testing.T) {
 			rc := newRawClient(t, ts.addr)
@@ -424,9 +429,7 @@ func TestNoResendToSilentClient(t *testing.T) {
 // resends its request, and gets the first packet again at the next
 // timeout; the transfer then goes on as usual.
 func TestResentRequestResendsFirstPacket(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("q", 600))
-	ts := startServer(t, Config{RetransmitTimeout: 100 * time.Millisecond, Retries: 5}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 100 * time.Millisecond, Retries: 5}, strings.Repeat("q", 600))
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet", "tsize", "0")
 	oack := rc.mustRecv() // "lost"
@@ -452,9 +455,7 @@ func TestResentRequestResendsFirstPacket(t *testing.T) {
 }
 
 func TestBusy(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("b", 2000))
-	ts := startServer(t, Config{MaxTransfers: 1, RetransmitTimeout: 5 * time.Second}, dir)
+	ts := serveFile(t, Config{MaxTransfers: 1, RetransmitTimeout: 5 * time.Second}, strings.Repeat("b", 2000))
 	rc1 := newRawClient(t, ts.addr)
 	rc1.request(opRRQ, "f", "octet")
 	dataBlock(t, rc1.mustRecv())
@@ -488,9 +489,7 @@ func TestBusy(t *testing.T) {
 // transfer, the rest "server busy", and a client at another address is
 // served at once.
 func TestPerClientLimit(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("p", 2000))
-	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second, ShutdownGrace: 100 * time.Millisecond}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 5 * time.Second, ShutdownGrace: 100 * time.Millisecond}, strings.Repeat("p", 2000))
 	const flood = 64
 	data, busy := 0, 0
 	for range flood {
@@ -550,9 +549,7 @@ func TestProgressRule(t *testing.T) {
 // TestSlowClientEnds: a client that moves too slowly for the progress
 // rule gets ERROR "too slow" and its slot back.
 func TestSlowClientEnds(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("o", 100*512))
-	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second, ProgressWindow: 300 * time.Millisecond, MinProgress: 5}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 5 * time.Second, ProgressWindow: 300 * time.Millisecond, MinProgress: 5}, strings.Repeat("o", 100*512))
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet")
 	for {
@@ -808,7 +805,7 @@ func TestLogPeer(t *testing.T) {
 func TestLogLongNames(t *testing.T) {
 	root, _ := testTree(t)
 	for _, name := range []string{strings.Repeat("n", 3950), "Boot/" + strings.Repeat("d", 3000) + "/../../Boot"} {
-		var buf syncBuffer
+		var buf testlog.Buffer
 		ts := startServerLog(t, "127.0.0.1:0", Config{}, &buf, root)
 		rc := newRawClient(t, ts.addr)
 		rc.request(opRRQ, name, "octet")
@@ -825,24 +822,6 @@ func TestLogLongNames(t *testing.T) {
 			t.Errorf("the line does not say how long the name was: %.400s", l)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestWithoutNames(t *testing.T) {

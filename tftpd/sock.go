@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -80,8 +81,16 @@ func (s *sock) read(b []byte, deadline time.Time) (int, error) {
 				return 0, errShutdown
 			}
 			return 0, errRecvTimeout
+		case errors.Is(err, syscall.ECONNREFUSED):
+			// The client's port is closed. Linux reports the ICMP error
+			// ahead of the datagrams already queued: a client that sent
+			// its last ACK and closed its port while a resent block was on
+			// its way left that ACK behind the error.
+			if n := s.queued(b); n > 0 {
+				return n, nil
+			}
+			return 0, fmt.Errorf("read: %w", err)
 		case err != nil:
-			// For instance ECONNREFUSED: the client's port is closed.
 			return 0, fmt.Errorf("read: %w", err)
 		case n > 0:
 			return n, nil

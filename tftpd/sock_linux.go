@@ -66,18 +66,25 @@ func (s *sock) setSegment(size int) bool {
 
 // sendSegmented sends whole as one GSO send of s.segment-sized datagrams.
 func (s *sock) sendSegmented(whole []byte) error {
+	return s.rawWrite(func(fd uintptr) (bool, error) {
+		for {
+			_, err := unix.SendmsgN(int(fd), whole, s.gsoOOB, nil, unix.MSG_DONTWAIT)
+			if err != unix.EINTR {
+				return err == unix.EAGAIN, err
+			}
+		}
+	})
+}
+
+// rawWrite calls send with the socket's descriptor until send no longer
+// asks to wait for the socket to be writable (the netpoller waits then),
+// and returns the error of the last call.
+func (s *sock) rawWrite(send func(fd uintptr) (wait bool, err error)) error {
 	var werr error
 	err := s.rc.Write(func(fd uintptr) bool {
-		for {
-			_, werr = unix.SendmsgN(int(fd), whole, s.gsoOOB, nil, unix.MSG_DONTWAIT)
-			switch werr {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // wait until the socket is writable
-			}
-			return true
-		}
+		var wait bool
+		wait, werr = send(fd)
+		return !wait
 	})
 	if err == nil {
 		err = werr
@@ -119,8 +126,7 @@ func (s *sock) writeBatch(pkts [][]byte) error {
 		msgs[i].Hdr.SetIovlen(1)
 	}
 	defer clear(iovs) // keep no pointers into the packet buffers
-	var werr error
-	err := s.rc.Write(func(fd uintptr) bool {
+	return s.rawWrite(func(fd uintptr) (bool, error) {
 		for len(msgs) > 0 {
 			n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 			switch e {
@@ -129,21 +135,13 @@ func (s *sock) writeBatch(pkts [][]byte) error {
 				s.batches++
 			case unix.EINTR:
 			case unix.EAGAIN:
-				return false // wait until the socket is writable
+				return true, nil
 			default:
-				werr = e
-				return true
+				return false, e
 			}
 		}
-		return true
+		return false, nil
 	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
 }
 
 // segmented returns pkts as the one buffer a GSO send takes: true when GSO
@@ -165,4 +163,17 @@ func (s *sock) segmented(pkts [][]byte) ([]byte, bool) {
 		}
 	}
 	return whole, true
+}
+
+// queued returns the length of a datagram already waiting on the socket,
+// read into b without waiting for one; 0 when there is none.
+func (s *sock) queued(b []byte) int {
+	n := 0
+	s.batch.rc.Read(func(fd uintptr) bool {
+		if m, _, err := unix.Recvfrom(int(fd), b, unix.MSG_DONTWAIT); err == nil {
+			n = m
+		}
+		return true // one try: never wait in the netpoller
+	})
+	return n
 }

@@ -232,9 +232,7 @@ func TestGSOLeavesOtherPacketsWhole(t *testing.T) {
 	if s, _ := sockPair(t); !s.setSegment(12) {
 		t.Skip("no UDP GSO in this kernel")
 	}
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("z", 200))
-	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
+	ts := serveFile(t, Config{RetransmitTimeout: 5 * time.Second}, strings.Repeat("z", 200))
 	rc := newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet", "blksize", "8", "windowsize", "8", "tsize", "0")
 	want := appendOACK(nil, []option{{"blksize", "8"}, {"windowsize", "8"}, {"tsize", "200"}})

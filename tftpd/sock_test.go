@@ -3,6 +3,7 @@ package tftpd
 import (
 	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,5 +57,28 @@ func TestSockRead(t *testing.T) {
 	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, _, err := peer.ReadFrom(b); err != nil || string(b[:n]) != "bye" {
 		t.Fatalf("peer got %q %v; want bye", b[:n], err)
+	}
+}
+
+// TestSockReadRefusedKeepsQueuedAck: a client sends its last ACK and closes
+// its port while a resent block is on its way; the ICMP error that block
+// brings back must not hide the ACK queued before it. With nothing queued
+// the refusal is the read's error.
+func TestSockReadRefusedKeepsQueuedAck(t *testing.T) {
+	s, peer := sockPair(t)
+	b := make([]byte, 16)
+	peer.WriteTo([]byte("ack"), s.c.LocalAddr())
+	peer.Close()
+	if err := s.write([]byte("resent block")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.read(b, time.Now().Add(5*time.Second)); err != nil || string(b[:n]) != "ack" {
+		t.Fatalf("read: %q %v; want the queued ack", b[:n], err)
+	}
+	if err := s.write([]byte("resent block")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.read(b, time.Now().Add(5*time.Second)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("read with nothing queued: %v, want ECONNREFUSED", err)
 	}
 }

@@ -123,7 +123,7 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 		x.timeout = min(p.timeout, x.timeout)
 	}
 	if req.mode == "netascii" {
-		x.src = newNetasciiSource(f, p.blksize, p.window)
+		x.src = newNetasciiSource(f, p.blksize, p.maxWindow())
 	} else {
 		src := newOctetSource(f, fi.Size(), s.readAhead)
 		defer src.release()
@@ -286,17 +286,37 @@ func (x *xfer) await(send func(resend bool) error) error {
 		k := binary.BigEndian.Uint16(x.rbuf[2:])
 		if x.oack {
 			if k == 0 {
+				x.steer(n)
 				x.oack = false
 				return nil
 			}
 			continue
 		}
-		if delta := int64(k - uint16(x.base)); delta > 0 && delta <= x.sentMax-x.base {
+		delta := int64(k - uint16(x.base))
+		if delta > x.sentMax-x.base {
+			continue // old ACK (or one for a block never sent): keep the deadline
+		}
+		// A duplicate of the last ACK still steers the window: a client
+		// that saw a gap asks for a smaller one for the resend.
+		x.steer(n)
+		if delta > 0 {
 			x.base += delta
 			return nil
 		}
-		// Old or duplicate ACK: keep waiting for the same deadline.
 	}
+}
+
+// steer applies the variable-window byte of an n-byte ACK in x.rbuf, when
+// msftwindow was granted: the fifth byte is how many blocks the client wants
+// before its next ACK (Wireshark's packet-tftp.c reads the byte after the
+// block number and ignores anything past it). 0 and values above the cap
+// are clamped to 1..varMax rather than refused: the byte only shapes the
+// next burst, and the ACK's block number still counts.
+func (x *xfer) steer(n int) {
+	if x.p.varMax == 0 || n < 5 {
+		return
+	}
+	x.p.window = min(max(int(x.rbuf[4]), 1), x.p.varMax)
 }
 
 // progress returns errTooSlow when the client acknowledged fewer than
@@ -377,7 +397,7 @@ const (
 
 // batchLen is how many datagrams a transfer with p sends per system call.
 func batchLen(p params) int {
-	return max(1, min(p.window, batchMax, batchBytes/(4+p.blksize)))
+	return max(1, min(p.maxWindow(), batchMax, batchBytes/(4+p.blksize)))
 }
 
 // withoutNames hides the names in an error's text (the lookup's errors quote

@@ -2,80 +2,31 @@ package tftpd
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/watchtest"
 )
-
-// recWatch records what a Watch is told.
-type recWatch struct {
-	start    Start
-	mu       sync.Mutex
-	progress int   // calls
-	bytes    int64 // last
-	retrans  int
-	ends     []string
-}
-
-func (w *recWatch) Progress(bytes int64, retransmits int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.progress++
-	w.bytes, w.retrans = bytes, retransmits
-}
-
-func (w *recWatch) End(result, detail string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.ends = append(w.ends, result+": "+detail)
-}
-
-// watches hands out one recWatch per started transfer.
-type watches struct {
-	mu  sync.Mutex
-	all []*recWatch
-}
-
-func (ws *watches) start(s Start) Watch {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	w := &recWatch{start: s}
-	ws.all = append(ws.all, w)
-	return w
-}
-
-// last returns the latest watch once its transfer has been reported done.
-func (ws *watches) last(t *testing.T) *recWatch {
-	t.Helper()
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if len(ws.all) == 0 {
-		t.Fatal("OnStart never called")
-	}
-	return ws.all[len(ws.all)-1]
-}
 
 // TestWatch follows transfers of every outcome through OnStart: the start
 // values, progress up to the last byte, and exactly one End with the
 // journal's result word.
 func TestWatch(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "f", strings.Repeat("w", 3000))
-	ws := &watches{}
-	ts := startServer(t, Config{OnStart: ws.start, RetransmitTimeout: 50 * time.Millisecond, Retries: 1, MaxTransfers: 2}, dir)
+	ws := &watchtest.Log[Start]{}
+	ts := serveFile(t, Config{OnStart: func(s Start) Watch { return ws.Start(s) }, RetransmitTimeout: 50 * time.Millisecond, Retries: 1, MaxTransfers: 2},
+		strings.Repeat("w", 3000))
 
-	check := func(name string, w *recWatch, size int64, end string, bytes int64) {
+	check := func(name string, w *watchtest.Watch[Start], size int64, end string, bytes int64) {
 		t.Helper()
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.start.File != name || w.start.Size != size || !w.start.Peer.Addr().Is4() || w.start.Peer.Port() == 0 {
-			t.Errorf("%s: start %+v, want size %d from an IPv4 peer", name, w.start, size)
+		seen := w.Seen()
+		if w.Start.File != name || w.Start.Size != size || !w.Start.Peer.Addr().Is4() || w.Start.Peer.Port() == 0 {
+			t.Errorf("%s: start %+v, want size %d from an IPv4 peer", name, w.Start, size)
 		}
-		if len(w.ends) != 1 || !strings.HasPrefix(w.ends[0], end) {
-			t.Errorf("%s: ends %q, want one %q", name, w.ends, end)
+		if len(seen.Ends) != 1 || !strings.HasPrefix(seen.Ends[0], end) {
+			t.Errorf("%s: ends %q, want one %q", name, seen.Ends, end)
 		}
-		if w.bytes != bytes {
-			t.Errorf("%s: last progress %d bytes, want %d", name, w.bytes, bytes)
+		if seen.Bytes != bytes {
+			t.Errorf("%s: last progress %d bytes, want %d", name, seen.Bytes, bytes)
 		}
 	}
 
@@ -90,24 +41,24 @@ func TestWatch(t *testing.T) {
 	rc.mustRecv()
 	rc.ack(3)
 	ts.next(t)
-	w := ws.last(t)
+	w := ws.Last(t)
 	check("f", w, 3000, "ok: ", 3000)
-	if w.start.BlockSize != 1024 || w.start.WindowSize != 2 || w.progress != 2 {
-		t.Errorf("start %+v, %d progress calls; want blksize 1024, windowsize 2, 2 calls", w.start, w.progress)
+	if w.Start.BlockSize != 1024 || w.Start.WindowSize != 2 || w.Seen().Progress != 2 {
+		t.Errorf("start %+v, %d progress calls; want blksize 1024, windowsize 2, 2 calls", w.Start, w.Seen().Progress)
 	}
 
 	rc = newRawClient(t, ts.addr)
 	rc.request(opRRQ, "nope.efi", "octet")
 	rc.mustRecv()
 	ts.next(t)
-	check("nope.efi", ws.last(t), 0, "not-found: ", 0)
+	check("nope.efi", ws.Last(t), 0, "not-found: ", 0)
 
 	rc = newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet", "tsize", "0")
 	rc.mustRecv()
 	rc.send(appendError(nil, errCodeOption, "User aborted the transfer"))
 	ts.next(t)
-	check("f", ws.last(t), 3000, "aborted: tsize probe", 0)
+	check("f", ws.Last(t), 3000, "aborted: tsize probe", 0)
 
 	rc = newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet")
@@ -116,13 +67,13 @@ func TestWatch(t *testing.T) {
 	rc.mustRecv()
 	rc.send(appendError(nil, 0, "stop"))
 	ts.next(t)
-	check("f", ws.last(t), 3000, `aborted: client error 0: "stop"`, 512)
+	check("f", ws.Last(t), 3000, `aborted: client error 0: "stop"`, 512)
 
 	rc = newRawClient(t, ts.addr)
 	rc.request(opRRQ, "f", "octet")
 	rc.mustRecv() // and never an ACK
 	ts.next(t)
-	check("f", ws.last(t), 3000, "timeout: ", 0)
+	check("f", ws.Last(t), 3000, "timeout: ", 0)
 
 	// Busy: two transfers hold both slots.
 	a, b := newRawClient(t, ts.addr), newRawClient(t, ts.addr)
@@ -137,15 +88,12 @@ func TestWatch(t *testing.T) {
 		ts.next(t)
 	}
 	busy := 0
-	ws.mu.Lock()
-	for _, w := range ws.all[len(ws.all)-3:] {
-		w.mu.Lock()
-		if len(w.ends) == 1 && w.ends[0] == "error: server busy" {
+	all := ws.All()
+	for _, w := range all[len(all)-3:] {
+		if ends := w.Seen().Ends; len(ends) == 1 && ends[0] == "error: server busy" {
 			busy++
 		}
-		w.mu.Unlock()
 	}
-	ws.mu.Unlock()
 	if busy != 1 {
 		t.Errorf("%d transfers ended as busy, want 1", busy)
 	}

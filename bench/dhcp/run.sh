@@ -25,13 +25,10 @@
 #                profiler: use them for the profiles only.
 #   KEEP         keep the work folder (logs, JSON results)
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+need_root
+need ip dnsmasq go timeout
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-for t in ip dnsmasq go timeout; do command -v "$t" >/dev/null || die "missing $t"; done
-
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 PEERS=${PEERS:-pxeproxy-warn dnsmasq pxeproxy-info}
 BURST=${BURST:-20000}
 INFLIGHT=${INFLIGHT:-32}
@@ -40,20 +37,8 @@ SEQ=${SEQ:-10000}
 PXE_TFTP=${PXE_TFTP:-on}
 PXE_HTTP_ADDR=${PXE_HTTP_ADDR:-}
 
-work=$(mktemp -d /tmp/dhcpbench.XXXXXX)
+workdir dhcpbench
 ns_c=pxbench-$$-cli
-namespaces=()
-pids=()
-
-cleanup() {
-	local rc=$?
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-	if [ -n "${KEEP:-}" ]; then echo "run.sh: results kept in $work" >&2; else rm -rf "$work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "run.sh: building into $work" >&2
 (cd "$repo" && go build -o "$work/dhcpload" ./bench/dhcp/dhcpload)
@@ -91,9 +76,7 @@ elif [ -z "${PXEPROXY:-}" ]; then
 fi
 mkdir -p "$work/tftp"
 
-ip netns add "$ns_c"
-namespaces+=("$ns_c")
-ip -n "$ns_c" link set lo up
+netns "$ns_c"
 
 # One namespace per peer; the veth pair is created directly inside the namespaces, so it never
 # exists in the host namespace. `ip netns exec` and `env` exec, so $! is the server's own PID (its
@@ -102,14 +85,10 @@ targets=()
 i=0
 for peer in $PEERS; do
 	ns=pxbench-$$-s$i
-	ip netns add "$ns"
-	namespaces+=("$ns")
-	ip link add pxs$i netns "$ns" type veth peer name pxc$i netns "$ns_c"
+	netns "$ns"
+	veth "$ns" pxs$i "$ns_c" pxc$i
 	ip -n "$ns" addr add 10.99.$i.1/24 dev pxs$i
 	ip -n "$ns_c" addr add 10.99.$i.2/24 dev pxc$i
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link set pxs$i up
-	ip -n "$ns_c" link set pxc$i up
 	case $peer in
 	pxeproxy-* | alt-*)
 		bin=$PXEPROXY
@@ -129,7 +108,7 @@ for peer in $PEERS; do
 		;;
 	*) die "unknown peer $peer (want pxeproxy-LEVEL or dnsmasq)" ;;
 	esac
-	pids+=($!)
+	track $!
 	targets+=(-target "$peer,pxc$i,$!")
 	i=$((i + 1))
 done
@@ -143,7 +122,7 @@ if [ -n "$pprof_addr" ]; then
 			ip netns exec "pxbench-$$-s$i" curl -sf -o "$PROFILE/$peer.cpu.pprof" \
 				"http://$pprof_addr/debug/pprof/profile?seconds=${PROFILE_SECS:-40}" &
 			prof+=($!)
-			pids+=($!)
+			track $!
 		fi
 		i=$((i + 1))
 	done
@@ -167,13 +146,7 @@ if [ -n "$pprof_addr" ]; then
 fi
 
 # Stop the servers (SIGTERM, then SIGKILL after 5 s) and look at their logs.
-for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-for p in "${pids[@]}"; do
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-done
-pids=()
+stop_pids "${bench_pids[@]}"
 for peer in $PEERS; do
 	if grep -qiE 'level=(warn|error)|panic' "$work/$peer.log"; then
 		echo "run.sh: $peer logged warnings or errors:" >&2

@@ -19,35 +19,20 @@
 #   LEVEL     log level of both servers                       warn
 #   KEEP      keep the work folder (logs, JSON results)
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+need_root
+need ip go timeout sysctl
 
-die() { echo "run6.sh: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-for t in ip go timeout sysctl; do command -v "$t" >/dev/null || die "missing $t"; done
-
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 ROUNDS=${ROUNDS:-1}
 BURST=${BURST:-20000}
 INFLIGHT=${INFLIGHT:-32}
 CLOSED=${CLOSED:-5s}
 LEVEL=${LEVEL:-warn}
 
-work=$(mktemp -d /tmp/dhcp6bench.XXXXXX)
+workdir dhcp6bench
 ns_c=px6bench-$$-cli
 ns4=px6bench-$$-s4
 ns6=px6bench-$$-s6
-namespaces=()
-pids=()
-
-cleanup() {
-	local rc=$?
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-	if [ -n "${KEEP:-}" ]; then echo "run6.sh: results kept in $work" >&2; else rm -rf "$work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "run6.sh: building into $work" >&2
 (cd "$repo" && go build -o "$work/dhcpload" ./bench/dhcp/dhcpload)
@@ -56,33 +41,27 @@ echo "run6.sh: building into $work" >&2
 mkdir -p "$work/tftp"
 
 for ns in "$ns_c" "$ns4" "$ns6"; do
-	ip netns add "$ns"
-	namespaces+=("$ns")
-	ip -n "$ns" link set lo up
+	netns "$ns"
 	# No duplicate address detection: a tentative address can neither send nor receive, and the
 	# links are private to this run.
 	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 done
 # The veth pairs are created directly inside the namespaces, with their defaults.
-ip link add pxs0 netns "$ns4" type veth peer name pxc0 netns "$ns_c"
+veth "$ns4" pxs0 "$ns_c" pxc0
 ip -n "$ns4" addr add 10.99.0.1/24 dev pxs0
 ip -n "$ns_c" addr add 10.99.0.2/24 dev pxc0
-ip link add pxs1 netns "$ns6" type veth peer name pxc1 netns "$ns_c"
+veth "$ns6" pxs1 "$ns_c" pxc1
 ip -n "$ns6" addr add 2001:db8:99:1::1/64 dev pxs1
 ip -n "$ns_c" addr add 2001:db8:99:1::2/64 dev pxc1
-for l in "$ns4 pxs0" "$ns6 pxs1" "$ns_c pxc0" "$ns_c pxc1"; do
-	set -- $l
-	ip -n "$1" link set "$2" up
-done
 
 # `ip netns exec` and `env` exec, so $! is the server's own PID (dhcpload reads /proc/PID/stat).
 ip netns exec "$ns4" env PXE_INTERFACES=pxs0 PXE_LOG_LEVEL="$LEVEL" PXE_TFTP=on PXE_TFTP_ROOT="$work/tftp" \
 	"$work/pxeproxy" >"$work/pxeproxy.log" 2>&1 &
 pid4=$!
-pids+=("$pid4")
+track "$pid4"
 ip netns exec "$ns6" "$work/proxy6srv" -interfaces pxs1 -level "$LEVEL" >"$work/proxy6.log" 2>&1 &
 pid6=$!
-pids+=("$pid6")
+track "$pid6"
 
 common=(-burst "$BURST" -inflight "$INFLIGHT" -closed "$CLOSED" -seq 0)
 for r in $(seq "$ROUNDS"); do
@@ -94,13 +73,7 @@ for r in $(seq "$ROUNDS"); do
 		die "IPv6 generator failed; logs in $work (KEEP=1 keeps them)"
 done
 
-for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-for p in "${pids[@]}"; do
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-done
-pids=()
+stop_pids "$pid4" "$pid6"
 for l in pxeproxy proxy6; do
 	if grep -qiE 'level=(warn|error)|panic' "$work/$l.log"; then
 		echo "run6.sh: $l logged warnings or errors:" >&2

@@ -18,36 +18,15 @@
 # Usage: bench/http/run.sh
 # Environment: SIZE_MIB (256), ROUNDS (3), TIMEOUT (300), KEEP=1 keeps the work folder (server log).
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+need go curl atftp cmp timeout awk
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-for t in go curl atftp cmp timeout awk; do command -v "$t" >/dev/null || die "missing $t"; done
-
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 SIZE_MIB=${SIZE_MIB:-256}
 ROUNDS=${ROUNDS:-3}
 TIMEOUT=${TIMEOUT:-300}
 name=big.wim
 
-# tmpfs when there is one: the disk must not be what is measured.
-shm=/dev/shm
-[ -d "$shm" ] && [ -w "$shm" ] || shm=/tmp
-work=$(mktemp -d "$shm/httpbench.XXXXXX")
-srv_pid=
-
-cleanup() {
-	local rc=$?
-	if [ -n "$srv_pid" ]; then
-		kill -TERM "$srv_pid" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
-	if [ -n "${KEEP:-}" ]; then echo "run.sh: work folder kept: $work" >&2; else rm -rf "$work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+workdir httpbench tmpfs
 
 echo "run.sh: building into $work" >&2
 (cd "$repo" && go build -o "$work/httpbootserve" ./bench/http/httpbootserve)
@@ -57,6 +36,7 @@ size=$(stat -c %s "$work/root/$name")
 
 "$work/httpbootserve" -root "$work/root" -ready "$work/ready" -log info 2>"$work/server.log" &
 srv_pid=$!
+track "$srv_pid"
 for _ in $(seq 100); do
 	[ -s "$work/ready" ] && break
 	kill -0 "$srv_pid" 2>/dev/null || die "server exited: $(cat "$work/server.log")"
@@ -99,10 +79,9 @@ win=$(grep -c "msg=\"tftp transfer\".*bytes=$size .*blksize=1468 windowsize=16 "
 [ "$lock" = "$ROUNDS" ] || die "server log shows $lock lock-step transfers of blksize 1468, want $ROUNDS"
 [ "$win" = "$ROUNDS" ] || die "server log shows $win windowsize 16 transfers, want $ROUNDS (atftp did not negotiate?)"
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 declare -A med mbs
 for c in "${clients[@]}"; do
-	med[$c]=$(echo "${secs[$c]}" | median)
+	med[$c]=$(echo "${secs[$c]}" | tr ' ' '\n' | median)
 	mbs[$c]=$(awk -v n="$size" -v s="${med[$c]}" 'BEGIN { printf "%.1f", n / s / 1e6 }')
 done
 echo

@@ -23,8 +23,9 @@
 # SCENARIOS ("one many range"), TIMEOUT (seconds per curl, 600).
 # Needs: ip, curl, nginx (apt-get install nginx-light), go, sha256sum, awk.
 set -euo pipefail
-
-[[ $EUID -eq 0 ]] || { echo "vs-nginx.sh: needs root (network namespaces)" >&2; exit 1; }
+. "$(dirname "$0")/../lib.sh"
+need_root
+need ip curl nginx go sha256sum awk
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-32}
 SIZE_MIB=${SIZE_MIB:-256}
@@ -32,33 +33,11 @@ RANGE_MIB=${RANGE_MIB:-64}
 SERVERS=${SERVERS:-"pxeproxy nginx"}
 SCENARIOS=${SCENARIOS:-"one many range"}
 TIMEOUT=${TIMEOUT:-600}
-((RANGE_MIB <= SIZE_MIB)) || { echo "vs-nginx.sh: RANGE_MIB > SIZE_MIB" >&2; exit 1; }
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+((RANGE_MIB <= SIZE_MIB)) || die "RANGE_MIB > SIZE_MIB"
 
-for bin in ip curl nginx go sha256sum awk; do
-	command -v "$bin" >/dev/null || { echo "vs-nginx.sh: $bin not found" >&2; exit 1; }
-done
-
-# tmpfs when there is one: the disk must not be what is measured.
-shm=/dev/shm
-[[ -d $shm && -w $shm ]] || shm=/tmp
-work=$(mktemp -d "$shm/httpnginx.XXXXXX")
+workdir httpnginx tmpfs
 NS_S=httpb-s-$$ NS_C=httpb-c-$$
-CLI_IP=10.199.1.2
 declare -A IP PID
-sampler_pid=""
-
-cleanup() {
-	set +e
-	[[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
-	for p in "${PID[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	ip netns del "$NS_S" 2>/dev/null
-	ip netns del "$NS_C" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "building and preparing in $work..." >&2
 mkdir -p "$work/bin" "$work/root"
@@ -69,19 +48,7 @@ chmod 644 "$work/root/big.wim"
 want=$(sha256sum <"$work/root/big.wim" | cut -d' ' -f1)
 size=$(stat -c %s "$work/root/big.wim")
 
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip link add hb-s$$ netns "$NS_S" type veth peer name hb-c$$ netns "$NS_C"
-i=10
-for srv in $SERVERS; do
-	IP[$srv]=10.199.1.$i
-	ip -n "$NS_S" addr add "${IP[$srv]}/24" dev hb-s$$
-	i=$((i + 1))
-done
-ip -n "$NS_C" addr add $CLI_IP/24 dev hb-c$$
-for ns in "$NS_S" "$NS_C"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_S" link set hb-s$$ up
-ip -n "$NS_C" link set hb-c$$ up
+server_link "$NS_S" hb-s$$ "$NS_C" hb-c$$ 10.199.1 $SERVERS
 inc() { ip netns exec "$NS_C" "$@"; }
 
 # nginx as Debian ships it, tuned the way an admin serving big files would: sendfile, no access
@@ -109,55 +76,27 @@ start_server() { # name
 	pxeproxy) ip netns exec "$NS_S" "$work/bin/httpbootserve" -http "${IP[$1]}:8080" -tftp 127.0.0.1:0 \
 		-root "$work/root" -log error & ;;
 	nginx) ip netns exec "$NS_S" nginx -c "$work/nginx.conf" -g "daemon off;" & ;;
-	*) echo "vs-nginx.sh: unknown server $1" >&2; exit 1 ;;
+	*) die "unknown server $1" ;;
 	esac
 	PID[$1]=$!
+	track $!
 	for _ in $(seq 100); do
 		inc curl -s --max-time 1 -o /dev/null -r 0-0 "http://${IP[$1]}:8080/big.wim" && return
 		sleep 0.1
 	done
-	echo "vs-nginx.sh: $1 did not answer" >&2
-	exit 1
-}
-
-# RSS sampler: each server with its children (nginx workers), the largest sum in $work/rss.NAME.
-start_sampler() {
-	(
-		declare -A max
-		while :; do
-			for srv in $SERVERS; do
-				sp=${PID[$srv]}
-				pids=$sp
-				for f in /proc/$sp/task/*/children; do
-					kids=""
-					read -r kids <"$f" 2>/dev/null || true
-					pids+=" $kids"
-				done
-				sum=0
-				for p in $pids; do
-					while read -r k v _; do
-						[[ $k == VmRSS: ]] && sum=$((sum + v)) && break
-					done 2>/dev/null <"/proc/$p/status"
-				done
-				((sum > ${max[$srv]:-0})) && max[$srv]=$sum && echo "$sum" >"$work/rss.$srv"
-			done
-			read -rt 0.1 <> <(:) || true
-		done
-	) &
-	sampler_pid=$!
+	die "$1 did not answer"
 }
 
 stop_server() { # name -> peak_kb, cpu_s
 	local sp=${PID[$1]}
-	hwm=$(awk '/^VmHWM/{print $2}' "/proc/$sp/status")
+	peak_kb=$(peak_kb "$1" "$sp")
 	# utime+stime+cutime+cstime (fields 14-17, after the parenthesised name); nginx's workers
 	# are counted once they exit (cutime), so the master is stopped first and waited for.
 	if [[ $1 == nginx ]]; then kill -QUIT "$sp"; else kill "$sp"; fi
 	wait "$sp" 2>/dev/null || true
+	stop_pids "$sp" # gone already: no longer stopped on exit
 	cpu_s=${CPU_S[$1]:-n/a}
 	unset "PID[$1]"
-	sampled=$(cat "$work/rss.$1" 2>/dev/null || echo 0)
-	peak_kb=$((hwm > sampled ? hwm : sampled))
 }
 
 # cpu_of: user+system ticks of a server and its reaped children so far; for nginx the live workers
@@ -173,9 +112,6 @@ cpu_of() { # name -> ticks
 	echo "$t"
 }
 
-now() { date +%s%N; }
-mbs() { awk -v b="$1" -v ns="$2" 'BEGIN{printf "%.1f", b / (ns / 1e9) / 1e6}'; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 url() { echo "http://$SRV_IP:8080/big.wim"; }
 
 # verify: one whole download per server compared by SHA-256 with the source, and one 1 MiB range
@@ -183,10 +119,10 @@ url() { echo "http://$SRV_IP:8080/big.wim"; }
 verify() {
 	local got off=$((SIZE_MIB / 2))
 	got=$(inc curl -sS --fail --max-time "$TIMEOUT" "$(url)" | sha256sum | cut -d' ' -f1)
-	[[ $got == "$want" ]] || { echo "vs-nginx.sh: $srv: sha256 mismatch" >&2; exit 1; }
+	[[ $got == "$want" ]] || die "$srv: sha256 mismatch"
 	inc curl -sS --fail --max-time "$TIMEOUT" -r $((off << 20))-$((((off + 1) << 20) - 1)) -o "$work/part" "$(url)"
 	cmp -s "$work/part" <(tail -c +$(((off << 20) + 1)) "$work/root/big.wim" | head -c $((1 << 20))) ||
-		{ echo "vs-nginx.sh: $srv: range content differs" >&2; exit 1; }
+		die "$srv: range content differs"
 	rm -f "$work/part"
 }
 
@@ -195,7 +131,7 @@ one() { # -> MB/s
 	t0=$(now)
 	got=$(inc curl -sS --fail --max-time "$TIMEOUT" -o /dev/null -w '%{size_download}' "$(url)")
 	t1=$(now)
-	[[ $got == "$size" ]] || { echo "vs-nginx.sh: $srv one: $got bytes" >&2; exit 1; }
+	[[ $got == "$size" ]] || die "$srv one: $got bytes"
 	mbs "$size" $((t1 - t0))
 }
 
@@ -206,10 +142,10 @@ many() { # -> MB/s
 		(inc curl -sS --fail --max-time "$TIMEOUT" -o /dev/null -w '%{size_download}\n' "$(url)" >"$work/got.$i") &
 		pids+=($!)
 	done
-	for p in "${pids[@]}"; do wait "$p" || { echo "vs-nginx.sh: $srv: a client failed" >&2; exit 1; }; done
+	for p in "${pids[@]}"; do wait "$p" || die "$srv: a client failed"; done
 	t1=$(now)
 	short=$(cat "$work"/got.* | awk -v n="$size" '$1 != n' | wc -l)
-	[[ $short == 0 ]] || { echo "vs-nginx.sh: $srv many: $short short downloads" >&2; exit 1; }
+	[[ $short == 0 ]] || die "$srv many: $short short downloads"
 	rm -f "$work"/got.*
 	mbs $((size * CLIENTS)) $((t1 - t0))
 }
@@ -239,11 +175,11 @@ range() { # -> MB/s
 		(inc curl -sS --fail --max-time "$TIMEOUT" -K "$work/range.$i" >"$work/got.$i") &
 		pids+=($!)
 	done
-	for p in "${pids[@]}"; do wait "$p" || { echo "vs-nginx.sh: $srv: a range client failed" >&2; exit 1; }; done
+	for p in "${pids[@]}"; do wait "$p" || die "$srv: a range client failed"; done
 	t1=$(now)
 	bad=$(cat "$work"/got.* | awk '$1 != 206 || $2 != 1048576' | wc -l)
 	n=$(cat "$work"/got.* | wc -l)
-	[[ $bad == 0 && $n == $((CLIENTS * RANGE_MIB)) ]] || { echo "vs-nginx.sh: $srv range: $bad bad of $n answers" >&2; exit 1; }
+	[[ $bad == 0 && $n == $((CLIENTS * RANGE_MIB)) ]] || die "$srv range: $bad bad of $n answers"
 	rm -f "$work"/got.* "$work"/range.*
 	mbs $((CLIENTS * RANGE_MIB << 20)) $((t1 - t0))
 }
@@ -255,7 +191,7 @@ for srv in $SERVERS; do
 	verify
 	CPU0[$srv]=$(cpu_of "$srv")
 done
-start_sampler
+rss_sampler $(for srv in $SERVERS; do echo "$srv=${PID[$srv]}"; done)
 srvs=($SERVERS)
 for run in $(seq "$RUNS"); do
 	echo "== round $run" >&2
@@ -269,9 +205,7 @@ for run in $(seq "$RUNS"); do
 		done
 	done
 done
-kill "$sampler_pid" 2>/dev/null || true
-wait "$sampler_pid" 2>/dev/null || true
-sampler_pid=""
+stop_pids "$sampler_pid"
 for srv in $SERVERS; do
 	CPU_S[$srv]=$(awk -v a="${CPU0[$srv]}" -v b="$(cpu_of "$srv")" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", (b - a) / hz}')
 	for sc in $SCENARIOS; do

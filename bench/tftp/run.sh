@@ -16,6 +16,9 @@
 #   many_atftp  CLIENTS atftp at windowsize 4 (what EDK2 asks for) at 1468
 #   one_fw, few_fw, many_fw  1, FEW, CLIENTS fwclients at 1468, windowsize
 #               FW_WINDOW (1: lock-step, as BIOS PXE ROMs and iPXE)
+#   one_fwm, few_fwm, many_fwm  the same asking also for Microsoft's
+#               variable window (fwclient -m FW_MSFT), as the Windows boot
+#               manager does; servers that do not grant it keep FW_WINDOW
 # `floor` (floor/floor.c, needs gcc) is a yardstick, not a peer: a C thread
 # per transfer answering each ACK with zeros from memory, lock-step only.
 # MB/s is 10^6 bytes per second, the median of RUNS runs; peak RSS is the
@@ -29,7 +32,9 @@
 # Usage (root): bench/tftp/run.sh
 # Env: RUNS (3), CLIENTS (32), FEW (4), SIZE_MB (64), CONC_MB (size of the
 # file the concurrent clients fetch; default SIZE_MB), FW_DELAY_US (200),
-# FW_WINDOW (1), SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
+# FW_WINDOW (1), FW_MSFT (64: the largest variable window fwclient asks
+# for; pxeproxy sends up to PXE_TFTP_WINDOWSIZE_MAX, 64),
+# SERVERS ("pxeproxy tftpd-hpa atftpd dnsmasq pin"),
 # SCENARIOS ("one_curl one_atftp many_curl many_atftp"; any of the above),
 # HPA_TFTPD (path of tftpd-hpa's in.tftpd; Debian's atftpd package takes
 # /usr/sbin/in.tftpd, so extract tftpd-hpa instead: apt-get download
@@ -43,42 +48,28 @@
 # TFTPDSERVE_FLAGS are added to every tftpdserve command line.
 # MAX_SECONDS (3600) bounds the whole run: past it, no new round starts.
 set -euo pipefail
-
-[[ $EUID -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
+. "$(dirname "$0")/../lib.sh"
+need_root
+need curl atftp atftpd dnsmasq ip go sha256sum
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-32}
 FEW=${FEW:-4}
 FW_DELAY_US=${FW_DELAY_US:-200}
 FW_WINDOW=${FW_WINDOW:-1}
+FW_MSFT=${FW_MSFT:-64}
 MAX_SECONDS=${MAX_SECONDS:-3600}
 SIZE_MB=${SIZE_MB:-64}
 CONC_MB=${CONC_MB:-$SIZE_MB}
 SERVERS=${SERVERS:-"pxeproxy tftpd-hpa atftpd dnsmasq pin"}
 SCENARIOS=${SCENARIOS:-"one_curl one_atftp many_curl many_atftp"}
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 
-work=$(mktemp -d /tmp/tftpbench.XXXXXX)
+workdir tftpbench
 NS_S=tftpb-s-$$ NS_C=tftpb-c-$$
-CLI_IP=10.199.0.2
 # Every server runs from the start, each on its own address (10.199.0.10,
 # .11, ...), and the runs go round the servers (see the main loop).
 declare -A IP PID
-sampler_pid=""
 
-cleanup() {
-	set +e
-	[[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null && wait "$sampler_pid" 2>/dev/null
-	for p in "${PID[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	ip netns del "$NS_S" 2>/dev/null
-	ip netns del "$NS_C" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-for bin in curl atftp atftpd dnsmasq ip go sha256sum; do
-	command -v "$bin" >/dev/null || { echo "run.sh: $bin not found" >&2; exit 1; }
-done
 # The unpacked copy at /opt/tftpd-hpa (see the header) when it is there.
 hpa_default=/usr/sbin/in.tftpd
 [[ -x /opt/tftpd-hpa/usr/sbin/in.tftpd ]] && hpa_default=/opt/tftpd-hpa/usr/sbin/in.tftpd
@@ -118,21 +109,7 @@ want_conc=$(sha256sum <"$work/root/conc.bin" | cut -d' ' -f1)
 size=$(stat -c %s "$work/root/big.bin")
 csize=$(stat -c %s "$work/root/conc.bin")
 
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip link add tb-s$$ netns "$NS_S" type veth peer name tb-c$$ netns "$NS_C"
-i=10
-for srv in $SERVERS; do
-	IP[$srv]=10.199.0.$i
-	ip -n "$NS_S" addr add ${IP[$srv]}/24 dev tb-s$$
-	i=$((i + 1))
-done
-ip -n "$NS_C" addr add $CLI_IP/24 dev tb-c$$
-for ns in "$NS_S" "$NS_C"; do
-	ip -n "$ns" link set lo up
-done
-ip -n "$NS_S" link set tb-s$$ up
-ip -n "$NS_C" link set tb-c$$ up
+server_link "$NS_S" tb-s$$ "$NS_C" tb-c$$ 10.199.0 $SERVERS
 inc() { ip netns exec "$NS_C" "$@"; }
 
 start_server() { # name
@@ -154,58 +131,22 @@ start_server() { # name
 	*) echo "unknown server $1" >&2; exit 1 ;;
 	esac
 	PID[$1]=$!
+	track $!
 	for _ in $(seq 50); do
 		inc curl -s --max-time 1 -o /dev/null tftp://$ip/probe.txt && break
 		sleep 0.1
 	done
 }
 
-# RSS sampler for all servers: each with its children (tftpd-hpa forks per
-# client), the largest sum per server in $work/rss.NAME. Shell builtins
-# only: forking cat and awk ten times a second took 2-5 % of the CPU the
-# servers compete for, and more in some servers' runs than in others' (perf).
-start_sampler() {
-	(
-		declare -A max
-		while :; do
-			for srv in $SERVERS; do
-				sp=${PID[$srv]}
-				pids=$sp
-				for f in /proc/$sp/task/*/children; do
-					kids=""
-					# (no newline at the end of that file: read "fails" but fills kids)
-					read -r kids <"$f" 2>/dev/null || true
-					pids+=" $kids"
-				done
-				sum=0
-				for p in $pids; do
-					while read -r k v _; do
-						[[ $k == VmRSS: ]] && sum=$((sum + v)) && break
-					done 2>/dev/null <"/proc/$p/status"
-				done
-				((sum > ${max[$srv]:-0})) && max[$srv]=$sum && echo "$sum" >"$work/rss.$srv"
-			done
-			read -rt 0.1 <> <(:) || true
-		done
-	) &
-	sampler_pid=$!
-}
-
 stop_server() { # name -> peak_kb, cpu_s
 	local sp=${PID[$1]}
-	hwm=$(awk '/^VmHWM/{print $2}' /proc/$sp/status)
+	peak_kb=$(peak_kb "$1" "$sp")
 	# utime+stime+cutime+cstime (fields 14-17, after the parenthesised name).
 	cpu_s=$(sed 's/.*) //' /proc/$sp/stat | awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($12 + $13 + $14 + $15) / hz}')
-	kill "$sp"
-	wait "$sp" 2>/dev/null || true
+	stop_pids "$sp"
 	unset "PID[$1]"
-	sampled=$(cat "$work/rss.$1" 2>/dev/null || echo 0)
-	peak_kb=$((hwm > sampled ? hwm : sampled))
 }
 
-now() { date +%s%N; }
-mbs() { awk -v b="$1" -v ns="$2" 'BEGIN{printf "%.1f", b / (ns / 1e9) / 1e6}'; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 check() { # file label [sha256]
 	got=$(sha256sum <"$1" | cut -d' ' -f1)
 	[[ $got == "${3:-$want}" ]] || { echo "run.sh: $2: sha256 mismatch" >&2; exit 1; }
@@ -235,13 +176,13 @@ one_atftp() {
 	mbs "$size" $((t1 - t0))
 }
 
-one_fw() {
+one_fw() { # run [fwclient flags]
 	local out=/dev/null chk=$1
 	[[ $srv == floor ]] && chk=0 # zeros, not the file
 	[[ $chk == 1 ]] && out=$work/out
 	local t0 t1
 	t0=$(now)
-	inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -d "$FW_DELAY_US" -s "$size" -o "$out" $SRV_IP big.bin
+	inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" "${@:2}" -d "$FW_DELAY_US" -s "$size" -o "$out" $SRV_IP big.bin
 	t1=$(now)
 	[[ $chk == 1 ]] && check "$out" "$srv fwclient"
 	mbs "$size" $((t1 - t0))
@@ -258,6 +199,9 @@ many_curl() { many "$1" curl "$CLIENTS"; }
 few_curl() { many "$1" curl "$FEW"; }
 many_fw() { many "$1" fw "$CLIENTS"; }
 few_fw() { many "$1" fw "$FEW"; }
+one_fwm() { one_fw "$1" -m "$FW_MSFT"; }
+many_fwm() { many "$1" fwm "$CLIENTS"; }
+few_fwm() { many "$1" fwm "$FEW"; }
 
 # many_atftp: CLIENTS atftp clients asking for windowsize 4 at 1468, what
 # EDK2's UEFI network stack asks for by default: a room of UEFI machines
@@ -275,6 +219,7 @@ many() { # run client count -> MB/s
 		case $2 in
 		curl) (inc curl -sS --fail --max-time 900 --tftp-blksize 1468 -o "$out" tftp://$SRV_IP/conc.bin && now >"$work/end.$i") & ;;
 		fw) (inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -d "$FW_DELAY_US" -s "$csize" -o "$out" $SRV_IP conc.bin && now >"$work/end.$i") & ;;
+		fwm) (inc "$work/bin/fwclient" -b 1468 -w "$FW_WINDOW" -m "$FW_MSFT" -d "$FW_DELAY_US" -s "$csize" -o "$out" $SRV_IP conc.bin && now >"$work/end.$i") & ;;
 		atftp) (inc atftp --option "windowsize 4" --option "blksize 1468" -g -r conc.bin -l "$out" $SRV_IP 69 >/dev/null 2>&1 && now >"$work/end.$i") & ;;
 		esac
 		pids+=($!)
@@ -296,7 +241,7 @@ many() { # run client count -> MB/s
 
 declare -A RSS CPU VALS SCPU MED
 for srv in $SERVERS; do start_server "$srv"; done
-start_sampler
+rss_sampler $(for srv in $SERVERS; do echo "$srv=${PID[$srv]}"; done)
 # Round robin: run 1 of every scenario on every server, then run 2, ...,
 # each round starting with the next server. Measured server by server
 # (all runs of one, then the next), the machine's speed drifted by up to
@@ -327,9 +272,7 @@ for run in $(seq "$RUNS"); do
 		done
 	done
 done
-kill "$sampler_pid" 2>/dev/null || true
-wait "$sampler_pid" 2>/dev/null || true
-sampler_pid=""
+stop_pids "$sampler_pid"
 for srv in $SERVERS; do
 	for sc in $SCENARIOS; do
 		[[ -z ${VALS[$srv,$sc]:-} ]] && continue
@@ -355,6 +298,9 @@ label() { # scenario -> column title
 	one_fw) echo "fw x1 w$FW_WINDOW" ;;
 	few_fw) echo "fw x$FEW w$FW_WINDOW" ;;
 	many_fw) echo "fw x$CLIENTS w$FW_WINDOW" ;;
+	one_fwm) echo "fw x1 msft$FW_MSFT" ;;
+	few_fwm) echo "fw x$FEW msft$FW_MSFT" ;;
+	many_fwm) echo "fw x$CLIENTS msft$FW_MSFT" ;;
 	*) echo "$1" ;;
 	esac
 }

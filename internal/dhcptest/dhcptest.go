@@ -1,7 +1,7 @@
 // Package dhcptest holds what the tests of several packages need to run a
 // DHCP server loop and talk to it: Serve runs a loop until the test ends,
-// Exchange is the client's side of one request. It opens no socket itself
-// and builds on any OS.
+// Exchange is the client's side of one request, Await waits for a reply of
+// either family. It opens no socket itself and builds on any OS.
 package dhcptest
 
 import (
@@ -36,17 +36,27 @@ func Exchange(t testing.TB, conn net.PacketConn, dst net.Addr, req *dhcpv4.DHCPv
 	if _, err := conn.WriteTo(req.ToBytes(), dst); err != nil {
 		t.Fatalf("send: %v", err)
 	}
+	return Await(conn, wait, func(b []byte) (*dhcpv4.DHCPv4, bool) {
+		rep, err := dhcpv4.FromBytes(b)
+		return rep, err == nil && rep.TransactionID == req.TransactionID && rep.OpCode == dhcpv4.OpcodeBootReply
+	})
+}
+
+// Await reads datagrams from conn until parse accepts one, and returns what
+// parse made of it and its source; the zero T and nil when none is
+// accepted within wait. It serves DHCPv4 and DHCPv6 alike.
+func Await[T any](conn net.PacketConn, wait time.Duration, parse func([]byte) (T, bool)) (T, net.Addr) {
 	deadline := time.Now().Add(wait)
-	buf := make([]byte, 1500)
+	buf := make([]byte, 64<<10)
 	for {
 		_ = conn.SetReadDeadline(deadline)
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
-			return nil, nil
+			var zero T
+			return zero, nil
 		}
-		rep, err := dhcpv4.FromBytes(buf[:n])
-		if err == nil && rep.TransactionID == req.TransactionID && rep.OpCode == dhcpv4.OpcodeBootReply {
-			return rep, from
+		if v, ok := parse(buf[:n]); ok {
+			return v, from
 		}
 	}
 }

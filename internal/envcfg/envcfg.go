@@ -5,6 +5,7 @@
 package envcfg
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,16 +27,23 @@ type MACFile struct {
 	File   string
 }
 
+// items returns the trimmed, non-empty items of a comma list.
+func items(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // IfaceList is a comma list of interface names.
 type IfaceList []string
 
 func (l *IfaceList) Decode(v string) error {
 	*l = nil
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range items(v) {
 		if len(f) > 15 || strings.ContainsAny(f, " /:") {
 			return fmt.Errorf("%q is not an interface name (expected a comma list such as eth0,eth1)", f)
 		}
@@ -50,18 +58,29 @@ func (l *IfaceList) Decode(v string) error {
 type IPv4 struct{ net.IP }
 
 func (a *IPv4) Decode(v string) error {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		a.IP = nil
+	return decodeIP(&a.IP, v, func(v string) net.IP {
+		ip := net.ParseIP(v).To4()
+		// Loopback, "this network" (0/8) and the reserved 240/4 are never
+		// an address a PXE client on the LAN can reach.
+		if ip == nil || ip.IsLoopback() || ip[0] == 0 || ip[0] >= 240 || ip.IsMulticast() {
+			return nil
+		}
+		return ip
+	}, "expected a unicast IPv4 address on the LAN such as 192.168.1.10 (not loopback, multicast or broadcast)")
+}
+
+// decodeIP sets *dst to parse(v), or to nil when v is empty; expect is the
+// error when parse returns nil.
+func decodeIP(dst *net.IP, v string, parse func(string) net.IP, expect string) error {
+	if v = strings.TrimSpace(v); v == "" {
+		*dst = nil
 		return nil
 	}
-	ip := net.ParseIP(v).To4()
-	// Loopback, "this network" (0/8) and the reserved 240/4 are never an
-	// address a PXE client on the LAN can reach.
-	if ip == nil || ip.IsLoopback() || ip[0] == 0 || ip[0] >= 240 || ip.IsMulticast() {
-		return fmt.Errorf("expected a unicast IPv4 address on the LAN such as 192.168.1.10 (not loopback, multicast or broadcast)")
+	ip := parse(v)
+	if ip == nil {
+		return errors.New(expect)
 	}
-	a.IP = ip
+	*dst = ip
 	return nil
 }
 
@@ -71,17 +90,12 @@ func (a *IPv4) Decode(v string) error {
 type IPv6 struct{ net.IP }
 
 func (a *IPv6) Decode(v string) error {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		a.IP = nil
+	return decodeIP(&a.IP, v, func(v string) net.IP {
+		if ip := net.ParseIP(v); ip != nil && ip.To4() == nil && ip.IsGlobalUnicast() {
+			return ip
+		}
 		return nil
-	}
-	ip := net.ParseIP(v)
-	if ip == nil || ip.To4() != nil || !ip.IsGlobalUnicast() {
-		return fmt.Errorf("expected a global or ULA unicast IPv6 address such as 2001:db8::5 or fd00::5 (not link-local, loopback, multicast or IPv4)")
-	}
-	a.IP = ip
-	return nil
+	}, "expected a global or ULA unicast IPv6 address such as 2001:db8::5 or fd00::5 (not link-local, loopback, multicast or IPv4)")
 }
 
 // Auto is a switch written on, off or auto (the default, decided at start
@@ -117,11 +131,7 @@ type ArchFiles map[uint16]string
 
 func (m *ArchFiles) Decode(v string) error {
 	out := ArchFiles{}
-	for _, pair := range strings.Split(v, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
+	for _, pair := range items(v) {
 		k, file, ok := strings.Cut(pair, "=")
 		arch, err := strconv.ParseUint(strings.TrimSpace(k), 10, 16)
 		if !ok || err != nil {
@@ -143,11 +153,7 @@ type MACList []MACPrefix
 
 func (l *MACList) Decode(v string) error {
 	*l = nil
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range items(v) {
 		p, err := ParseMACPrefix(f)
 		if err != nil {
 			return err
@@ -179,11 +185,7 @@ type MACFiles []MACFile
 
 func (m *MACFiles) Decode(v string) error {
 	*m = nil
-	for _, pair := range strings.Split(v, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
+	for _, pair := range items(v) {
 		k, file, ok := strings.Cut(pair, "=")
 		file = strings.TrimSpace(file)
 		if !ok || file == "" || len(file) > 255 {

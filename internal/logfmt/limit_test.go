@@ -7,17 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/testclock"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time      { return c.t }
-func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
-func newLimited(cfg LimitConfig) (*slog.Logger, *bytes.Buffer, *fakeClock) {
+func newLimited(cfg LimitConfig) (*slog.Logger, *bytes.Buffer, *testclock.Clock) {
 	var out bytes.Buffer
-	c := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	cfg.Now = c.now
+	c := testclock.New(time.Unix(1_800_000_000, 0))
+	cfg.Now = c.Now
 	return slog.New(NewLimiter(NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}), cfg)), &out, c
 }
 
@@ -26,10 +23,10 @@ func TestLimiterOneClientFlood(t *testing.T) {
 	for i := range 10_000 {
 		log.Info("pxe reply", "svc", "dhcp", "mac", "02:00:00:00:00:01", "xid", i)
 		if i%1000 == 999 {
-			clk.add(100 * time.Millisecond)
+			clk.Add(100 * time.Millisecond)
 		}
 	}
-	clk.add(time.Second)
+	clk.Add(time.Second)
 	log.Info("pxe reply", "svc", "dhcp", "mac", "02:00:00:00:00:01", "xid", -1)
 	lines := strings.Count(out.String(), "msg=\"pxe reply\"")
 	// One window of 1 s (5 lines) and the one after.
@@ -46,7 +43,7 @@ func TestLimiterManyClientsFlood(t *testing.T) {
 	for i := range 100_000 {
 		log.Debug("ignored", "reason", "not-pxe", "mac", fmt.Sprintf("02:00:%02x:%02x:%02x:00", i>>16&0xff, i>>8&0xff, i&0xff))
 		if i%10_000 == 9_999 {
-			clk.add(500 * time.Millisecond) // 20,000 new clients per second
+			clk.Add(500 * time.Millisecond) // 20,000 new clients per second
 		}
 	}
 	l := log.Handler().(*limitHandler).l
@@ -66,34 +63,35 @@ func TestLimiterManyClientsFlood(t *testing.T) {
 	}
 }
 
-func TestLimiterPeerPortsAreOneClient(t *testing.T) {
-	log, out, _ := newLimited(LimitConfig{})
-	for i := range 1000 {
-		log.Warn("tftp transfer failed", "peer", fmt.Sprintf("10.0.0.9:%d", 1024+i), "reason", "file not found")
-	}
-	if n := strings.Count(out.String(), "tftp transfer failed"); n != 5 {
-		t.Fatalf("%d lines from one host on 1000 source ports, want 5", n)
-	}
-}
-
-func TestLimiterPassesLinesWithoutClient(t *testing.T) {
-	log, out, _ := newLimited(LimitConfig{})
-	for range 50 {
-		log.Info("listening", "svc", "proxy")
-	}
-	if n := strings.Count(out.String(), "listening"); n != 50 {
-		t.Fatalf("%d of 50 lines naming no client written", n)
-	}
-}
-
-func TestLimiterWithAttrsKey(t *testing.T) {
-	log, out, _ := newLimited(LimitConfig{})
-	cl := log.With("mac", "02:00:00:00:00:07")
-	for range 50 {
-		cl.Info("refused", "reason", "mac-denied")
-	}
-	if n := strings.Count(out.String(), "msg=refused"); n != 5 {
-		t.Fatalf("%d lines for a client named by With, want 5", n)
+// TestLimiterClients: which lines count as one client's. The source port
+// is not part of a client, a line that names no client is never limited,
+// and a client named by With counts like one named in the line.
+func TestLimiterClients(t *testing.T) {
+	for name, c := range map[string]struct {
+		n     int
+		line  func(log *slog.Logger, i int)
+		count string
+		want  int
+	}{
+		"peer ports are one client": {1000, func(log *slog.Logger, i int) {
+			log.Warn("tftp transfer failed", "peer", fmt.Sprintf("10.0.0.9:%d", 1024+i), "reason", "file not found")
+		}, "tftp transfer failed", 5},
+		"lines without client pass": {50, func(log *slog.Logger, _ int) {
+			log.Info("listening", "svc", "proxy")
+		}, "listening", 50},
+		"client named by With": {50, func(log *slog.Logger, _ int) {
+			log.With("mac", "02:00:00:00:00:07").Info("refused", "reason", "mac-denied")
+		}, "msg=refused", 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			log, out, _ := newLimited(LimitConfig{})
+			for i := range c.n {
+				c.line(log, i)
+			}
+			if got := strings.Count(out.String(), c.count); got != c.want {
+				t.Errorf("%d of %d lines written, want %d", got, c.n, c.want)
+			}
+		})
 	}
 }
 
@@ -107,5 +105,21 @@ func TestLimiterCutsLongValues(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "…(3950 bytes)") {
 		t.Fatalf("cut value does not say its length: %s", out)
+	}
+}
+
+// TestNewLogger: the level and the format are the ones asked for.
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	log := NewLogger(&b, slog.LevelWarn, true)
+	log.Info("hidden")
+	log.Warn("shown", "svc", "main")
+	if got := b.String(); strings.Contains(got, "hidden") || !strings.HasPrefix(got, `{"time":`) || !strings.Contains(got, `"msg":"shown"`) {
+		t.Fatalf("json logger wrote %q", got)
+	}
+	b.Reset()
+	NewLogger(&b, slog.LevelInfo, false).Info("shown", "svc", "main")
+	if got := b.String(); !strings.HasPrefix(got, "time=") || !strings.Contains(got, "level=INFO msg=shown svc=main") {
+		t.Fatalf("text logger wrote %q", got)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netnstest runs tests that open DHCP sockets inside private network
 // namespaces, so that no packet of a test can reach a real network.
 //

@@ -30,6 +30,13 @@ func (l *Buffer) String() string {
 	return l.b.String()
 }
 
+// Bytes returns a copy of everything written so far.
+func (l *Buffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
 // Writes counts the calls to Write so far.
 func (l *Buffer) Writes() int {
 	l.mu.Lock()
@@ -40,4 +47,10 @@ func (l *Buffer) Writes() int {
 // Logger returns a Debug-level text logger that writes to l.
 func (l *Buffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// JSONLogger returns a Debug-level JSON logger that writes to l, for tests
+// that decode the lines.
+func (l *Buffer) JSONLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -14,56 +14,107 @@ import (
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
 const batch = 64 // messages per sendmmsg/recvmmsg
 
-// client is the generator's side: one UDP socket on :68 (where broadcast
-// proxy offers arrive) bound to the test interface, and one receive loop that
-// hands each reply to the running phase.
+// wire is what differs between the DHCPv4 and the DHCPv6 load: how a
+// request is made and how a reply is checked. Everything else (sockets,
+// phases, results) is shared.
+type wire struct {
+	size     int // length of every request
+	counters int // how many requests one phase can tell apart
+	// fill writes request ctr of phase id into dst (len(dst) == size).
+	fill func(dst []byte, id uint8, ctr uint32)
+	// check validates a reply cheaply enough for every reply at full rate
+	// and returns the phase and counter of its request.
+	check func(b []byte) (id uint8, ctr uint32, err error)
+}
+
+// checkXid makes a wire's check from check, which returns the xid of a
+// valid reply, and split, the family's xid layout.
+func checkXid(check func([]byte) (uint32, error), split func(uint32) (uint8, uint32)) func([]byte) (uint8, uint32, error) {
+	return func(b []byte) (uint8, uint32, error) {
+		xid, err := check(b)
+		if err != nil {
+			return 0, 0, err
+		}
+		id, ctr := split(xid)
+		return id, ctr, nil
+	}
+}
+
+// batchConn is the batch half of ipv4.PacketConn and ipv6.PacketConn:
+// both Message types are golang.org/x/net's socket.Message.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// client is the generator's side on one link: one UDP socket (:68 for
+// DHCPv4, where broadcast proxy offers arrive; [::]:546 for DHCPv6) bound
+// to the test interface, and one receive loop that hands each reply to the
+// running phase.
 type client struct {
 	iface string
 	conn  *net.UDPConn
-	pc    *ipv4.PacketConn
+	pc    batchConn
 	dst   *net.UDPAddr
-	ts    templates
+	w     wire
 	cur   atomic.Pointer[phase]
 	stray atomic.Int64 // well-formed replies for no running phase (late ones)
 }
 
-func dialClient(iface string, rcvbuf int, dst *net.UDPAddr) (*client, error) {
+// dialClient opens the client socket of one link: DHCPv4 (to dst, the
+// -server address) or, with v6, DHCPv6 SOLICITs to ff02::1:2 on iface.
+func dialClient(iface string, rcvbuf int, dst *net.UDPAddr, v6 bool) (*client, error) {
 	var serr error
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		err := rc.Control(func(fd uintptr) {
 			s := int(fd)
 			serr = errors.Join(
-				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
-				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
 				// FORCE ignores net.core.rmem_max (needs CAP_NET_ADMIN): the
 				// generator must never be the one that drops replies.
 				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf),
 				unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20),
 			)
+			if !v6 {
+				// SO_REUSEADDR: oneAtATime's second socket on :68.
+				serr = errors.Join(serr,
+					unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+					unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1))
+			}
 			if iface != "" {
-				// Broadcasts to 255.255.255.255 need an interface to leave by;
+				// Broadcasts and multicasts need an interface to leave by;
 				// binding also keeps the test traffic on the test link.
 				serr = errors.Join(serr, unix.BindToDevice(s, iface))
 			}
 		})
 		return errors.Join(err, serr)
 	}}
-	c, err := lc.ListenPacket(context.Background(), "udp4", ":68")
-	if err != nil {
-		return nil, fmt.Errorf("listen udp :68: %w", err)
+	network, laddr := "udp4", ":68"
+	if v6 {
+		network, laddr = "udp6", "[::]:546"
+		dst = &net.UDPAddr{IP: net.ParseIP("ff02::1:2"), Port: 547, Zone: iface}
 	}
-	ts, err := newTemplates()
+	c, err := lc.ListenPacket(context.Background(), network, laddr)
 	if err != nil {
+		return nil, fmt.Errorf("listen %s %s on %s: %w", network, laddr, iface, err)
+	}
+	uc := c.(*net.UDPConn)
+	cl := &client{iface: iface, conn: uc, dst: dst}
+	if v6 {
+		cl.pc, cl.w = ipv6.NewPacketConn(uc), wire6()
+		return cl, nil
+	}
+	if cl.w, err = wire4(); err != nil {
 		c.Close()
 		return nil, err
 	}
-	uc := c.(*net.UDPConn)
-	return &client{iface: iface, conn: uc, pc: ipv4.NewPacketConn(uc), dst: dst, ts: ts}, nil
+	cl.pc = ipv4.NewPacketConn(uc)
+	return cl, nil
 }
 
 // receive runs until the socket is closed.
@@ -86,14 +137,13 @@ func (c *client) receive() {
 
 func (c *client) handle(b []byte, now time.Time) {
 	p := c.cur.Load()
-	xid, err := quickCheck(b)
+	id, ctr, err := c.w.check(b)
 	if err != nil {
 		if p != nil {
 			p.malformed(err)
 		}
 		return
 	}
-	id, ctr := splitXid(xid)
 	if p == nil || p.id != id {
 		c.stray.Add(1)
 		return
@@ -214,16 +264,16 @@ func (p *phase) deliver(ctr uint32, b []byte, now time.Time) {
 	p.laneCh[lane] <- cp // buffered 1, and only one request is in flight per lane
 }
 
-// burst sends n DISCOVERs back to back with sendmmsg, then waits until all are
+// burst sends n requests back to back with sendmmsg, then waits until all are
 // answered, no reply came for quiet, or limit passed.
 func (c *client) burst(id uint8, n int, quiet, limit time.Duration) (PhaseResult, [][]byte) {
 	p := &phase{id: id, seen: make([]bool, n), copies: make([][]byte, n), done: make(chan struct{})}
-	plen := len(c.ts[0].b)
+	plen := c.w.size
 	buf := make([]byte, n*plen) // all packets built before the clock starts
 	ms := make([]ipv4.Message, n)
 	for i := range n {
 		b := buf[i*plen : (i+1)*plen]
-		c.ts.pick(uint32(i)).fill(b, makeXid(id, uint32(i)))
+		c.w.fill(b, id, uint32(i))
 		ms[i] = ipv4.Message{Buffers: [][]byte{b}, Addr: c.dst}
 	}
 	c.cur.Store(p)
@@ -292,7 +342,7 @@ func (c *client) newLanes(id uint8, k, count int, check func([]byte)) *phase {
 // roundTrip sends request ctr on lane and waits for its reply or the timeout.
 // b is the lane's packet buffer, t its timer.
 func (c *client) roundTrip(p *phase, lane, ctr int, b []byte, t *time.Timer, timeout time.Duration) {
-	c.ts.pick(uint32(ctr)).fill(b, makeXid(p.id, uint32(ctr)))
+	c.w.fill(b, p.id, uint32(ctr))
 	p.mu.Lock()
 	p.laneCtr[lane] = int64(ctr)
 	p.laneSent[lane] = time.Now()
@@ -351,7 +401,7 @@ func percentiles(r *PhaseResult, lat []time.Duration) {
 	}
 }
 
-// lanes runs a closed loop: each of k lanes sends a DISCOVER, waits for its
+// lanes runs a closed loop: each of k lanes sends a request, waits for its
 // reply (or timeout) and sends the next, until count requests were sent or
 // dur passed.
 func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration) PhaseResult {
@@ -360,10 +410,10 @@ func (c *client) lanes(id uint8, k, count int, dur, timeout time.Duration) Phase
 	var wg sync.WaitGroup
 	for lane := range k {
 		wg.Go(func() {
-			b := make([]byte, len(c.ts[0].b))
+			b := make([]byte, c.w.size)
 			t := time.NewTimer(time.Hour)
 			defer t.Stop()
-			for ctr := lane; ctr < count && ctr < 1<<24 && time.Now().Before(stop); ctr += k {
+			for ctr := lane; ctr < count && ctr < c.w.counters && time.Now().Before(stop); ctr += k {
 				c.roundTrip(p, lane, ctr, b, t, timeout)
 			}
 		})
@@ -408,15 +458,14 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 		ps[i] = &phase{id: id, direct: true, lat: make([]time.Duration, 0, min(count, 1<<20)), start: time.Now()}
 		c.cur.Store(ps[i])
 	}
-	b := make([]byte, len(cs[0].ts[0].b))
+	b := make([]byte, cs[0].w.size)
 	rb := make([]byte, 2048)
 	stop := time.Now().Add(limit)
 	for ctr := 0; ctr < count && time.Now().Before(stop); ctr++ {
 		for j := range cs {
 			i := (ctr + j) % len(cs)
 			c, p := cs[i], ps[i]
-			xid := makeXid(id, uint32(ctr))
-			c.ts.pick(uint32(ctr)).fill(b, xid)
+			c.w.fill(b, id, uint32(ctr))
 			sa := &unix.SockaddrInet4{Port: c.dst.Port, Addr: [4]byte(c.dst.IP.To4())}
 			t0 := time.Now()
 			if err := unix.Sendto(fds[i], b, 0, sa); err != nil {
@@ -440,12 +489,12 @@ func oneAtATime(cs []*client, id uint8, count int, limit, timeout time.Duration,
 					p.res.Lost++
 					break
 				}
-				got, qerr := quickCheck(rb[:n])
+				gotID, gotCtr, qerr := c.w.check(rb[:n])
 				if qerr != nil {
 					p.res.Malformed++
 					continue
 				}
-				if got != xid {
+				if gotID != id || gotCtr != uint32(ctr) {
 					p.res.Dup++ // a late reply to an earlier request
 					continue
 				}
@@ -502,7 +551,7 @@ func rawRecv(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
-// waitReady sends DISCOVERs every interval until one is answered or limit
+// waitReady sends requests every interval until one is answered or limit
 // passes, so that start-up cost is not part of any phase.
 func (c *client) waitReady(id uint8, interval, limit time.Duration) error {
 	deadline := time.Now().Add(limit)

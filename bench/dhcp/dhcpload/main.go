@@ -10,6 +10,9 @@
 // It opens a broadcast DHCP socket: run it only inside a network namespace
 // made for the test (run.sh does), never on a real network.
 //
+// With -v6 it sends DHCPv6 SOLICITs instead (v6.go): the same sockets,
+// phases and results, the request and the reply check aside.
+//
 // With -table A.json B.json it prints the comparison table of two runs.
 package main
 
@@ -121,16 +124,17 @@ func run() error {
 	if len(targets) == 0 {
 		return fmt.Errorf("no -target given")
 	}
-	if *v6Mode {
-		return runV6(targets, *rcvbuf, *burstN, *inflight, *closed, *timeout, *quiet, *out)
-	}
 	dst, err := net.ResolveUDPAddr("udp4", *server)
 	if err != nil {
 		return fmt.Errorf("flag -server %q: %w", *server, err)
 	}
+	family := "" // in the phase names
+	if *v6Mode {
+		family = "IPv6 "
+	}
 	var cs []*client
 	for _, t := range targets {
-		c, err := dialClient(t.iface, *rcvbuf, dst)
+		c, err := dialClient(t.iface, *rcvbuf, dst, *v6Mode)
 		if err != nil {
 			return fmt.Errorf("target %s: %w", t.name, err)
 		}
@@ -148,7 +152,7 @@ func run() error {
 	settle()
 
 	// A phase set to 0 is skipped (quick experiments, profiles of one phase).
-	if *seqN > 0 {
+	if *seqN > 0 && !*v6Mode {
 		chks := make([]*checker, len(targets))
 		fns := make([]func([]byte), len(targets))
 		t0 := make([]cpuUse, len(targets))
@@ -183,7 +187,7 @@ func run() error {
 		settle()
 		r.setCPU(t.cpu().sub(t0))
 		t.res.Closed = r
-		report(t.name, fmt.Sprintf("closed loop, %d in flight", *inflight), r)
+		report(t.name, fmt.Sprintf("%sclosed loop, %d in flight", family, *inflight), r)
 	}
 	for _, t := range targets {
 		if *burstN <= 0 {
@@ -193,9 +197,11 @@ func run() error {
 		r, copies := t.c.burst(4, *burstN, *quiet, 30*time.Second)
 		settle()
 		r.setCPU(t.cpu().sub(t0))
-		r.check(copies)
+		if !*v6Mode {
+			r.check(copies)
+		}
 		t.res.Burst = r
-		report(t.name, fmt.Sprintf("burst of %d", *burstN), r)
+		report(t.name, fmt.Sprintf("%sburst of %d", family, *burstN), r)
 	}
 
 	for _, t := range targets {
@@ -223,6 +229,9 @@ func run() error {
 		}
 		if err := os.WriteFile(filepath.Join(*out, t.name+".json"), append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("write result: %w", err)
+		}
+		if *v6Mode {
+			continue // no one-at-a-time phase
 		}
 		var lat []byte
 		for _, d := range res.Seq.InOrder {

@@ -140,6 +140,20 @@ func newTemplates() (templates, error) {
 
 func (ts templates) pick(ctr uint32) *template { return ts[ctr%2] }
 
+// wire4 is the DHCPv4 load: BIOS and UEFI DISCOVERs in turn.
+func wire4() (wire, error) {
+	ts, err := newTemplates()
+	if err != nil {
+		return wire{}, err
+	}
+	return wire{
+		size:     len(ts[0].b),
+		counters: 1 << 24,
+		fill:     func(dst []byte, id uint8, ctr uint32) { ts.pick(ctr).fill(dst, makeXid(id, ctr)) },
+		check:    checkXid(quickCheck, splitXid),
+	}, nil
+}
+
 var (
 	errShort   = errors.New("shorter than a BOOTP header")
 	errNotRep  = errors.New("not a BOOTREPLY")

@@ -1,5 +1,5 @@
 // Command proxy6srv runs the DHCPv6 ProxyDHCP (package proxy6) alone, on
-// [::]:547 and [::]:4011 of the interfaces given (proxy6.Listen: the same
+// [::]:547 and [::]:4011 of the interfaces given (dhcpsock.Listen6: the same
 // receive buffer as pxeproxy's ports 67 and 4011), for bench/dhcp/run6.sh
 // until pxeproxy itself serves IPv6 (PXE_IPV6). It answers with pxeproxy's
 // default boot files and logs as pxeproxy does (internal/logfmt).
@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
@@ -51,7 +52,7 @@ func run() error {
 	srv := proxy6.New(cfg, log)
 	errc := make(chan error, 2)
 	for _, addr := range []string{"[::]:547", "[::]:4011"} {
-		conn, _, err := proxy6.Listen(ctx, addr, *rcvbuf)
+		conn, _, err := dhcpsock.Listen6(ctx, addr, *rcvbuf)
 		if err != nil {
 			return err
 		}

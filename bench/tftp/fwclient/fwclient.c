@@ -10,11 +10,21 @@
  * the same pause, with an ACK of the last block received in order (as EDK2's
  * Mtftp4 does); a silence of a second resends that ACK, five in a row fail.
  *
+ * With -m MAX it also asks for Microsoft's variable-window extension as the
+ * Windows boot manager does (windowsize and msftwindow=31416 in the request;
+ * docs/windows-bootmgr-tftp.md). When the OACK grants it (msftwindow=27182),
+ * every ACK carries one more byte, the window wanted next, and fwclient
+ * steers it the way the boot manager is described to (emtunc.org, 2014:
+ * larger on a clean line, smaller on loss); its exact rule is not published,
+ * so this one is a model: from the OACK's windowsize, doubled after each
+ * complete window up to MAX, halved on a gap or a silence. Without the grant
+ * it keeps to the OACK's windowsize and 4-byte ACKs.
+ *
  * It checks that the bytes received match the tsize of the OACK (and -s when
  * given) and writes them to -o when given, so that run.sh can check the sha256.
  *
- * Usage: fwclient [-b blksize] [-w windowsize] [-d delay_us] [-s size]
- *                 [-o out] SERVER_IP FILE
+ * Usage: fwclient [-b blksize] [-w windowsize] [-m max_window] [-d delay_us]
+ *                 [-s size] [-o out] SERVER_IP FILE
  * Exit status 0 on a complete, verified download.
  */
 #define _GNU_SOURCE
@@ -36,9 +46,11 @@ static void pause_us(long us) {
 	}
 }
 
-static int send_ack(int s, const struct sockaddr_in *to, unsigned short block) {
-	unsigned char ack[4] = {0, 4, (unsigned char)(block >> 8), (unsigned char)block};
-	return sendto(s, ack, sizeof ack, 0, (const struct sockaddr *)to, sizeof *to) == sizeof ack ? 0 : -1;
+/* send_ack acknowledges block; next > 0 adds the variable-window byte. */
+static int send_ack(int s, const struct sockaddr_in *to, unsigned short block, long next) {
+	unsigned char ack[5] = {0, 4, (unsigned char)(block >> 8), (unsigned char)block, (unsigned char)next};
+	size_t n = next > 0 ? 5 : 4;
+	return sendto(s, ack, n, 0, (const struct sockaddr *)to, sizeof *to) == (ssize_t)n ? 0 : -1;
 }
 
 /* opt returns the value of option name in an OACK body, -1 if absent. */
@@ -59,22 +71,25 @@ static long long opt(const unsigned char *b, size_t n, const char *name) {
 }
 
 int main(int argc, char **argv) {
-	long blksize = 1468, window = 1, delay = 200;
+	long blksize = 1468, window = 1, delay = 200, msft = 0;
 	long long want = -1;
 	const char *out = NULL;
 	int c;
-	while ((c = getopt(argc, argv, "b:w:d:s:o:")) != -1) {
+	while ((c = getopt(argc, argv, "b:w:m:d:s:o:")) != -1) {
 		switch (c) {
 		case 'b': blksize = atol(optarg); break;
 		case 'w': window = atol(optarg); break;
+		case 'm': msft = atol(optarg); break;
 		case 'd': delay = atol(optarg); break;
 		case 's': want = atoll(optarg); break;
 		case 'o': out = optarg; break;
 		default: return 2;
 		}
 	}
-	if (argc - optind != 2 || blksize < 8 || blksize > 65464 || window < 1 || delay < 0) {
-		fprintf(stderr, "usage: fwclient [-b blksize] [-w windowsize] [-d delay_us] [-s size] [-o out] SERVER_IP FILE\n");
+	/* One byte carries the window: 1..255. */
+	if (argc - optind != 2 || blksize < 8 || blksize > 65464 || window < 1 || delay < 0 || msft < 0 || msft > 255 ||
+	    (msft > 0 && window > msft)) {
+		fprintf(stderr, "usage: fwclient [-b blksize] [-w windowsize] [-m max_window (1-255, >= windowsize)] [-d delay_us] [-s size] [-o out] SERVER_IP FILE\n");
 		return 2;
 	}
 	const char *file = argv[optind + 1];
@@ -103,8 +118,10 @@ int main(int argc, char **argv) {
 	}
 	req[0] = 0, req[1] = 1;
 	n += 2;
-	if (window > 1)
+	if (window > 1 || msft > 0)
 		n += snprintf((char *)req + n, sizeof req - n, "windowsize%c%ld%c", 0, window, 0);
+	if (msft > 0)
+		n += snprintf((char *)req + n, sizeof req - n, "msftwindow%c31416%c", 0, 0);
 	if (sendto(s, req, n, 0, (struct sockaddr *)&srv, sizeof srv) != n) {
 		perror("fwclient: send request");
 		return 1;
@@ -115,6 +132,8 @@ int main(int argc, char **argv) {
 	long long got = 0, tsize = -1;
 	unsigned short last = 0; /* last block received in order */
 	long inwin = 0, bsize = 512, wsize = 1;
+	long next = 0; /* variable window granted: the window asked in the last ACK; 0: not granted */
+	int gapped = 0; /* a gap was answered and no block came in order since */
 	int timeouts = 0, have_tid = 0;
 	for (;;) {
 		struct sockaddr_in from;
@@ -125,9 +144,12 @@ int main(int argc, char **argv) {
 				fprintf(stderr, "fwclient: %s: no answer\n", file);
 				return 1;
 			}
-			if (have_tid)
-				send_ack(s, &tid, last);
-			else
+			if (have_tid) {
+				if (next > 0)
+					wsize = next = next > 1 ? next / 2 : 1;
+				inwin = 0;
+				send_ack(s, &tid, last, next);
+			} else
 				sendto(s, req, n, 0, (struct sockaddr *)&srv, sizeof srv);
 			continue;
 		}
@@ -153,21 +175,29 @@ int main(int argc, char **argv) {
 			if ((v = opt(pkt + 2, r - 2, "windowsize")) > 0)
 				wsize = v;
 			tsize = opt(pkt + 2, r - 2, "tsize");
+			if (msft > 0 && opt(pkt + 2, r - 2, "msftwindow") == 27182)
+				next = wsize;
 			pause_us(delay);
-			send_ack(s, &tid, 0);
+			send_ack(s, &tid, 0, next);
 			continue;
 		}
 		if (op != 3)
 			continue;
 		unsigned short b = (pkt[2] << 8) | pkt[3];
 		if (b != (unsigned short)(last + 1)) {
-			/* A duplicate or a gap: ask for what follows the last block in order. */
+			/* A duplicate or a gap: ask for what follows the last block in
+			 * order, with a smaller window once per loss (the rest of the
+			 * window then brings the same ACK again). */
+			if (next > 0 && !gapped)
+				wsize = next = next > 1 ? next / 2 : 1;
+			gapped = 1;
 			pause_us(delay);
-			send_ack(s, &tid, last);
+			send_ack(s, &tid, last, next);
 			inwin = 0;
 			continue;
 		}
 		last = b;
+		gapped = 0;
 		got += r - 4;
 		if (fd >= 0 && write(fd, pkt + 4, r - 4) != r - 4) {
 			perror(out);
@@ -175,8 +205,10 @@ int main(int argc, char **argv) {
 		}
 		int final = r - 4 < bsize;
 		if (final || ++inwin == wsize) {
+			if (next > 0 && !final)
+				wsize = next = next * 2 < msft ? next * 2 : msft;
 			pause_us(delay);
-			send_ack(s, &tid, last);
+			send_ack(s, &tid, last, next);
 			inwin = 0;
 		}
 		if (final)

@@ -1,4 +1,4 @@
-package main
+package instance
 
 // The clients subcommand prints the boot journal's table from a running
 // pxeproxy, for an SSH session or `docker compose exec`: the image has no
@@ -17,23 +17,16 @@ import (
 // clientsTimeout bounds the request to the running instance.
 const clientsTimeout = 5 * time.Second
 
-// errNoHTTP is why the table cannot be fetched without PXE_HTTP_ADDR.
-var errNoHTTP = errors.New("PXE_HTTP_ADDR is empty: the boot journal is served on the HTTP listener; " +
+// ErrNoHTTP is why the table cannot be fetched without PXE_HTTP_ADDR.
+var ErrNoHTTP = errors.New("PXE_HTTP_ADDR is empty: the boot journal is served on the HTTP listener; " +
 	"set PXE_HTTP_ADDR (e.g. :8080) for pxeproxy and for this command")
 
-// clientsCmd fetches /api/v1/clients from the instance configured by the
-// same environment (PXE_HTTP_ADDR, on loopback as healthcheck does) and
-// prints it as a table, the most recently active client first.
-func clientsCmd(args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return errors.New("usage: pxeproxy clients (configured by the PXE_* environment variables)")
-	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
+// Clients fetches /api/v1/clients from the instance's HTTP listener (on
+// loopback, as Healthcheck does) and prints it as a table, the most
+// recently active client first.
+func Clients(cfg Config, stdout io.Writer) error {
 	if cfg.HTTPAddr == "" {
-		return errNoHTTP
+		return ErrNoHTTP
 	}
 	target, err := loopbackTarget(cfg.HTTPAddr)
 	if err != nil {

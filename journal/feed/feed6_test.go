@@ -1,4 +1,4 @@
-package main
+package feed
 
 import (
 	"net"
@@ -12,15 +12,15 @@ import (
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
-// TestJourneysHook6 drives an EDK2 PXEv6 boot through hook6 as the relay6 e2e
+// TestHook6 drives an EDK2 PXEv6 boot through Hook6 as the relay6 e2e
 // scenario sees it: a relayed ADVERTISE, the lease REQUEST to the site's
 // server, the 4011 REPLY, the boot file from the leased address, then iPXE's
 // SOLICIT.
-func TestJourneysHook6(t *testing.T) {
+func TestHook6(t *testing.T) {
 	jw := testJourneys(t, "")
 	var metered int
 	c := proxy6.Config{OnAnswer: func(*proxy6.Answer, proxy6.Ingress) { metered++ }}
-	jw.hook6(&c)
+	jw.Hook6(&c)
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0xe2, 0, 1}
 	url := "tftp://[fd77::3]/snponly.efi"
 	adv := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise}
@@ -36,7 +36,7 @@ func TestJourneysHook6(t *testing.T) {
 		proxy6.Ingress{Port: proxy6.PortPXE, IfName: "eth0", Src: stack})
 	// No MAC from the neighbour table (IPv4 only): the leased address puts
 	// the download in this client's journey.
-	jw.startTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("[fd77:1::109]:1500"), File: "snponly.efi", Size: 1000}).End("ok", "")
+	jw.StartTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("[fd77:1::109]:1500"), File: "snponly.efi", Size: 1000}).End("ok", "")
 	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassIPXE, File: "tftp://[fd77::3]/boot.ipxe", MAC: mac, Relays: 1},
 		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
 	// An answer whose client MAC is unknown starts no journey.
@@ -60,10 +60,10 @@ func TestJourneysHook6(t *testing.T) {
 	if v := cl.State; v != journal.StateInProgress {
 		t.Errorf("state %s (%s), want in-progress: iPXE was offered its script", v, cl.Verdict)
 	}
-	var none *journeys
+	var none *Feed
 	before := c.OnAnswer
-	none.hook6(&c) // no HTTP listener: no journal, c unchanged
+	none.Hook6(&c) // no HTTP listener: no journal, c unchanged
 	if c.OnAnswer == nil || before == nil {
-		t.Error("hook6 on nil journeys dropped OnAnswer")
+		t.Error("Hook6 on a nil Feed dropped OnAnswer")
 	}
 }

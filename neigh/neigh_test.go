@@ -1,4 +1,4 @@
-package main
+package neigh
 
 import (
 	"fmt"
@@ -68,30 +68,30 @@ func TestNeighboursReadRate(t *testing.T) {
 		}
 	}
 	now := time.Unix(1000, 0)
-	n := &neighbours{path: path, now: func() time.Time { return now }}
+	n := &Table{path: path, now: func() time.Time { return now }}
 	a, b := netip.MustParseAddr("10.0.0.50"), netip.MustParseAddr("10.0.0.60")
 	write("10.0.0.50 0x1 0x2 52:54:00:00:00:50 * eth1\n")
-	if mac := n.lookup(a); mac.String() != "52:54:00:00:00:50" {
+	if mac := n.Lookup(a); mac.String() != "52:54:00:00:00:50" {
 		t.Fatalf("first look-up: %v", mac)
 	}
 	write("10.0.0.50 0x1 0x2 52:54:00:00:00:51 * eth1\n", "10.0.0.60 0x1 0x2 52:54:00:00:00:60 * eth1\n")
-	if mac := n.lookup(b); mac != nil {
+	if mac := n.Lookup(b); mac != nil {
 		t.Fatalf("a miss within a second of the last read read again: %v", mac)
 	}
 	now = now.Add(time.Second)
-	if mac := n.lookup(b); mac.String() != "52:54:00:00:00:60" {
+	if mac := n.Lookup(b); mac.String() != "52:54:00:00:00:60" {
 		t.Fatalf("a miss a second later: %v", mac)
 	}
 	now = now.Add(30 * time.Second)
 	write("10.0.0.50 0x1 0x2 52:54:00:00:00:52 * eth1\n")
-	if mac := n.lookup(a); mac.String() != "52:54:00:00:00:51" {
+	if mac := n.Lookup(a); mac.String() != "52:54:00:00:00:51" {
 		t.Fatalf("a hit re-read the table before a minute: %v", mac)
 	}
 	now = now.Add(31 * time.Second)
-	if mac := n.lookup(a); mac.String() != "52:54:00:00:00:52" {
+	if mac := n.Lookup(a); mac.String() != "52:54:00:00:00:52" {
 		t.Fatalf("a hit on a minute-old copy: %v", mac)
 	}
-	if mac := (&neighbours{path: filepath.Join(t.TempDir(), "none"), now: time.Now}).lookup(a); mac != nil {
+	if mac := (&Table{path: filepath.Join(t.TempDir(), "none"), now: time.Now}).Lookup(a); mac != nil {
 		t.Fatalf("no table: %v", mac)
 	}
 }
@@ -108,10 +108,10 @@ func TestNeighboursPending(t *testing.T) {
 		}
 	}
 	now := time.Unix(1000, 0)
-	n := &neighbours{path: path, now: func() time.Time { return now }}
+	n := &Table{path: path, now: func() time.Time { return now }}
 	a, b := netip.MustParseAddr("10.0.0.50"), netip.MustParseAddr("10.9.0.7")
 	write()
-	if n.lookup(a) != nil || n.lookup(b) != nil {
+	if n.Lookup(a) != nil || n.Lookup(b) != nil {
 		t.Fatal("found in an empty table")
 	}
 	write("10.0.0.50 0x1 0x2 52:54:00:00:00:50 * eth1\n")
@@ -132,7 +132,7 @@ func TestNeighboursPending(t *testing.T) {
 		t.Fatalf("%d still waiting after neighWait", len(n.pending))
 	}
 	for i := range 4 * maxPending {
-		n.lookup(netip.AddrFrom4([4]byte{10, 8, byte(i >> 8), byte(i)}))
+		n.Lookup(netip.AddrFrom4([4]byte{10, 8, byte(i >> 8), byte(i)}))
 	}
 	if len(n.pending) != maxPending {
 		t.Fatalf("%d waiting after a flood of misses, want the bound %d", len(n.pending), maxPending)

@@ -1,9 +1,12 @@
-package main
-
-// journeys.go adapts the services' plain-value hooks to the boot journal:
-// no service package imports journal.
+// Package feed feeds the boot journal from the services' plain-value hooks
+// (the proxy, the conflict watcher, the TFTP and HTTP servers) and joins a
+// transfer's peer to its MAC through the kernel's neighbour table. It is the
+// only package that knows both journal and the services: no service package
+// imports journal, and journal imports none of them.
+package feed
 
 import (
+	"context"
 	"encoding/hex"
 	"io/fs"
 	"log/slog"
@@ -12,41 +15,55 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/httpd"
 	"github.com/pxeproxy/pxeproxy/journal"
 	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/neigh"
 	"github.com/pxeproxy/pxeproxy/proxy"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
-// journeys feeds the journal from the proxy, the conflict watcher and the
-// TFTP and HTTP servers.
-type journeys struct {
-	j     *journal.Journal
-	neigh *neighbours
-	// root is the boot folder, for the closest name of a missing file; set
-	// before the services start, nil with PXE_TFTP=off.
-	root *bootfs.Root
+// Config is what the feed keeps and where it looks.
+type Config struct {
+	// Clients is how many journeys the journal keeps (journal.Config).
+	Clients int
+	// Interfaces are the served interfaces, whose neighbours are looked up;
+	// empty: all.
+	Interfaces []string
+	// Files is the boot folder, listed for the closest name of a missing
+	// file; nil: none (no TFTP server).
+	Files fs.FS
+	// ARPPath is the neighbour table to read; empty: the kernel's.
+	ARPPath string
 }
 
-// newJourneys returns the journal's adapters, or nil when PXE_HTTP_ADDR is
-// empty: nothing could show the journeys.
-func newJourneys(cfg *Config, log *slog.Logger) *journeys {
-	if cfg.HTTPAddr == "" {
-		return nil
-	}
-	jw := &journeys{}
-	jw.j = journal.New(journal.Config{Clients: cfg.JournalClients, Names: jw.names}, log)
-	jw.neigh = newNeighbours(cfg.Interfaces, func(ip netip.Addr, mac net.HardwareAddr) {
+// Feed records what the services report in a journal.
+type Feed struct {
+	j     *journal.Journal
+	neigh *neigh.Table
+	files fs.FS
+}
+
+// New returns a Feed over a new journal.
+func New(cfg Config, log *slog.Logger) *Feed {
+	jw := &Feed{files: cfg.Files}
+	jw.j = journal.New(journal.Config{Clients: cfg.Clients, Names: jw.names}, log)
+	jw.neigh = neigh.New(neigh.Config{Interfaces: cfg.Interfaces, Path: cfg.ARPPath, Found: func(ip netip.Addr, mac net.HardwareAddr) {
 		jw.j.Join(mac, ip, journal.ViaNeighbour)
-	})
+	}})
 	return jw
 }
 
-// request records a PXE request the proxy handled.
-func (jw *journeys) request(s proxy.Seen) {
+// Journal is the journal fed, for its page and API.
+func (jw *Feed) Journal() *journal.Journal { return jw.j }
+
+// Run joins transfer peers to their MAC once the kernel has learnt it,
+// until ctx ends.
+func (jw *Feed) Run(ctx context.Context) error { return jw.neigh.Run(ctx) }
+
+// Request records a PXE request the proxy handled.
+func (jw *Feed) Request(s proxy.Seen) {
 	if s.Port == proxy.PortDHCP && s.Type == dhcpv4.MessageTypeRequest {
 		// The client's lease REQUEST, meant for the site's server: option
 		// 50 (or ciaddr when renewing) is its address. Not a boot request.
@@ -87,25 +104,27 @@ func guid(b []byte) string {
 	return string(out[:])
 }
 
-// conflict records another server's answer to a client.
-func (jw *journeys) conflict(f conflict.Finding) {
+// Conflict records another server's answer to a client.
+func (jw *Feed) Conflict(f conflict.Finding) {
 	server, _ := netip.AddrFromSlice(f.Server.To4())
 	jw.j.Conflict(journal.Conflict{MAC: f.MAC, Server: server, What: string(f.Kind), File: f.File})
 }
 
-// lease joins a client's MAC and the address a DHCP server gives it.
-func (jw *journeys) lease(mac net.HardwareAddr, ip netip.Addr) {
+// Lease joins a client's MAC and the address a DHCP server gives it.
+func (jw *Feed) Lease(mac net.HardwareAddr, ip netip.Addr) {
 	jw.j.Join(mac, ip, journal.ViaSiteReply)
 }
 
-func (jw *journeys) startTFTP(s tftpd.Start) tftpd.Watch {
+// StartTFTP records a TFTP download and follows it.
+func (jw *Feed) StartTFTP(s tftpd.Start) tftpd.Watch {
 	if w := jw.start("tftp", s.Peer, s.File, s.Size, s.BlockSize, s.WindowSize); w != nil {
 		return w
 	}
 	return nil
 }
 
-func (jw *journeys) startHTTP(s httpd.Start) httpd.Watch {
+// StartHTTP records an HTTP download and follows it.
+func (jw *Feed) StartHTTP(s httpd.Start) httpd.Watch {
 	if w := jw.start("http", s.Peer, s.File, s.Size, 0, 0); w != nil {
 		return w
 	}
@@ -115,8 +134,8 @@ func (jw *journeys) startHTTP(s httpd.Start) httpd.Watch {
 // start records a download. The peer's MAC comes from the neighbour
 // table when the kernel knows it; if not yet, the neighbour look-up joins
 // it later, once the transfer's own traffic has made the kernel learn it.
-func (jw *journeys) start(proto string, peer netip.AddrPort, file string, size int64, blksize, window int) *transfer {
-	mac := jw.neigh.lookup(peer.Addr())
+func (jw *Feed) start(proto string, peer netip.AddrPort, file string, size int64, blksize, window int) *transfer {
+	mac := jw.neigh.Lookup(peer.Addr())
 	t := jw.j.StartTransfer(journal.TransferStart{Proto: proto, Peer: peer, MAC: mac, File: file, Size: size,
 		BlockSize: blksize, WindowSize: window})
 	if t == nil {
@@ -132,8 +151,8 @@ func (t *transfer) Progress(bytes int64, retransmits int) { t.t.Progress(bytes, 
 
 func (t *transfer) End(result, detail string) { t.t.End(journal.Result(result), detail) }
 
-// stats is the journal's reading for the metrics.
-func (jw *journeys) stats() metrics.Journeys {
+// Stats is the journal's reading for the metrics.
+func (jw *Feed) Stats() metrics.Journeys {
 	st := jw.j.Stats()
 	out := metrics.Journeys{Clients: map[string]int{}, Boots: map[string]uint64{}, Dropped: st.Dropped}
 	for s, n := range st.Clients {
@@ -145,8 +164,8 @@ func (jw *journeys) stats() metrics.Journeys {
 	return out
 }
 
-// states are the label values of the journal's metrics.
-func states() []string {
+// States are the label values of the journal's metrics.
+func States() []string {
 	out := make([]string, len(journal.States))
 	for i, s := range journal.States {
 		out[i] = string(s)
@@ -162,13 +181,13 @@ const (
 
 // names lists the boot folder's files (the journal asks at most every 10
 // seconds, on a request for a missing file).
-func (jw *journeys) names() []string {
-	if jw.root == nil {
+func (jw *Feed) names() []string {
+	if jw.files == nil {
 		return nil
 	}
 	var out []string
 	visited := 0
-	_ = fs.WalkDir(jw.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(jw.files, ".", func(p string, d fs.DirEntry, err error) error {
 		visited++
 		if visited > maxVisited || len(out) >= maxListed {
 			return fs.SkipAll

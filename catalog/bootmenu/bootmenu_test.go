@@ -1,4 +1,4 @@
-package main
+package bootmenu
 
 import (
 	"io"
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
-	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
@@ -30,7 +29,7 @@ func put(t *testing.T, dir, name, content string) {
 	}
 }
 
-// fakeClock is a settable time for menuMaker.now.
+// fakeClock is a settable time for Maker.now.
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -42,10 +41,10 @@ func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t
 // countingFS counts the listings of the top folder: one per scan.
 type countingFS struct {
 	fs.ReadDirFS
-	scans atomic.Int64
+	scans *atomic.Int64
 }
 
-func (c *countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
+func (c countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if name == "." {
 		c.scans.Add(1)
 	}
@@ -58,13 +57,16 @@ func (c *countingFS) ReadDir(name string) ([]fs.DirEntry, error) {
 type menuFixture struct {
 	admin, defaults string
 	root            *bootfs.Root
-	maker           *menuMaker
+	maker           *Maker
 	clock           *fakeClock
-	fsys            *countingFS
+	scans           atomic.Int64
 	logs            *testlog.Buffer
 }
 
-func newMenuFixture(t *testing.T, env map[string]string) *menuFixture {
+// testConfig is the menu's settings at their defaults (PXE_MENU_*).
+var testConfig = Config{Timeout: 30 * time.Second, Default: "local"}
+
+func newMenuFixture(t *testing.T, cfg Config) *menuFixture {
 	t.Helper()
 	f := &menuFixture{admin: t.TempDir(), defaults: t.TempDir(), logs: &testlog.Buffer{},
 		clock: &fakeClock{t: time.Unix(1e9, 0)}}
@@ -72,26 +74,19 @@ func newMenuFixture(t *testing.T, env map[string]string) *menuFixture {
 	put(t, f.defaults, "boot.ipxe", "#!ipxe\necho an old built-in menu\n")
 	put(t, f.defaults, "memtest/memtest86+x64.bin", "bin")
 	put(t, f.defaults, "memtest/memtest86+x64.efi", "efi")
-	clearEnv(t)
-	t.Setenv("PXE_TFTP_ROOT", f.admin)
-	t.Setenv("PXE_TFTP_DEFAULTS", f.defaults)
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(f.logs, nil))
-	f.maker = newMenuMaker(cfg, log)
+	f.maker = New(cfg, log)
 	f.maker.now = f.clock.now
-	f.root, _, err = openTFTPRoot(cfg, log, f.maker.files())
+	var err error
+	gen := f.maker.Files()
+	for name, g := range gen {
+		gen[name] = func(fsys fs.FS) ([]byte, error) { return g(countingFS{fsys.(fs.ReadDirFS), &f.scans}) }
+	}
+	f.root, _, err = bootfs.Open(bootfs.Folder{Path: f.admin}, bootfs.Folder{Path: f.defaults}, gen, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.root.Close() })
-	f.fsys = &countingFS{ReadDirFS: f.root.FS().(fs.ReadDirFS)}
-	f.maker.setFS(f.fsys)
 	return f
 }
 
@@ -113,7 +108,7 @@ func (f *menuFixture) get(t *testing.T, name string) string {
 const menuMark = "# pxeproxy boot catalogue"
 
 func TestMenuServedFromFolder(t *testing.T) {
-	f := newMenuFixture(t, nil)
+	f := newMenuFixture(t, testConfig)
 	for _, name := range []string{"boot.ipxe", "/BOOT.IPXE", "pxeproxy-menu.ipxe"} {
 		if got := f.get(t, name); !strings.Contains(got, menuMark) || !strings.Contains(got, "item memtest ") {
 			t.Fatalf("%s: not the generated menu with the built-in memtest:\n%s", name, got)
@@ -140,25 +135,26 @@ func TestMenuServedFromFolder(t *testing.T) {
 }
 
 func TestMenuSettings(t *testing.T) {
+	with := func(change func(c *Config)) Config { c := testConfig; change(&c); return c }
 	cases := map[string]struct {
-		env  map[string]string
+		cfg  Config
 		want []string
 	}{
-		"defaults": {nil, []string{"set pxeproxy-timeout 30000\n", "set pxeproxy-default local\n",
+		"defaults": {testConfig, []string{"set pxeproxy-timeout 30000\n", "set pxeproxy-default local\n",
 			"kernel /memtest/memtest86%2Bx64.bin"}},
-		"forever": {map[string]string{"PXE_MENU_TIMEOUT": "0"}, []string{"set pxeproxy-timeout 0\n"}},
-		"default entry": {map[string]string{"PXE_MENU_DEFAULT": "memtest", "PXE_MENU_TIMEOUT": "2s"},
+		"forever": {with(func(c *Config) { c.Timeout = 0 }), []string{"set pxeproxy-timeout 0\n"}},
+		"default entry": {with(func(c *Config) { c.Default, c.Timeout = "memtest", 2*time.Second }),
 			[]string{"set pxeproxy-timeout 2000\n", "set pxeproxy-default memtest\n"}},
-		"unknown default boots local": {map[string]string{"PXE_MENU_DEFAULT": "linux-later"},
+		"unknown default boots local": {with(func(c *Config) { c.Default = "linux-later" }),
 			[]string{"set pxeproxy-default local\n"}},
-		"wds server": {map[string]string{"PXE_WDS_SERVER": "192.0.2.50"},
+		"wds server": {with(func(c *Config) { c.WDSServer = net.IPv4(192, 0, 2, 50).To4() }),
 			[]string{"item wds-server ", "chain tftp://192.0.2.50/boot\\x64\\wdsmgfw.efi"}},
-		"http": {map[string]string{"PXE_HTTP_ADDR": ":4011"},
+		"http": {with(func(c *Config) { c.HTTPAddr = ":4011" }),
 			[]string{"kernel http://${pxeproxy-server}:4011/memtest/memtest86%2Bx64.bin"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := newMenuFixture(t, c.env).get(t, "boot.ipxe")
+			got := newMenuFixture(t, c.cfg).get(t, "boot.ipxe")
 			for _, w := range c.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("menu lacks %q:\n%s", w, got)
@@ -168,28 +164,8 @@ func TestMenuSettings(t *testing.T) {
 	}
 }
 
-func TestMenuConfigErrors(t *testing.T) {
-	cases := map[string]struct{ key, val, want string }{
-		"default not an id": {"PXE_MENU_DEFAULT", "Debian 12", `PXE_MENU_DEFAULT="Debian 12": expected an entry id`},
-		"default injects":   {"PXE_MENU_DEFAULT", "local\nreboot", `PXE_MENU_DEFAULT="local\nreboot"`},
-		"timeout too long":  {"PXE_MENU_TIMEOUT", "25h", `PXE_MENU_TIMEOUT=25h0m0s: expected at most 24h0m0s`},
-		"timeout negative":  {"PXE_MENU_TIMEOUT", "-1s", `PXE_MENU_TIMEOUT="-1s": expected a duration`},
-		"wds not ipv4":      {"PXE_WDS_SERVER", "wds.example", `PXE_WDS_SERVER="wds.example": expected a unicast IPv4 address`},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			clearEnv(t)
-			t.Setenv(c.key, c.val)
-			_, err := loadConfig()
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("%s=%q: error %v, want %q", c.key, c.val, err, c.want)
-			}
-		})
-	}
-}
-
 func TestMenuHTTPBase(t *testing.T) {
-	ip := func(s string) envcfg.IPv4 { return envcfg.IPv4{IP: net.ParseIP(s).To4()} }
+	ip := func(s string) net.IP { return net.ParseIP(s).To4() }
 	cases := map[string]struct {
 		cfg  Config
 		want string
@@ -204,7 +180,7 @@ func TestMenuHTTPBase(t *testing.T) {
 		"other boot server, our ip": {Config{HTTPAddr: ":4011", BootServer: ip("10.0.0.9"), ServerIP: ip("10.0.0.5")}, "http://10.0.0.5:4011"},
 	}
 	for name, c := range cases {
-		if got := menuHTTPBase(&c.cfg); got != c.want {
+		if got := HTTPBase(c.cfg); got != c.want {
 			t.Errorf("%s: %q, want %q", name, got, c.want)
 		}
 	}
@@ -213,7 +189,7 @@ func TestMenuHTTPBase(t *testing.T) {
 // TestMenuFlood: a flood of menu requests, all at once and then in
 // sequence, costs one scan of the folder per second, not one per request.
 func TestMenuFlood(t *testing.T) {
-	f := newMenuFixture(t, nil)
+	f := newMenuFixture(t, testConfig)
 	var wg sync.WaitGroup
 	for range 500 {
 		wg.Add(1)
@@ -227,13 +203,13 @@ func TestMenuFlood(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.fsys.scans.Load(); n != 1 {
+	if n := f.scans.Load(); n != 1 {
 		t.Fatalf("500 requests at once: %d scans, want 1", n)
 	}
 	for i := range 100 {
 		f.clock.add(menuMaxAge / 10)
 		f.get(t, "pxeproxy-menu.ipxe")
-		if n, want := f.fsys.scans.Load(), int64(1+(i+1)/10); n != want {
+		if n, want := f.scans.Load(), int64(1+(i+1)/10); n != want {
 			t.Fatalf("after %d requests over %s: %d scans, want %d", 500+i+1, time.Duration(i+1)*menuMaxAge/10, n, want)
 		}
 	}
@@ -243,7 +219,7 @@ func TestMenuFlood(t *testing.T) {
 // it appears, not on every scan, and one scan logs a bounded number of
 // lines however many names it leaves out.
 func TestMenuSkipLogBounded(t *testing.T) {
-	f := newMenuFixture(t, nil)
+	f := newMenuFixture(t, testConfig)
 	put(t, f.admin, "linux/bad/vmlinuz", "k")
 	put(t, f.admin, "linux/bad/cmdline.txt", "quiet ; reboot")
 	lines := func() int { return strings.Count(f.logs.String(), "boot menu: left out") }
@@ -269,18 +245,19 @@ func TestMenuSkipLogBounded(t *testing.T) {
 
 func TestMenuStartWarnings(t *testing.T) {
 	cases := map[string]struct {
-		env  map[string]string
+		def  string
 		warn string
 	}{
-		"local":            {nil, ""},
-		"built-in memtest": {map[string]string{"PXE_MENU_DEFAULT": "memtest"}, ""},
-		"not there yet": {map[string]string{"PXE_MENU_DEFAULT": "linux-debian-12"},
-			`PXE_MENU_DEFAULT names no entry of the boot menu (yet)`},
+		"local":            {"local", ""},
+		"built-in memtest": {"memtest", ""},
+		"not there yet":    {"linux-debian-12", `PXE_MENU_DEFAULT names no entry of the boot menu (yet)`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			f := newMenuFixture(t, c.env)
-			f.maker.logStart()
+			cfg := testConfig
+			cfg.Default = c.def
+			f := newMenuFixture(t, cfg)
+			f.maker.LogStart(f.root.FS())
 			logs := f.logs.String()
 			if !strings.Contains(logs, `msg="boot menu entries" svc=menu count=5 ids="[memtest local shell config reboot]"`) {
 				t.Errorf("no entries line:\n%s", logs)

@@ -1,12 +1,17 @@
-package main
+package probe
 
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
+	"github.com/pxeproxy/pxeproxy/internal/dhcptest"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/internal/testlog"
+	"github.com/pxeproxy/pxeproxy/proxy"
 )
 
 // TestProbeCmdUsage: bad arguments stop before any socket is opened.
@@ -22,7 +27,7 @@ func TestProbeCmdUsage(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if c := probeCmd(context.Background(), args, &stdout, &stderr); c != 2 {
+			if c := Command(context.Background(), args, &stdout, &stderr); c != 2 {
 				t.Fatalf("exit %d, want 2; stdout %q stderr %q", c, stdout.String(), stderr.String())
 			}
 			if stdout.Len() != 0 || stderr.Len() == 0 {
@@ -44,14 +49,14 @@ func TestProbeCmdTwoServers(t *testing.T) {
 	corp := netnstest.Netns(t, "10.72.1.1/30", "10.72.0.1/24")
 	client := netnstest.Netns(t, "10.72.1.5/30", "10.72.0.9/24")
 	br := netnstest.Bridge(t, "10.72.0.2/24", corp, client)
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	serveProxy(t, logs.Logger(), br)
 
 	probeIn := func(args ...string) (int, string) {
 		var stdout, stderr bytes.Buffer
 		code := -1
 		if err := client.Do(func() error {
-			code = probeCmd(context.Background(), append(args, client.PeerIf), &stdout, &stderr)
+			code = Command(context.Background(), append(args, client.PeerIf), &stdout, &stderr)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -105,4 +110,15 @@ func TestProbeCmdTwoServers(t *testing.T) {
 		}
 		expect(t, out, "verdict: no address", "PXE-E51")
 	})
+}
+
+// serveProxy runs the proxy on port 67 for ifaces until the test ends.
+func serveProxy(t *testing.T, log *slog.Logger, ifaces ...string) {
+	t.Helper()
+	tr, _, err := dhcpsock.Listen67(context.Background(), 1<<20, log)
+	if err != nil {
+		t.Fatalf("listen on port 67: %v", err)
+	}
+	srv := proxy.New(proxy.ServerConfig{Config: proxy.Config{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}, Interfaces: ifaces}, log)
+	dhcptest.Serve(t, func(ctx context.Context) error { return srv.Serve(ctx, tr, proxy.PortDHCP) })
 }

@@ -1,4 +1,6 @@
-package main
+package probe
+
+// command.go is `pxeproxy probe`: flags in, a verdict and an exit code out.
 
 import (
 	"context"
@@ -11,11 +13,11 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"github.com/pxeproxy/pxeproxy/probe"
 	"github.com/pxeproxy/pxeproxy/proxy"
 )
 
-const probeUsage = `usage: pxeproxy probe [-arch N] [-timeout 4s] [-mac iface|random|MAC] IFACE
+// usage is the text of `pxeproxy probe -h`.
+const usage = `usage: pxeproxy probe [-arch N] [-timeout 4s] [-mac iface|random|MAC] IFACE
 
 Sends one PXE DHCPDISCOVER, as the firmware of architecture N would (option 93:
 0 x86 BIOS, 7 x86-64 UEFI, 11 ARM64 UEFI, 16 x86-64 UEFI HTTP), broadcast on
@@ -30,11 +32,13 @@ MAC may get no answer at all. -mac random probes as an unknown new machine;
 -mac 52:54:00:12:34:56 as a given one (reservations, PXE_ALLOW_MACS).
 `
 
-// probeCmd runs `pxeproxy probe` and returns the exit code.
-func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Command runs `pxeproxy probe` with its arguments until ctx ends and
+// returns the exit code: 0 when a client would boot, 1 when it would not,
+// 2 on bad usage.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, probeUsage) }
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	arch := fs.Uint("arch", 0, "client architecture (option 93)")
 	wait := fs.Duration("timeout", 4*time.Second, "how long to collect replies")
 	macArg := fs.String("mac", "iface", "client MAC: iface, random or a MAC")
@@ -56,10 +60,10 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "iface":
 		mac = ifc.HardwareAddr
 		if len(mac) != 6 {
-			mac = probe.RandomMAC() // no Ethernet address (tun, ...)
+			mac = RandomMAC() // no Ethernet address (tun, ...)
 		}
 	case "random":
-		mac = probe.RandomMAC()
+		mac = RandomMAC()
 	default:
 		if mac, err = net.ParseMAC(*macArg); err != nil || len(mac) != 6 {
 			fmt.Fprintf(stderr, "pxeproxy probe: -mac %q: expected iface, random or a MAC such as 52:54:00:12:34:56\n", *macArg)
@@ -71,20 +75,20 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	_, _ = rand.Read(xid[:])
 	_, _ = rand.Read(guid[:])
 	a := uint16(*arch)
-	req := probe.Discover(a, mac, xid, guid)
+	req := Discover(a, mac, xid, guid)
 	fmt.Fprintf(stdout, "probe: PXE DISCOVER on %s: arch %d (%s), mac %s, xid %s; collecting replies for %s\n",
 		ifname, a, proxy.ArchName(a), mac, xid, *wait)
-	replies, err := probe.Run(ctx, ifname, req, *wait)
+	replies, err := Run(ctx, ifname, req, *wait)
 	if err != nil {
 		fmt.Fprintf(stderr, "pxeproxy probe: %v\n", err)
 		return 1
 	}
 	marker := "PXEClient"
-	if probe.IsHTTPArch(a) {
+	if IsHTTPArch(a) {
 		marker = "HTTPClient"
 	}
-	v := probe.Judge(replies, marker)
-	probe.Print(stdout, replies, v)
+	v := Judge(replies, marker)
+	Print(stdout, replies, v)
 	if !v.Boots {
 		return 1
 	}

@@ -1,8 +1,8 @@
-package main
-
-// menu.go wires the boot catalogue (package catalog) into the boot folder:
-// iPXE clients get a menu generated from what the folder holds, made again
-// when a client asks, so an image copied in shows up at the next boot.
+// Package bootmenu puts the boot catalogue (package catalog) into the boot
+// folder: iPXE clients get a menu generated from what the folder holds, made
+// again when a client asks, so an image copied in shows up at the next boot.
+// A flood of requests costs at most one scan of the folder a second.
+package bootmenu
 
 import (
 	"fmt"
@@ -17,13 +17,13 @@ import (
 	"github.com/pxeproxy/pxeproxy/catalog"
 )
 
-// Names under which the boot folder serves the generated menu. menuName is
-// the stable one an admin's own boot.ipxe can chain to; bootName is what
+// Names under which the boot folder serves the generated menu. MenuName is
+// the stable one an admin's own boot.ipxe can chain to; BootName is what
 // iPXE clients ask for by default (PXE_IPXE_SCRIPT). Each is generated
 // only when the admin's folder has no file of that name (bootfs.Config).
 const (
-	menuName = "pxeproxy-menu.ipxe"
-	bootName = "boot.ipxe"
+	MenuName = "pxeproxy-menu.ipxe"
+	BootName = "boot.ipxe"
 )
 
 // menuMaxAge is how long one scan of the folder serves requests: a flood
@@ -33,51 +33,61 @@ const menuMaxAge = time.Second
 // maxSkipLines bounds the log lines of one scan about names left out.
 const maxSkipLines = 20
 
-// menuMaker builds the boot menu from the boot folder, at most once per
+// Config is what the menu offers and where it sends clients.
+type Config struct {
+	// Timeout is how long the menu waits for a key before it boots
+	// Default; 0: it waits for ever.
+	Timeout time.Duration
+	// Default is the stable id of the default entry.
+	Default string
+	// WDSServer, when set, adds an entry that hands clients to it.
+	WDSServer net.IP
+	// HTTPAddr is our HTTP listener's address ("": none), where the menu
+	// sends clients for big files when clients can reach it.
+	HTTPAddr string
+	// BootServer is the other server the ProxyDHCP offer names (nil:
+	// ourselves), and ServerIP the address we advertise (nil: the ingress
+	// address): they decide the host of the HTTP URLs (HTTPBase).
+	BootServer, ServerIP net.IP
+}
+
+// Maker builds the boot menu from the boot folder, at most once per
 // menuMaxAge; concurrent requests wait for the one scan under way.
-type menuMaker struct {
+type Maker struct {
 	scan catalog.ScanOptions
 	opt  catalog.Options
 	log  *slog.Logger
 	now  func() time.Time
 
 	mu      sync.Mutex
-	fsys    fs.FS // the boot folder; set once it is open, before any request
 	at      time.Time
 	menu    []byte
 	err     error
 	skipped map[string]string // path -> reason, of the last scan
 }
 
-func newMenuMaker(cfg *Config, log *slog.Logger) *menuMaker {
-	return &menuMaker{scan: menuScanOptions(cfg), opt: menuOptions(cfg), log: log, now: time.Now}
-}
-
-// menuScanOptions and menuOptions are the catalogue settings taken from
-// the environment.
-func menuScanOptions(cfg *Config) catalog.ScanOptions {
-	var o catalog.ScanOptions
-	if cfg.WDSServer.IP != nil {
-		o.WDSServer = cfg.WDSServer.String()
+// New returns a Maker; it lists the folder it is given by the boot folder
+// (Files) or at start (LogStart).
+func New(cfg Config, log *slog.Logger) *Maker {
+	var scan catalog.ScanOptions
+	if cfg.WDSServer != nil {
+		scan.WDSServer = cfg.WDSServer.String()
 	}
-	return o
-}
-
-func menuOptions(cfg *Config) catalog.Options {
-	t := time.Duration(cfg.MenuTimeout)
+	t := cfg.Timeout
 	if t == 0 {
-		t = -1 // PXE_MENU_TIMEOUT=0: wait for a key for ever (catalog: negative)
+		t = -1 // wait for a key for ever (catalog: negative)
 	}
-	return catalog.Options{Timeout: t, Default: cfg.MenuDefault, HTTPBase: menuHTTPBase(cfg)}
+	return &Maker{scan: scan, opt: catalog.Options{Timeout: t, Default: cfg.Default, HTTPBase: HTTPBase(cfg)},
+		log: log, now: time.Now}
 }
 
-// menuHTTPBase is where the menu sends clients for big files: our own HTTP
+// HTTPBase is where the menu sends clients for big files: our own HTTP
 // listener when it is on and reachable, "" (TFTP, or whatever served the
 // menu: its paths are relative) otherwise. A wildcard listener is reached
 // at the address the ProxyDHCP offer named (catalog.ServerExpr), except
 // with PXE_BOOT_SERVER, where that is the other server: then
 // PXE_SERVER_IP, or relative paths.
-func menuHTTPBase(cfg *Config) string {
+func HTTPBase(cfg Config) string {
 	if cfg.HTTPAddr == "" {
 		return ""
 	}
@@ -91,9 +101,9 @@ func menuHTTPBase(cfg *Config) string {
 		return "" // no client can reach it
 	case ip != nil && !ip.IsUnspecified():
 		host = ip.String()
-	case cfg.BootServer.IP != nil && cfg.ServerIP.IP != nil:
+	case cfg.BootServer != nil && cfg.ServerIP != nil:
 		host = cfg.ServerIP.String()
-	case cfg.BootServer.IP != nil:
+	case cfg.BootServer != nil:
 		return ""
 	default:
 		host = catalog.ServerExpr
@@ -105,21 +115,14 @@ func menuHTTPBase(cfg *Config) string {
 	return base
 }
 
-// files are the generated names of the boot folder.
-func (m *menuMaker) files() map[string]bootfs.Generator {
-	return map[string]bootfs.Generator{menuName: m.make, bootName: m.make}
-}
-
-// setFS gives the maker the boot folder it lists.
-func (m *menuMaker) setFS(fsys fs.FS) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.fsys = fsys
+// Files are the generated names of the boot folder (bootfs.Config).
+func (m *Maker) Files() map[string]bootfs.Generator {
+	return map[string]bootfs.Generator{MenuName: m.make, BootName: m.make}
 }
 
 // make returns the menu, scanning the folder when the last scan is older
 // than menuMaxAge.
-func (m *menuMaker) make() ([]byte, error) {
+func (m *Maker) make(fsys fs.FS) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -128,7 +131,7 @@ func (m *menuMaker) make() ([]byte, error) {
 	}
 	m.at = now
 	m.menu, m.err = nil, nil
-	entries, err := m.entries()
+	entries, err := m.entries(fsys)
 	if err != nil {
 		m.err = fmt.Errorf("boot menu: %w", err)
 		return nil, m.err
@@ -139,14 +142,11 @@ func (m *menuMaker) make() ([]byte, error) {
 
 // entries scans the folder and logs the names it left out that the last
 // scan did not: a log line per change of the folder, not per request.
-func (m *menuMaker) entries() ([]catalog.Entry, error) {
-	if m.fsys == nil {
-		return nil, fmt.Errorf("no boot folder")
-	}
+func (m *Maker) entries(fsys fs.FS) ([]catalog.Entry, error) {
 	skipped := map[string]string{}
 	opt := m.scan
 	opt.OnSkip = func(path, reason string) { skipped[path] = reason }
-	entries, err := catalog.Scan(m.fsys, opt)
+	entries, err := catalog.Scan(fsys, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -168,19 +168,19 @@ func (m *menuMaker) entries() ([]catalog.Entry, error) {
 	return entries, nil
 }
 
-// logStart scans the folder once at start and logs the menu's settings,
+// LogStart scans the boot folder once at start and logs the menu's settings,
 // and a warning when PXE_MENU_DEFAULT names no entry the menu can boot. An
 // entry may appear later (an image copied in): a warning, not an error.
-func (m *menuMaker) logStart() {
+func (m *Maker) LogStart(fsys fs.FS) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	timeout := m.opt.Timeout.String()
 	if m.opt.Timeout < 0 {
 		timeout = "none"
 	}
-	m.log.Info("boot menu", "svc", "menu", "files", []string{bootName, menuName}, "default", m.opt.Default,
+	m.log.Info("boot menu", "svc", "menu", "files", []string{BootName, MenuName}, "default", m.opt.Default,
 		"timeout", timeout, "http", m.opt.HTTPBase, "wds_server", m.scan.WDSServer)
-	es, err := m.entries()
+	es, err := m.entries(fsys)
 	if err != nil {
 		m.log.Warn("boot menu: cannot list the boot folder yet", "svc", "menu", "err", err)
 		return

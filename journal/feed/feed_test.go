@@ -1,4 +1,4 @@
-package main
+package feed
 
 import (
 	"log/slog"
@@ -21,19 +21,17 @@ import (
 
 // testJourneys is the adapter over a fresh journal, with the neighbour
 // table read from arp (a /proc/net/arp body without its header).
-func testJourneys(t *testing.T, arp string) *journeys {
+func testJourneys(t *testing.T, arp string) *Feed {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "arp")
-	if err := os.WriteFile(path, []byte(arpHeader+arp), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("IP address       HW type     Flags       HW address            Mask     Device\n"+arp), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	jw := newJourneys(&Config{HTTPAddr: ":8080", JournalClients: 10}, slog.New(slog.DiscardHandler))
-	jw.neigh.path = path
-	return jw
+	return New(Config{Clients: 10, ARPPath: path}, slog.New(slog.DiscardHandler))
 }
 
 // timeline renders a client's events as "kind detail" words.
-func timeline(t *testing.T, jw *journeys, id string) (journal.ClientDetail, string) {
+func timeline(t *testing.T, jw *Feed, id string) (journal.ClientDetail, string) {
 	t.Helper()
 	c, ok := jw.j.Client(id)
 	if !ok {
@@ -72,14 +70,14 @@ func TestJourneysAdapter(t *testing.T) {
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
 	uuid := append([]byte{0}, []byte("0123456789abcdef")...)
 	server := netip.MustParseAddr("10.0.0.1")
-	jw.request(proxy.Seen{MAC: mac, Port: proxy.PortDHCP, Type: dhcpv4.MessageTypeDiscover, Arch: 7, HasArch: true,
+	jw.Request(proxy.Seen{MAC: mac, Port: proxy.PortDHCP, Type: dhcpv4.MessageTypeDiscover, Arch: 7, HasArch: true,
 		Vendor: []byte("PXEClient:Arch:00007:UNDI:003016"), UUID: uuid, Iface: "eth1", File: "snponly.efi", Server: server})
 	// The lease REQUEST to the site's server: a join, nothing else.
-	jw.request(proxy.Seen{MAC: mac, Port: proxy.PortDHCP, Type: dhcpv4.MessageTypeRequest, Arch: 7, HasArch: true,
+	jw.Request(proxy.Seen{MAC: mac, Port: proxy.PortDHCP, Type: dhcpv4.MessageTypeRequest, Arch: 7, HasArch: true,
 		Requested: netip.MustParseAddr("10.0.0.50"), Iface: "eth1", Reason: "message-type"})
-	jw.conflict(conflict.Finding{MAC: mac, Server: net.IPv4(10, 0, 0, 9), Kind: conflict.KindProxy, File: "other.efi"})
-	jw.lease(mac, netip.MustParseAddr("10.0.0.51"))
-	w := jw.startTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("10.0.0.51:2000"), File: "snponly.efi", Size: 100, BlockSize: 1468, WindowSize: 4})
+	jw.Conflict(conflict.Finding{MAC: mac, Server: net.IPv4(10, 0, 0, 9), Kind: conflict.KindProxy, File: "other.efi"})
+	jw.Lease(mac, netip.MustParseAddr("10.0.0.51"))
+	w := jw.StartTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("10.0.0.51:2000"), File: "snponly.efi", Size: 100, BlockSize: 1468, WindowSize: 4})
 	if w == nil {
 		t.Fatal("no watch for a transfer")
 	}
@@ -98,12 +96,12 @@ func TestJourneysAdapter(t *testing.T) {
 
 	// A peer no journey holds, whose MAC the kernel knows: a journey keyed
 	// by that MAC, joined.
-	jw.startHTTP(httpdStart("10.0.0.60:3000", "/boot.ipxe")).End("ok", "")
+	jw.StartHTTP(httpdStart("10.0.0.60:3000", "/boot.ipxe")).End("ok", "")
 	if c, _ := timeline(t, jw, "52:54:00:00:00:60"); c.IP.String() != "10.0.0.60" {
 		t.Errorf("neighbour join: %+v", c.Client)
 	}
 	// A relayed peer: no MAC, a journey keyed by the address.
-	jw.startHTTP(httpdStart("10.9.0.7:3000", "/boot.ipxe")).End("not-found", "no such file")
+	jw.StartHTTP(httpdStart("10.9.0.7:3000", "/boot.ipxe")).End("not-found", "no such file")
 	if c, got := timeline(t, jw, "10.9.0.7"); c.MAC != "" || got != "transfer http /boot.ipxe not-found" {
 		t.Errorf("relayed peer: %+v %s", c.Client, got)
 	}

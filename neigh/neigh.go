@@ -1,4 +1,8 @@
-package main
+// Package neigh looks up the MAC of an IPv4 peer on a served segment in the
+// kernel's neighbour table, passively: it never sends a packet, and a peer
+// the kernel has not learnt (a relayed client: its router is there) has no
+// MAC.
+package neigh
 
 import (
 	"bufio"
@@ -15,7 +19,7 @@ import (
 	"time"
 )
 
-// neighbours looks up the MAC of a TFTP or HTTP peer on a served segment in
+// Table looks up the MAC of a TFTP or HTTP peer on a served segment in
 // the kernel's IPv4 neighbour table (/proc/net/arp), passively: the kernel
 // learnt it from the client's own ARP traffic. A relayed client is not in
 // it (its router is). The table is read at most once per neighReadEvery,
@@ -23,7 +27,7 @@ import (
 // missed is kept waiting (neighWait at most, maxPending addresses) and
 // passed to found once a later read has it: the kernel often learns a
 // client's MAC only from the transfer's own traffic.
-type neighbours struct {
+type Table struct {
 	path   string
 	ifaces []string // served interfaces; empty: all
 	now    func() time.Time
@@ -49,20 +53,38 @@ const (
 	maxPending = 256
 )
 
-func newNeighbours(ifaces []string, found func(netip.Addr, net.HardwareAddr)) *neighbours {
-	// thread-self (Linux 3.17+): the reading thread's own namespace.
-	// /proc/net is the main thread's, which is another one when that thread
-	// was switched into a namespace (as the netns tests do).
-	path := "/proc/thread-self/net/arp"
-	if _, err := os.Stat(path); err != nil {
-		path = "/proc/net/arp"
-	}
-	return &neighbours{path: path, ifaces: ifaces, now: time.Now, found: found}
+// Config is what a Table reads and whom it tells.
+type Config struct {
+	// Interfaces are the served interfaces; empty: all.
+	Interfaces []string
+	// Found is given each waiting address's MAC once a later read has it.
+	Found func(netip.Addr, net.HardwareAddr)
+	// Path is the table to read; empty: the kernel's (/proc).
+	Path string
 }
 
-// lookup returns ip's MAC, or nil when the kernel does not know it yet;
-// then ip waits for a later read (run).
-func (n *neighbours) lookup(ip netip.Addr) net.HardwareAddr {
+// New returns a Table; it reads nothing until the first Lookup.
+func New(cfg Config) *Table {
+	path := cfg.Path
+	if path == "" {
+		// thread-self (Linux 3.17+): the reading thread's own namespace.
+		// /proc/net is the main thread's, which is another one when that
+		// thread was switched into a namespace (as the netns tests do).
+		path = "/proc/thread-self/net/arp"
+		if _, err := os.Stat(path); err != nil {
+			path = "/proc/net/arp"
+		}
+	}
+	found := cfg.Found
+	if found == nil {
+		found = func(netip.Addr, net.HardwareAddr) {}
+	}
+	return &Table{path: path, ifaces: cfg.Interfaces, now: time.Now, found: found}
+}
+
+// Lookup returns ip's MAC, or nil when the kernel does not know it yet;
+// then ip waits for a later read (Run).
+func (n *Table) Lookup(ip netip.Addr) net.HardwareAddr {
 	ip = ip.Unmap()
 	if !ip.Is4() {
 		return nil
@@ -87,9 +109,9 @@ func (n *neighbours) lookup(ip netip.Addr) net.HardwareAddr {
 	return mac
 }
 
-// run reads the table again every neighReadEvery while addresses wait,
+// Run reads the table again every neighReadEvery while addresses wait,
 // until ctx ends, and passes those it finds to found.
-func (n *neighbours) run(ctx context.Context) error {
+func (n *Table) Run(ctx context.Context) error {
 	tick := time.NewTicker(neighReadEvery)
 	defer tick.Stop()
 	for {
@@ -106,7 +128,7 @@ func (n *neighbours) run(ctx context.Context) error {
 
 // resolve reads the table if addresses wait and it is due, and returns the
 // waiting addresses it now has; those waiting past neighWait are dropped.
-func (n *neighbours) resolve() map[netip.Addr]net.HardwareAddr {
+func (n *Table) resolve() map[netip.Addr]net.HardwareAddr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
@@ -130,7 +152,7 @@ func (n *neighbours) resolve() map[netip.Addr]net.HardwareAddr {
 	return out
 }
 
-func (n *neighbours) read() map[netip.Addr]net.HardwareAddr {
+func (n *Table) read() map[netip.Addr]net.HardwareAddr {
 	f, err := os.Open(n.path)
 	if err != nil {
 		return nil // not Linux, or no /proc: no MAC from here

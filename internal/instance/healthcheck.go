@@ -1,8 +1,12 @@
-package main
+// Package instance talks to a running pxeproxy on loopback, for the
+// subcommands run next to it (in its container, or over SSH on its host):
+// the healthcheck and the boot journal's table. Both are configured by the
+// same settings as the server, so they find its listeners without flags.
+package instance
 
-// The healthcheck subcommand exists because the container image is FROM
-// scratch: Docker's HEALTHCHECK has no shell, curl or tftp client to call, so
-// the binary probes its own listeners on loopback.
+// The healthcheck exists because the container image is FROM scratch:
+// Docker's HEALTHCHECK has no shell, curl or tftp client to call, so the
+// binary probes its own listeners on loopback.
 
 import (
 	"errors"
@@ -20,20 +24,22 @@ import (
 // (compose: 5s) must stay above it.
 const healthcheckTimeout = 2 * time.Second
 
-// healthcheck probes the local pxeproxy services, configured by the same
-// Config as the server, and returns the process exit code: 0 when they
-// answer (or when nothing local can be probed), 1 otherwise. One line
-// describing the result goes to stdout, which Docker keeps in the health log.
-func healthcheck(args []string, stdout io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintln(stdout, "usage: pxeproxy healthcheck (configured by the PXE_* environment variables)")
-		return 2
-	}
-	cfg, err := loadConfig()
-	if err != nil {
-		fmt.Fprintf(stdout, "unhealthy: %v\n", err)
-		return 1
-	}
+// Config is where the running instance listens: the server's own settings.
+type Config struct {
+	// HTTPAddr is PXE_HTTP_ADDR ("": no HTTP listener).
+	HTTPAddr string
+	// TFTP is PXE_TFTP, TFTPAddr PXE_TFTP_ADDR.
+	TFTP     bool
+	TFTPAddr string
+	// IPXEScript is PXE_IPXE_SCRIPT, the file the TFTP probe asks for.
+	IPXEScript string
+}
+
+// Healthcheck probes the local pxeproxy services and returns the process
+// exit code: 0 when they answer (or when nothing local can be probed), 1
+// otherwise. One line describing the result goes to stdout, which Docker
+// keeps in the health log.
+func Healthcheck(cfg Config, stdout io.Writer) int {
 	if cfg.HTTPAddr != "" {
 		url, err := healthzURL(cfg.HTTPAddr)
 		if err == nil {

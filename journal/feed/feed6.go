@@ -1,7 +1,4 @@
-package main
-
-// journeys6.go feeds the boot journal from the DHCPv6 ProxyDHCP (kept apart
-// from journeys.go, which s2-root moves into journal/feed: port hook6 with it).
+package feed
 
 import (
 	"net"
@@ -11,9 +8,10 @@ import (
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
 
-// hook6 makes c's OnAnswer also record each answered DHCPv6 request in the
-// journal; a nil jw (no HTTP listener) leaves c as it is.
-func (jw *journeys) hook6(c *proxy6.Config) {
+// Hook6 makes c's OnAnswer also record each answered DHCPv6 request in the
+// journal, and its OnLease join a client's MAC to its PXE lease; a nil jw
+// (no HTTP listener) leaves c as it is.
+func (jw *Feed) Hook6(c *proxy6.Config) {
 	if jw == nil {
 		return
 	}
@@ -29,7 +27,7 @@ func (jw *journeys) hook6(c *proxy6.Config) {
 
 // lease6 joins a client's MAC and the address it asks the site's DHCPv6
 // server for, as DHCPREQUEST's option 50 does over IPv4.
-func (jw *journeys) lease6(mac net.HardwareAddr, addrs []net.IP) {
+func (jw *Feed) lease6(mac net.HardwareAddr, addrs []net.IP) {
 	for _, a := range addrs {
 		if ip, ok := netip.AddrFromSlice(a); ok {
 			jw.j.Join(mac, ip, journal.ViaRequest)
@@ -41,7 +39,7 @@ func (jw *journeys) lease6(mac net.HardwareAddr, addrs []net.IP) {
 // REQUEST (4011) and our reply. Without it an IPv6 boot shows only its
 // transfers, keyed by address, and a client that got our ADVERTISE but never
 // asked for the file (a SLAAC-only segment) shows nothing at all.
-func (jw *journeys) answer6(a *proxy6.Answer, in proxy6.Ingress) {
+func (jw *Feed) answer6(a *proxy6.Answer, in proxy6.Ingress) {
 	vendor := "PXEClient"
 	if a.Class == proxy6.ClassHTTP {
 		vendor = "HTTPClient"
