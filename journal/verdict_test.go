@@ -134,7 +134,7 @@ func TestJudge(t *testing.T) {
 			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi"), req4011(4, 7), joined(4, "fd77::18b"),
 				ok(5, "snponly.efi", 200000), func() Event { e := solicit6(8); e.IPXE = true; return e }(),
 				advertise6(8.01, "tftp://[fd77::3]/boot.ipxe")),
-			now: 30, want: StateNoRequest, has: []string{"Offered tftp://[fd77::3]/boot.ipxe, but the client never asked for it", "UDP port 69"},
+			now: 70, want: StateNoRequest, has: []string{"Offered tftp://[fd77::3]/boot.ipxe, but the client never asked for it", "UDP port 69"},
 		},
 		"IPv6 boot: ADVERTISE, 4011 REQUEST, boot file, iPXE over IPv4": {
 			// e2e scenario ipv6, as the journal records it since journeys6.go.
