@@ -114,6 +114,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	start6 := proxy6.Start{Config: proxy6Config(cfg, pcfg, m), Mode: proxy6.Mode(cfg.IPv6), RecvBuffer: cfg.RecvBuffer}
+	jw.Hook6(&start6.Config)
 	if cfg.TFTP {
 		tcfg := tftpd.Config{
 			Root:          root,

@@ -7,6 +7,12 @@
                                              IA_TA (4), IA_PD (25) or Status Code (13), also inside relay
                                              envelopes; prints what it counted, exit status 1 on the first
                                              offence or when there is no such packet
+    pcap6.py FILE.pcap --relay MAC           every RELAY-REPL sent by MAC (pxeproxy) answers a RELAY-FORW it received
+                                             (the reverse addresses): the same hop count, link-address and
+                                             peer-address, the Interface-ID (18) echoed byte for byte when the
+                                             RELAY-FORW had one and absent when not (RFC 8415 19.3), the same
+                                             transaction id inside; prints what it counted, exit status 1 on the
+                                             first offence or when there is no RELAY-REPL
     pcap6.py FILE.pcap N OUT.hex [NOTE]      write packet N's UDP payload as lowercase hex, 32 chars a line, after
                                              "# NOTE" (proxy6/testdata format)
 
@@ -109,6 +115,44 @@ def check(pk, mac):
     return 0
 
 
+def relay(pk, mac):
+    forws = {}  # (relay's address, our address, inner xid) -> the latest RELAY-FORW
+    n_forw = n_repl = n_ifid = 0
+    for p in pk:
+        pl = p[3]
+        if len(pl) < 38 or pl[0] not in (12, 13):
+            continue
+        src, dst = p[1].rsplit(":", 1)[0], p[2].rsplit(":", 1)[0]
+        inner = dict(options(pl[34:])).get(9, b"")
+        if pl[0] == 12 and p[0] != mac.lower():
+            forws[(src, dst, inner[1:4])] = pl
+            n_forw += 1
+            continue
+        if pl[0] != 13 or p[0] != mac.lower():
+            continue
+        n_repl += 1
+        fw = forws.get((dst, src, inner[1:4]))
+        if fw is None:
+            print(f"pcap6: RELAY-REPL answers no RELAY-FORW seen: {summary(p)}")
+            return 1
+        if pl[1:34] != fw[1:34]:
+            print(f"pcap6: RELAY-REPL hop count, link-address or peer-address differ from the RELAY-FORW's: {summary(p)}")
+            return 1
+        ifid_f, ifid_r = dict(options(fw[34:])).get(18), dict(options(pl[34:])).get(18)
+        if ifid_f != ifid_r:
+            print(f"pcap6: Interface-ID not echoed (RELAY-FORW {ifid_f!r}, RELAY-REPL {ifid_r!r}): {summary(p)}")
+            return 1
+        if ifid_r is not None:
+            n_ifid += 1
+            last = ifid_r
+    if not n_repl:
+        print("pcap6: no RELAY-REPL from pxeproxy in the capture")
+        return 1
+    echoed = f"Interface-ID {last.hex()} echoed in {n_ifid}" if n_ifid else "no Interface-ID in any RELAY-FORW"
+    print(f"RELAY-FORW {n_forw}, RELAY-REPL {n_repl} matching theirs, {echoed}")
+    return 0
+
+
 def main():
     pk = list(packets(sys.argv[1]))
     if len(sys.argv) == 2:
@@ -117,6 +161,8 @@ def main():
         return 0
     if sys.argv[2] == "--check":
         return check(pk, sys.argv[3])
+    if sys.argv[2] == "--relay":
+        return relay(pk, sys.argv[3])
     pl = pk[int(sys.argv[2])][3]
     h = pl.hex()
     with open(sys.argv[3], "w") as f:

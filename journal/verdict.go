@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -200,6 +201,7 @@ type facts struct {
 	conflicts []Event
 	// replyIPXE: the last reply answered a request from iPXE.
 	replyIPXE bool
+	addrSeen  bool // the journey, any attempt, learnt an address of the client
 }
 
 func gather(evs []Event) facts {
@@ -249,6 +251,7 @@ func Judge(jn Journey, now time.Time) Verdict {
 		return Verdict{State: StateSeen, Text: "Nothing recorded yet."}
 	}
 	f := gather(evs)
+	f.addrSeen = slices.ContainsFunc(all, func(e Event) bool { return e.Kind == KindJoin })
 	if f.loops > 0 {
 		return Verdict{State: StateIPXELoop, Text: fmt.Sprintf(
 			"iPXE loop: the client, already running iPXE, was given the iPXE binary %s again (%s). "+
@@ -317,6 +320,11 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 		if e.Kind != KindDiscover {
 			continue
 		}
+		if e.IPXE {
+			// iPXE came back (over either family: it sends a SOLICIT too);
+			// what follows is its script.
+			return f.judgeOffer(now)
+		}
 		if fallback := e.Port == PortDHCP6 || (e.Port == PortDHCP && !e.IPXE && e.Class != f.class); fallback && (!f.hasArch || isUEFI(f.arch)) {
 			next := "PXE over IPv6"
 			if e.Port == PortDHCP {
@@ -325,10 +333,6 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 			return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
 				"Secure Boot refused %s: the UEFI firmware downloaded it, then moved on to its next boot option (%s) "+
 					"instead of running it. %s", t.File, next, secureBootAdvice)}
-		}
-		if e.IPXE {
-			// iPXE came back; what follows is its script.
-			return f.judgeOffer(now)
 		}
 	}
 	if since < returnGrace {
@@ -443,8 +447,22 @@ func (f *facts) judgeOffer(now time.Time) Verdict {
 		return Verdict{State: StateNoRequest, Text: text + "another boot server answered it too, " + others +
 			", and the firmware most likely took that offer. Let only one server answer PXE clients."}
 	}
+	if r.Port == PortDHCP6 && !f.replyIPXE {
+		// EDK2 sends the 4011 REQUEST for a proxy offer's boot file only after
+		// it has leased an address from another DHCPv6 server
+		// (PxeBcSelectDhcp6Offer): an ADVERTISE alone is not enough.
+		return Verdict{State: StateNoRequest, Text: text + "it never sent its port-4011 REQUEST for it. UEFI PXEv6 " +
+			"goes on from a proxy ADVERTISE only once the site's DHCPv6 server has leased it an address: a segment with " +
+			"SLAAC only cannot boot it (README: IPv6), or the firmware took another server's offer."}
+	}
+	if !f.addrSeen {
+		return Verdict{State: StateNoRequest, Text: text + "no address of it was seen either (no DHCPREQUEST reached " +
+			"pxeproxy), so most likely no DHCP server leased it one, and a proxy offer alone cannot boot a client. " +
+			"Check that the site's DHCP server serves this segment."}
+	}
 	port := "UDP port 69 (TFTP)"
-	if strings.Contains(r.File, "://") {
+	if strings.HasPrefix(r.File, "http://") || strings.HasPrefix(r.File, "https://") {
+		// tftp:// URLs are what IPv6 clients get.
 		port = "the HTTP port"
 	}
 	server := "the boot server"

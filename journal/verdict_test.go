@@ -61,6 +61,16 @@ func running(s float64, file string, size, bytes int64, movedS float64) Event {
 	return e
 }
 
+// joined is the client's address learnt from its DHCPREQUEST.
+func joined(s float64, ip string) Event {
+	return Event{Time: at(s), Kind: KindJoin, IP: netip.MustParseAddr(ip), Via: ViaRequest}
+}
+
+// advertise6 is a DHCPv6 ADVERTISE sent with file.
+func advertise6(s float64, file string) Event {
+	return Event{Time: at(s), Kind: KindReply, Port: PortDHCP6, File: file}
+}
+
 func conflict(s float64, server, what, file string) Event {
 	return Event{Time: at(s), Kind: KindConflict, Server: netip.MustParseAddr(server), What: what, File: file}
 }
@@ -98,8 +108,41 @@ func TestJudge(t *testing.T) {
 			now: 60, want: StateBooted, has: []string{`after boot\x64\wdsnbp.com it fetched \boot\x64\pxeboot.n12, \Boot\BCD, \Boot\boot.sdi and 1 more`},
 		},
 		"offered, file never requested": {
-			evs: seq(disc(0, 0, biosVendor), reply(0.01, "undionly.kpxe")), now: 20, want: StateNoRequest,
+			evs: seq(disc(0, 0, biosVendor), reply(0.01, "undionly.kpxe"), joined(1.5, "192.168.50.120")), now: 20, want: StateNoRequest,
 			has: []string{"Offered undionly.kpxe, but the client never asked for it (waited 15 s)", "UDP port 69 (TFTP) may be blocked between the client and 192.168.50.1"},
+		},
+		"offered, no address seen: no lease": {
+			evs: seq(disc(0, 0, biosVendor), reply(0.01, "undionly.kpxe")), now: 20, want: StateNoRequest,
+			has: []string{"Offered undionly.kpxe, but the client never asked for it (waited 15 s): no address of it was seen",
+				"a proxy offer alone cannot boot a client"},
+		},
+		"IPv6 boot: boot file delivered, iPXE's SOLICIT answered": {
+			// iPXE sends a SOLICIT (user class iPXE) besides its DHCPv4 DISCOVER: it is not EDK2's next boot option.
+			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi"), req4011(4, 7),
+				ok(5, "snponly.efi", 200000), func() Event { e := solicit6(8); e.IPXE = true; return e }(),
+				advertise6(8.01, "tftp://[fd77::3]/boot.ipxe")),
+			now: 9, want: StateInProgress, has: []string{"Offered tftp://[fd77::3]/boot.ipxe; waiting"},
+		},
+		"offered over IPv6, no 4011 REQUEST: SLAAC only": {
+			// e2e scenario slaac: EDK2 got our ADVERTISE only and gave up (PXE-E21).
+			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi")), now: 20, want: StateNoRequest,
+			has: []string{"Offered tftp://[fd77::3]/snponly.efi, but the client never asked for it", "never sent its port-4011 REQUEST",
+				"SLAAC only cannot boot it"},
+		},
+		"iPXE offered its script over IPv6, never fetched": {
+			// Not the firmware's 4011 sentence: iPXE fetches the URL directly.
+			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi"), req4011(4, 7), joined(4, "fd77::18b"),
+				ok(5, "snponly.efi", 200000), func() Event { e := solicit6(8); e.IPXE = true; return e }(),
+				advertise6(8.01, "tftp://[fd77::3]/boot.ipxe")),
+			now: 70, want: StateNoRequest, has: []string{"Offered tftp://[fd77::3]/boot.ipxe, but the client never asked for it", "UDP port 69"},
+		},
+		"IPv6 boot: ADVERTISE, 4011 REQUEST, boot file, iPXE over IPv4": {
+			// e2e scenario ipv6, as the journal records it since journeys6.go.
+			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi"), req4011(4, 7),
+				Event{Time: at(4.3), Kind: KindReply, Port: PortPXE, File: "tftp://[fd77::3]/snponly.efi"}, joined(4, "fd77::18b"),
+				ok(5, "snponly.efi", 200000), ipxeDisc(9, 7), reply(9.01, "boot.ipxe"), joined(9.5, "10.77.0.166"),
+				ok(10, "boot.ipxe", 232), ok(11, "done-52-54-00-e2-00-02", 5)),
+			now: 12, want: StateBooted, has: []string{"after tftp://[fd77::3]/snponly.efi it fetched boot.ipxe and done-52-54-00-e2-00-02"},
 		},
 		"offered, another proxy answered": {
 			evs: seq(disc(0, 7, pxeVendor), reply(0.01, "snponly.efi"), conflict(0.02, "192.168.50.9", "proxydhcp", "pxelinux.0")), now: 20, want: StateNoRequest,
@@ -110,7 +153,7 @@ func TestJudge(t *testing.T) {
 			has: []string{"waiting for the client to ask for it"},
 		},
 		"offered HTTP URL, never fetched": {
-			evs: seq(disc(0, 16, httpVendor), reply(0.01, "http://192.168.50.1:8080/snponly.efi")), now: 30, want: StateNoRequest,
+			evs: seq(disc(0, 16, httpVendor), reply(0.01, "http://192.168.50.1:8080/snponly.efi"), joined(2, "192.168.50.121")), now: 30, want: StateNoRequest,
 			has: []string{"the HTTP port may be blocked"},
 		},
 		"secure boot: PXE over IPv6 right after the download": {

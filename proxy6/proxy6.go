@@ -103,6 +103,11 @@ type Config struct {
 	// OnIgnore, when set, is called by the Server for each packet not
 	// answered, with its short reason label (metrics); concurrently too.
 	OnIgnore func(port int, reason string)
+	// OnLease, when set, is called by the Server for a PXE client's REQUEST
+	// to another server (its lease from the site's DHCPv6 server), with the
+	// client's MAC and the addresses in its IA_NA: EDK2 downloads the boot
+	// file from that address (the boot journal joins them); concurrently too.
+	OnLease func(mac net.HardwareAddr, addrs []net.IP)
 }
 
 // DUIDLL returns the DUID-LL (RFC 8415 11.4) of an Ethernet MAC: Open's

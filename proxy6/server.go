@@ -204,6 +204,7 @@ func (s *Server) handle(ctx context.Context, w writer, dq *delayQueue, port int,
 
 	ans, err := Reply(req, in, &s.cfg)
 	if err != nil {
+		s.lease(m, relays, in)
 		s.refuse(ctx, port, err, m, info.name, src)
 		return
 	}
@@ -277,6 +278,30 @@ func source(reqDst net.IP, to *net.UDPAddr, info *ifaceInfo, in Ingress) (net.IP
 		return in.Addr, outIf
 	}
 	return info.linkLocal, outIf
+}
+
+// lease reports the addresses a PXE client asks the site's server for in
+// its REQUEST (RFC 8415 18.2.2: the IA_NA of the ADVERTISE it chose) to
+// Config.OnLease. Only PXE firmware's REQUEST counts: EDK2's own IPv6 stack
+// leases another address, which it sends the 4011 REQUEST from, but the
+// download comes from the PXE lease. iPXE's does not either: it leases both
+// families at once and fetches over either (IPv4 in the e2e relay6 run),
+// and the journal keeps one address per client.
+func (s *Server) lease(m *dhcpv6.Message, relays []*dhcpv6.RelayMessage, in Ingress) {
+	if s.cfg.OnLease == nil || m.MessageType != dhcpv6.MessageTypeRequest || in.Port != PortDHCP ||
+		!bytes.HasPrefix(pxeVendorClass(m), []byte(vendorPXE)) || isIPXE(m) {
+		return
+	}
+	var addrs []net.IP
+	for _, ia := range m.Options.IANA() {
+		for _, a := range ia.Options.Addresses() {
+			addrs = append(addrs, a.IPv6Addr)
+		}
+	}
+	mac, _ := ClientMAC(m, relays, in)
+	if len(addrs) > 0 && mac != nil {
+		s.cfg.OnLease(bytes.Clone(mac), addrs)
+	}
 }
 
 // refuse counts and logs a request Reply would not answer: at Debug, but

@@ -384,3 +384,42 @@ func TestBootReplyDelayQueue(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestHandleLease: a PXE client's REQUEST to the site's server reports its
+// MAC and the address in its IA_NA to OnLease, directly and relayed; the
+// same REQUEST without the PXE vendor class (EDK2's own IPv6 stack) or from
+// iPXE, and a SOLICIT, report nothing.
+func TestHandleLease(t *testing.T) {
+	type lease struct{ mac, addr string }
+	var got []lease
+	cfg := testConfig()
+	cfg.OnLease = func(mac net.HardwareAddr, addrs []net.IP) {
+		for _, a := range addrs {
+			got = append(got, lease{mac.String(), a.String()})
+		}
+	}
+	s, _, _ := testServerLoop(t, cfg, slog.LevelDebug)
+	w := &fakeWriter{}
+	ctx := context.Background()
+	// IA_NA: IAID, T1, T2, then an IAADDR with the address the site offered.
+	iaaddr := append(append([]byte{0, byte(dhcpv6.OptionIAAddr), 0, 24}, testLease...), make([]byte, 8)...)
+	ia := append([]byte{0x00, 0x12, 0x34, 0x56, 0, 0, 0, 0, 0, 0, 0, 0}, iaaddr...)
+	site := []byte{0, 3, 0, 1, 0x52, 0x54, 0, 0, 0, 2}
+	leaseReq := with(with(without(edk2Options(vendorPXE, 7), dhcpv6.OptionIANA), dhcpv6.OptionServerID, site), dhcpv6.OptionIANA, ia)
+	client := &net.UDPAddr{IP: testLinkLocal, Port: PortClient}
+
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(solicit, edk2x64), 2, allDHCPDst, client)
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(request, leaseReq), 2, allDHCPDst, client)
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(request, without(leaseReq, dhcpv6.OptionVendorClass)), 2, allDHCPDst, client)
+	s.handle(ctx, w, nil, PortDHCP, msgBytes(request, with(leaseReq, dhcpv6.OptionUserClass, userClass("iPXE"))), 2, allDHCPDst, client)
+	relayed := relayFwd(msgBytes(request, leaseReq), 0, net.ParseIP("2001:db8:3::1"), testLinkLocal)
+	s.handle(ctx, w, nil, PortDHCP, relayed, 2, testServer, &net.UDPAddr{IP: testRelayAddr, Port: PortDHCP})
+
+	want := []lease{{testMAC.String(), testLease.String()}, {testMAC.String(), testLease.String()}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("leases %v, want %v", got, want)
+	}
+	if len(w.sent) != 1 {
+		t.Errorf("%d packets sent, want 1 (the ADVERTISE): a REQUEST to another server is never answered", len(w.sent))
+	}
+}
