@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 var (
@@ -19,16 +19,7 @@ var (
 // testConfig is the configuration most cases use, main's defaults, changed
 // by each non-nil mod (a table case's own settings).
 func testConfig(mods ...func(*Config)) *Config {
-	cfg := &Config{Settings: pxeboot.Settings{
-		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
-		IPXEScript: "boot.ipxe",
-	}}
-	for _, mod := range mods {
-		if mod != nil {
-			mod(cfg)
-		}
-	}
-	return cfg
+	return golden.Apply(&Config{Settings: golden.Settings()}, mods...)
 }
 
 // pkt builds a request: a BOOTREQUEST of message type mt with the given

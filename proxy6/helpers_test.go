@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 var (
@@ -39,16 +39,7 @@ var (
 // testConfig is the configuration most cases use, main's defaults, changed
 // by each non-nil mod (a table case's own settings).
 func testConfig(mods ...func(*Config)) *Config {
-	cfg := &Config{Settings: pxeboot.Settings{
-		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
-		IPXEScript: "boot.ipxe",
-	}}
-	for _, mod := range mods {
-		if mod != nil {
-			mod(cfg)
-		}
-	}
-	return cfg
+	return golden.Apply(&Config{Settings: golden.Settings()}, mods...)
 }
 
 // opt is one option in wire order.
