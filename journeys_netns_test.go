@@ -2,22 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/sys/unix"
 
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/journal"
@@ -38,35 +34,10 @@ func TestServeJourneys(t *testing.T) {
 	}
 	lan := netnstest.Netns(t, "10.74.0.1/24", "10.74.0.50/24")
 	bios := netnstest.Netns(t, "10.75.0.1/24", "10.75.0.50/24") // a BIOS client: no 4011 request
-	root := t.TempDir()
-	boot := bytes.Repeat([]byte("efi!"), 1000) // 4000 bytes: 8 blocks of 512
-	for name, b := range map[string][]byte{"snponly.efi": boot, "undionly.kpxe": boot, "boot.ipxe": []byte("#!ipxe\nexit\n")} {
-		if err := os.WriteFile(root+"/"+name, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clearEnv(t)
-	t.Setenv("PXE_INTERFACES", lan.HostIf+","+bios.HostIf)
-	t.Setenv("PXE_TFTP_ROOT", root)
-	t.Setenv("PXE_HTTP_ADDR", "127.0.0.1:18080")
-	t.Setenv("PXE_DENY_MACS", "02:00:00:00:de")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	waitHTTP(t, "http://127.0.0.1:18080/healthz", logs)
+	boot := bytes.Repeat([]byte("efi!"), 1000)                  // 4000 bytes: 8 blocks of 512
+	root := bootFolder(t, map[string][]byte{"snponly.efi": boot, "undionly.kpxe": boot, "boot.ipxe": []byte("#!ipxe\nexit\n")})
+	logs := startServe(t, loadEnv(t, "PXE_INTERFACES", lan.HostIf+","+bios.HostIf, "PXE_TFTP_ROOT", root,
+		"PXE_HTTP_ADDR", "127.0.0.1:18080", "PXE_DENY_MACS", "02:00:00:00:de"), "http://127.0.0.1:18080/healthz")
 
 	// The client's sockets, in its namespace: 68 for the proxy offers and
 	// for sending, 4011 for the boot-server request.
@@ -78,13 +49,7 @@ func TestServeJourneys(t *testing.T) {
 			return err
 		}
 		mac = ifi.HardwareAddr
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
-				_ = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, lan.PeerIf)
-			})
-		}}
-		if c68, err = lc.ListenPacket(context.Background(), "udp4", ":68"); err != nil {
+		if c68, err = listen68(lan.PeerIf); err != nil {
 			return err
 		}
 		c4011, err = net.ListenPacket("udp4", "10.74.0.50:4011")
@@ -146,13 +111,7 @@ func TestServeJourneys(t *testing.T) {
 			return err
 		}
 		biosMAC = ifi.HardwareAddr
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
-				_ = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, bios.PeerIf)
-			})
-		}}
-		c, err := lc.ListenPacket(context.Background(), "udp4", ":68")
+		c, err := listen68(bios.PeerIf)
 		if err != nil {
 			return err
 		}

@@ -17,22 +17,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the environment table in README.md")
 
-// clearEnv unsets every PXE_ variable for the test.
-func clearEnv(t *testing.T) {
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PXE_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-}
-
 func TestConfigDefaults(t *testing.T) {
-	clearEnv(t)
-	c, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadEnv(t)
 	bf := c.bootFiles()
 	if bf[0] != "undionly.kpxe" || bf[7] != "snponly.efi" || bf[9] != "snponly.efi" || bf[6] != "ipxe-i386.efi" || bf[11] != "ipxe-arm64.efi" {
 		t.Fatalf("boot files %v", bf)
@@ -46,23 +32,13 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigValues(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("PXE_INTERFACES", "lo, lo")
-	t.Setenv("PXE_SERVER_IP", "192.0.2.1")
-	t.Setenv("PXE_BOOTFILES", "7=http://10.0.0.5:8080/ipxe.efi, 10=arm32.efi,0=")
-	t.Setenv("PXE_BOOTFILE_ARM64", "")
-	t.Setenv("PXE_ALLOW_MACS", "52:54:00,00-1b-21-aa-bb-cc")
-	t.Setenv("PXE_MAC_BOOTFILES", "52:54:00:12:34:56=memtest.kpxe")
-	t.Setenv("PXE_TFTP", "off")
-	t.Setenv("PXE_LOG_LEVEL", "DEBUG")
-	t.Setenv("PXE_REPLY_DELAY", "250ms")
-	// Removed variables are ignored, whatever their value: a compose
-	// file written for an older release still starts.
-	t.Setenv("PXE_TFTP_SPIN", "not a duration")
-	c, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadEnv(t, "PXE_INTERFACES", "lo, lo", "PXE_SERVER_IP", "192.0.2.1",
+		"PXE_BOOTFILES", "7=http://10.0.0.5:8080/ipxe.efi, 10=arm32.efi,0=", "PXE_BOOTFILE_ARM64", "",
+		"PXE_ALLOW_MACS", "52:54:00,00-1b-21-aa-bb-cc", "PXE_MAC_BOOTFILES", "52:54:00:12:34:56=memtest.kpxe",
+		"PXE_TFTP", "off", "PXE_LOG_LEVEL", "DEBUG", "PXE_REPLY_DELAY", "250ms",
+		// Removed variables are ignored, whatever their value: a compose
+		// file written for an older release still starts.
+		"PXE_TFTP_SPIN", "not a duration")
 	bf := c.bootFiles()
 	if bf[7] != "http://10.0.0.5:8080/ipxe.efi" || bf[10] != "arm32.efi" || bf[9] != "snponly.efi" {
 		t.Fatalf("boot files %v", bf)

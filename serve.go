@@ -19,7 +19,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/conflict"
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/httpd"
-	"github.com/pxeproxy/pxeproxy/internal/envcfg"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/service"
 	"github.com/pxeproxy/pxeproxy/journal/feed"
 	"github.com/pxeproxy/pxeproxy/metrics"
@@ -190,12 +190,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // proxyConfig is the decision's configuration taken from the environment.
 func proxyConfig(cfg *Config) *proxy.Config {
-	pcfg := &proxy.Config{BootFiles: cfg.bootFiles(), IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP.IP,
-		BootServer: cfg.BootServer.IP, HTTPURL: cfg.HTTPURL, AnswerRequest67: bool(cfg.AnswerRequest67),
-		Allow: prefixes[proxy.MACPrefix](cfg.AllowMACs), Deny: prefixes[proxy.MACPrefix](cfg.DenyMACs)}
-	for _, f := range cfg.MACBootFiles {
-		pcfg.MACBootFiles = append(pcfg.MACBootFiles, proxy.MACBootFile{Prefix: proxy.MACPrefix(f.Prefix), File: f.File})
-	}
+	pcfg := &proxy.Config{Settings: pxeboot.Settings{BootFiles: cfg.bootFiles(), IPXEScript: cfg.IPXEScript,
+		HTTPURL: cfg.HTTPURL, Allow: cfg.AllowMACs, Deny: cfg.DenyMACs, MACBootFiles: cfg.MACBootFiles},
+		ServerIP: cfg.ServerIP.IP, BootServer: cfg.BootServer.IP, AnswerRequest67: bool(cfg.AnswerRequest67)}
 	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
 		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
 		pcfg.HTTPPort, _ = strconv.Atoi(port)
@@ -206,21 +203,6 @@ func proxyConfig(cfg *Config) *proxy.Config {
 // proxy6Config is the DHCPv6 decision's configuration: the IPv4 boot
 // settings, shared.
 func proxy6Config(cfg *Config, p4 *proxy.Config, m *metrics.Metrics) proxy6.Config {
-	c := proxy6.Config{BootFiles: p4.BootFiles, IPXEScript: cfg.IPXEScript, ServerIP: cfg.ServerIP6.IP,
-		HTTPURL: cfg.HTTPURL, HTTPPort: p4.HTTPPort, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
-		Allow: prefixes[net.HardwareAddr](cfg.AllowMACs), Deny: prefixes[net.HardwareAddr](cfg.DenyMACs),
+	return proxy6.Config{Settings: p4.Settings, ServerIP: cfg.ServerIP6.IP, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
 		OnAnswer: func(a *proxy6.Answer, in proxy6.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }}
-	for _, f := range cfg.MACBootFiles {
-		c.MACBootFiles = append(c.MACBootFiles, proxy6.MACBootFile{Prefix: net.HardwareAddr(f.Prefix), File: f.File})
-	}
-	return c
-}
-
-// prefixes is a MAC prefix list in a package's own type.
-func prefixes[T ~[]byte](l envcfg.MACList) []T {
-	out := make([]T, len(l))
-	for i, p := range l {
-		out[i] = T(p)
-	}
-	return out
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -16,23 +15,18 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxeproxy/pxeproxy/internal/envcfg"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
 
 func TestConfigIPv6(t *testing.T) {
-	clearEnv(t)
-	c, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadEnv(t)
 	if c.IPv6 != envcfg.AutoAuto || c.ServerIP6.IP != nil {
 		t.Fatalf("defaults: PXE_IPV6 %q, PXE_SERVER_IP6 %v", c.IPv6, c.ServerIP6)
 	}
-	t.Setenv("PXE_IPV6", "OFF")
-	t.Setenv("PXE_SERVER_IP6", "fd00::5")
-	if c, err = loadConfig(); err != nil || c.IPv6 != envcfg.AutoOff || c.ServerIP6.String() != "fd00::5" {
-		t.Fatalf("parsed %+v, %v", c, err)
+	if c = loadEnv(t, "PXE_IPV6", "OFF", "PXE_SERVER_IP6", "fd00::5"); c.IPv6 != envcfg.AutoOff || c.ServerIP6.String() != "fd00::5" {
+		t.Fatalf("parsed %+v", c)
 	}
 	if w := c.warnings(); len(w) != 1 || !strings.Contains(w[0], "PXE_SERVER_IP6") {
 		t.Fatalf("warnings %q", w)
@@ -62,18 +56,10 @@ func TestConfigIPv6(t *testing.T) {
 // TestProxy6Config: the DHCPv6 side gets the IPv4 boot settings (proxy6.Open
 // then drops an IPv4 PXE_HTTP_URL and picks the Server ID).
 func TestProxy6Config(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("PXE_BOOTFILES", "16=http-x64.efi")
-	t.Setenv("PXE_ALLOW_MACS", "52:54:00")
-	t.Setenv("PXE_DENY_MACS", "52:54:00:de")
-	t.Setenv("PXE_MAC_BOOTFILES", "52:54:00:12:34:56=one.efi")
-	t.Setenv("PXE_HTTP_ADDR", ":8080")
-	t.Setenv("PXE_SERVER_IP6", "2001:db8::5")
-	t.Setenv("PXE_INTERFACES", "lo")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := []string{"PXE_BOOTFILES", "16=http-x64.efi", "PXE_ALLOW_MACS", "52:54:00", "PXE_DENY_MACS", "52:54:00:de",
+		"PXE_MAC_BOOTFILES", "52:54:00:12:34:56=one.efi", "PXE_HTTP_ADDR", ":8080", "PXE_SERVER_IP6", "2001:db8::5",
+		"PXE_INTERFACES", "lo"}
+	cfg := loadEnv(t, env...)
 	c := proxy6Config(cfg, proxyConfig(cfg), nil)
 	if c.BootFiles[7] != "snponly.efi" || c.BootFiles[16] != "http-x64.efi" || c.IPXEScript != "boot.ipxe" ||
 		c.HTTPPort != 8080 || c.HTTPURL != "" || c.ServerIP.String() != "2001:db8::5" || c.ServerID != nil ||
@@ -81,10 +67,7 @@ func TestProxy6Config(t *testing.T) {
 		c.MACBootFiles[0].Prefix.String() != "52:54:00:12:34:56" || len(c.Interfaces) != 1 {
 		t.Fatalf("proxy6 config %+v", c)
 	}
-	t.Setenv("PXE_HTTP_URL", "http://[fd00::5]:8080/boot")
-	if cfg, err = loadConfig(); err != nil {
-		t.Fatal(err)
-	}
+	cfg = loadEnv(t, append(env, "PXE_HTTP_URL", "http://[fd00::5]:8080/boot")...)
 	if c := proxy6Config(cfg, proxyConfig(cfg), nil); c.HTTPURL != "http://[fd00::5]:8080/boot" || c.HTTPPort != 0 {
 		t.Errorf("PXE_HTTP_URL: proxy6 HTTPURL %q port %d", c.HTTPURL, c.HTTPPort)
 	}
@@ -95,16 +78,11 @@ func TestProxy6Config(t *testing.T) {
 // LAN sends: every option 61 value at once makes the configured
 // architectures' labels and "other".
 func TestArchLabelFlood(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("PXE_BOOTFILES", "4242=odd.efi")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadEnv(t, "PXE_BOOTFILES", "4242=odd.efi")
 	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(cfg.bootFiles()))})
 	c := proxy6Config(cfg, proxyConfig(cfg), m)
 	for a := range 1 << 16 {
-		c.OnAnswer(&proxy6.Answer{Arch: uint16(a), Class: proxy6.ClassIPXE}, proxy6.Ingress{Port: proxy6.PortDHCP})
+		c.OnAnswer(&proxy6.Answer{Arch: uint16(a), Class: pxeclass.IPXE}, proxy6.Ingress{Port: proxy6.PortDHCP})
 	}
 	fams, err := m.Registry().Gather()
 	if err != nil {
@@ -132,20 +110,11 @@ func TestServeIPv6EndToEnd(t *testing.T) {
 		return
 	}
 	lan := netnstest.Netns(t, "fd77::1/64", "fd77::2/64")
-	netnstest.WaitDAD(t, "", lan.HostIf)
-	netnstest.WaitDAD(t, lan.NS, lan.PeerIf)
-	root := t.TempDir()
+	lan.WaitDAD(t)
 	boot := bytes.Repeat([]byte("snponly"), 40000)
-	if err := os.WriteFile(root+"/snponly.efi", boot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	clearEnv(t)
-	t.Setenv("PXE_INTERFACES", lan.HostIf)
-	t.Setenv("PXE_TFTP_ROOT", root)
-	t.Setenv("PXE_TFTP_ADDR", ":69")
-	t.Setenv("PXE_HTTP_ADDR", "127.0.0.1:18086")
-	t.Setenv("PXE_DENY_MACS", "02:00:00:00:de")
-	logs := startServe(t, "http://127.0.0.1:18086/healthz")
+	root := bootFolder(t, map[string][]byte{"snponly.efi": boot})
+	logs := startServe(t, loadEnv(t, "PXE_INTERFACES", lan.HostIf, "PXE_TFTP_ROOT", root, "PXE_TFTP_ADDR", ":69",
+		"PXE_HTTP_ADDR", "127.0.0.1:18086", "PXE_DENY_MACS", "02:00:00:00:de"), "http://127.0.0.1:18086/healthz")
 	if !strings.Contains(logs.String(), "svc=proxy6") || !strings.Contains(logs.String(), "tftp6=true") {
 		t.Fatalf("no IPv6 start line:\n%s", logs)
 	}

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/metrics"
 	"github.com/pxeproxy/pxeproxy/tftpd"
-	"golang.org/x/sys/unix"
 )
 
 // TestServeEndToEnd runs the whole program (serve with the configuration
@@ -29,29 +26,13 @@ func TestServeEndToEnd(t *testing.T) {
 		return
 	}
 	lan := netnstest.Netns(t, "10.73.0.1/24", "10.73.0.50/24")
-	root := t.TempDir()
-	if err := os.WriteFile(root+"/undionly.kpxe", []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	clearEnv(t)
-	t.Setenv("PXE_INTERFACES", lan.HostIf)
-	t.Setenv("PXE_TFTP_ROOT", root)
-	t.Setenv("PXE_HTTP_ADDR", "127.0.0.1:18080")
-	t.Setenv("PXE_DENY_MACS", "02:00:00:00:de")
-	t.Setenv("PXE_ALLOW_MACS", "02:00:00")
-	t.Setenv("PXE_REPLY_DELAY", "300ms")
-	logs := startServe(t, "http://127.0.0.1:18080/healthz")
+	root := bootFolder(t, map[string][]byte{"undionly.kpxe": []byte("x")})
+	logs := startServe(t, loadEnv(t, "PXE_INTERFACES", lan.HostIf, "PXE_TFTP_ROOT", root, "PXE_HTTP_ADDR", "127.0.0.1:18080",
+		"PXE_DENY_MACS", "02:00:00:00:de", "PXE_ALLOW_MACS", "02:00:00", "PXE_REPLY_DELAY", "300ms"), "http://127.0.0.1:18080/healthz")
 
 	var c net.PacketConn
-	if err := lan.Do(func() error {
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
-				_ = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, lan.PeerIf)
-			})
-		}}
-		var err error
-		c, err = lc.ListenPacket(context.Background(), "udp4", ":68")
+	if err := lan.Do(func() (err error) {
+		c, err = listen68(lan.PeerIf)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -146,12 +127,8 @@ func TestServeEndToEnd(t *testing.T) {
 
 // startServe runs serve with the configuration in the environment until
 // the test ends, and waits until healthURL answers. Its log is returned.
-func startServe(t *testing.T, healthURL string) *lockedBuffer {
+func startServe(t *testing.T, cfg *Config, healthURL string) *lockedBuffer {
 	t.Helper()
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -213,13 +190,7 @@ func TestSecondInstance(t *testing.T) {
 		return
 	}
 	lan := netnstest.Netns(t, "10.74.0.1/24", "10.74.0.50/24")
-	clearEnv(t)
-	t.Setenv("PXE_INTERFACES", lan.HostIf)
-	t.Setenv("PXE_TFTP", "off")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadEnv(t, "PXE_INTERFACES", lan.HostIf, "PXE_TFTP", "off")
 	first := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -238,7 +209,7 @@ func TestSecondInstance(t *testing.T) {
 	}
 
 	second := &lockedBuffer{}
-	err = serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)))
+	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)))
 	if err == nil || !strings.Contains(err.Error(), "port 4011") || !strings.Contains(err.Error(), "another pxeproxy") ||
 		strings.Contains(err.Error(), "DHCP server or dnsmasq") {
 		t.Errorf("second instance: %v, want one error naming another pxeproxy on port 4011", err)

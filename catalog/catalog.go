@@ -567,6 +567,13 @@ func (s *scanner) wds() {
 		return
 	}
 	e := Entry{Kind: KindWDS, Path: ".", Title: s.title(path.Dir(bcd.Path), "title.txt", "Windows boot manager (Boot folder)")}
+	s.addPerFirmware(e, bios, hasBIOS, efi, hasEFI)
+}
+
+// addPerFirmware adds e with its BIOS and UEFI variants, whichever were
+// found, and the size of the larger: a client loads only the variant for its
+// firmware.
+func (s *scanner) addPerFirmware(e Entry, bios File, hasBIOS bool, efi File, hasEFI bool) {
 	if hasBIOS {
 		bios.Role = RoleBIOS
 		e.Files = append(e.Files, bios)
@@ -575,12 +582,6 @@ func (s *scanner) wds() {
 		efi.Role = RoleEFI
 		e.Files = append(e.Files, efi)
 	}
-	s.addLargest(e)
-}
-
-// addLargest adds e with the size of its largest file: a client loads only
-// the variant for its firmware.
-func (s *scanner) addLargest(e Entry) {
 	s.add(e)
 	last := &s.found[len(s.found)-1]
 	last.Size = 0
@@ -619,13 +620,5 @@ func (s *scanner) memtest(dir string, l []fs.DirEntry) {
 		return
 	}
 	e := Entry{Kind: KindMemtest, Path: dir, Title: s.title(dir, "title.txt", "Memory test (memtest86+)")}
-	if hasBIN {
-		bin.Role = RoleBIOS
-		e.Files = append(e.Files, bin)
-	}
-	if hasEFI {
-		efi.Role = RoleEFI
-		e.Files = append(e.Files, efi)
-	}
-	s.addLargest(e)
+	s.addPerFirmware(e, bin, hasBIN, efi, hasEFI)
 }

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,9 +10,9 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+	"github.com/pxeproxy/pxeproxy/internal/golden"
+)
 
 // oddNames are added to the sample tree in memory: names a checkout could
 // not hold on every system (newlines, control characters, quotes, '|',
@@ -91,7 +90,7 @@ func TestGolden(t *testing.T) {
 	for _, s := range skips {
 		list.WriteString(s + "\n")
 	}
-	golden(t, "entries.txt", list.Bytes())
+	golden.Check(t, "golden/entries.txt", list.String())
 
 	menus := map[string]Options{
 		"menu-http.ipxe": {HTTPBase: "http://" + ServerExpr + ":8080", Default: "linux-debian-12", Timeout: 5 * time.Second},
@@ -102,28 +101,7 @@ func TestGolden(t *testing.T) {
 		if err := validateScript(script, opt); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
-		golden(t, name, script)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it); got:\n%s", name, got)
+		golden.Check(t, "golden/"+name, string(script))
 	}
 }
 

@@ -108,9 +108,7 @@ func TestConflictDetection(t *testing.T) {
 	if !netnstest.Private(t) {
 		return
 	}
-	corp := netnstest.Netns(t, "10.71.1.1/30", "10.71.0.1/24")
-	client := netnstest.Netns(t, "10.71.1.5/30", "10.71.0.9/24")
-	br := netnstest.Bridge(t, "10.71.0.2/24", corp, client)
+	corp, client, br := netnstest.SiteLAN(t, "10.71")
 	netnstest.Dnsmasq(t, corp.NS, corp.PeerIf, "--dhcp-range=10.71.0.100,10.71.0.150,1h",
 		"--dhcp-option-force=60,PXEClient", "--dhcp-boot=pxelinux.0")
 

@@ -17,6 +17,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/dhcptest"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/probe"
 	"github.com/pxeproxy/pxeproxy/proxy"
 )
@@ -26,7 +27,7 @@ import (
 func startServer(t *testing.T, tr proxy.Transport, port int, ifaces []string, log *slog.Logger) {
 	t.Helper()
 	s := proxy.New(proxy.ServerConfig{
-		Config:     proxy.Config{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}, IPXEScript: "boot.ipxe"},
+		Config:     proxy.Config{Settings: pxeboot.Settings{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}, IPXEScript: "boot.ipxe"}},
 		Interfaces: ifaces,
 	}, log)
 	dhcptest.Serve(t, func(ctx context.Context) error { return s.Serve(ctx, tr, port) })

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
 // Client is one row of the clients table: a journey's summary and verdict.
@@ -213,14 +215,14 @@ func (j *Journal) row(jy *journey, now time.Time) Client {
 		}
 		ipxe = nil
 		a := r.arch
-		c.Arch, c.ArchName, c.Class = &a, ArchName(a), vendorClass(r.s1)
+		c.Arch, c.ArchName, c.Class = &a, pxearch.Short(a), vendorClass(r.s1)
 		break
 	}
 	// A NIC whose boot ROM is iPXE itself (QEMU's, iPXE-flashed cards) sends
 	// no other request: iPXE's own option 93 and 60 name the client.
 	if ipxe != nil {
 		a := ipxe.arch
-		c.Arch, c.ArchName, c.Class = &a, ArchName(a), vendorClass(ipxe.s1)
+		c.Arch, c.ArchName, c.Class = &a, pxearch.Short(a), vendorClass(ipxe.s1)
 	}
 	return c
 }

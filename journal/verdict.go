@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
 // State is a journey's state, from a closed set (States), so it can label a
@@ -426,7 +428,7 @@ func (f *facts) judgeOffer(now time.Time) Verdict {
 			var a uint16
 			if f.hasArch {
 				a = f.arch
-				arch = fmt.Sprintf("arch %d (%s)", a, ArchName(a))
+				arch = fmt.Sprintf("arch %d (%s)", a, pxearch.Short(a))
 			}
 			return Verdict{State: StateNoBootFile, Text: fmt.Sprintf(
 				"No boot file for %s: set %s.", arch, bootFileVar(a))}

@@ -57,18 +57,24 @@ func TestParseARPBound(t *testing.T) {
 	}
 }
 
-// TestNeighboursReadRate: the table is read on a miss at most once a
-// second, and on a hit only when the copy is a minute old.
-func TestNeighboursReadRate(t *testing.T) {
+// arpFile gives a Table that reads a file the test rewrites with write, on a
+// clock the test moves by setting *now.
+func arpFile(t *testing.T) (n *Table, write func(lines ...string), now *time.Time) {
 	path := filepath.Join(t.TempDir(), "arp")
-	write := func(lines ...string) {
+	write = func(lines ...string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(arpHeader+strings.Join(lines, "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	now := time.Unix(1000, 0)
-	n := &Table{path: path, now: func() time.Time { return now }}
+	clock := time.Unix(1000, 0)
+	return &Table{path: path, now: func() time.Time { return clock }}, write, &clock
+}
+
+// TestNeighboursReadRate: the table is read on a miss at most once a
+// second, and on a hit only when the copy is a minute old.
+func TestNeighboursReadRate(t *testing.T) {
+	n, write, now := arpFile(t)
 	a, b := netip.MustParseAddr("10.0.0.50"), netip.MustParseAddr("10.0.0.60")
 	write("10.0.0.50 0x1 0x2 52:54:00:00:00:50 * eth1\n")
 	if mac := n.Lookup(a); mac.String() != "52:54:00:00:00:50" {
@@ -78,16 +84,16 @@ func TestNeighboursReadRate(t *testing.T) {
 	if mac := n.Lookup(b); mac != nil {
 		t.Fatalf("a miss within a second of the last read read again: %v", mac)
 	}
-	now = now.Add(time.Second)
+	*now = now.Add(time.Second)
 	if mac := n.Lookup(b); mac.String() != "52:54:00:00:00:60" {
 		t.Fatalf("a miss a second later: %v", mac)
 	}
-	now = now.Add(30 * time.Second)
+	*now = now.Add(30 * time.Second)
 	write("10.0.0.50 0x1 0x2 52:54:00:00:00:52 * eth1\n")
 	if mac := n.Lookup(a); mac.String() != "52:54:00:00:00:51" {
 		t.Fatalf("a hit re-read the table before a minute: %v", mac)
 	}
-	now = now.Add(31 * time.Second)
+	*now = now.Add(31 * time.Second)
 	if mac := n.Lookup(a); mac.String() != "52:54:00:00:00:52" {
 		t.Fatalf("a hit on a minute-old copy: %v", mac)
 	}
@@ -100,15 +106,7 @@ func TestNeighboursReadRate(t *testing.T) {
 // has it hands it over once; one never found is dropped after neighWait;
 // a flood of misses keeps at most maxPending addresses.
 func TestNeighboursPending(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "arp")
-	write := func(lines ...string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(arpHeader+strings.Join(lines, "")), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := time.Unix(1000, 0)
-	n := &Table{path: path, now: func() time.Time { return now }}
+	n, write, now := arpFile(t)
 	a, b := netip.MustParseAddr("10.0.0.50"), netip.MustParseAddr("10.9.0.7")
 	write()
 	if n.Lookup(a) != nil || n.Lookup(b) != nil {
@@ -118,15 +116,15 @@ func TestNeighboursPending(t *testing.T) {
 	if got := n.resolve(); got != nil {
 		t.Fatalf("resolved within a second of the last read: %v", got)
 	}
-	now = now.Add(time.Second)
+	*now = now.Add(time.Second)
 	if got := n.resolve(); len(got) != 1 || got[a].String() != "52:54:00:00:00:50" {
 		t.Fatalf("resolved %v, want 10.0.0.50 only", got)
 	}
-	now = now.Add(time.Second)
+	*now = now.Add(time.Second)
 	if got := n.resolve(); len(got) != 0 || len(n.pending) != 1 {
 		t.Fatalf("resolved %v again, %d waiting; want nothing, 10.9.0.7 waiting", got, len(n.pending))
 	}
-	now = now.Add(neighWait)
+	*now = now.Add(neighWait)
 	n.resolve()
 	if len(n.pending) != 0 {
 		t.Fatalf("%d still waiting after neighWait", len(n.pending))

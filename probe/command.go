@@ -13,7 +13,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 )
 
 // usage is the text of `pxeproxy probe -h`.
@@ -77,7 +77,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := uint16(*arch)
 	req := Discover(a, mac, xid, guid)
 	fmt.Fprintf(stdout, "probe: PXE DISCOVER on %s: arch %d (%s), mac %s, xid %s; collecting replies for %s\n",
-		ifname, a, proxy.ArchName(a), mac, xid, *wait)
+		ifname, a, pxearch.Name(a), mac, xid, *wait)
 	replies, err := Run(ctx, ifname, req, *wait)
 	if err != nil {
 		fmt.Fprintf(stderr, "pxeproxy probe: %v\n", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/dhcptest"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 	"github.com/pxeproxy/pxeproxy/proxy"
 )
@@ -46,9 +47,7 @@ func TestProbeCmdTwoServers(t *testing.T) {
 	if !netnstest.Private(t) {
 		return
 	}
-	corp := netnstest.Netns(t, "10.72.1.1/30", "10.72.0.1/24")
-	client := netnstest.Netns(t, "10.72.1.5/30", "10.72.0.9/24")
-	br := netnstest.Bridge(t, "10.72.0.2/24", corp, client)
+	corp, client, br := netnstest.SiteLAN(t, "10.72")
 	logs := &testlog.Buffer{}
 	serveProxy(t, logs.Logger(), br)
 
@@ -119,6 +118,6 @@ func serveProxy(t *testing.T, log *slog.Logger, ifaces ...string) {
 	if err != nil {
 		t.Fatalf("listen on port 67: %v", err)
 	}
-	srv := proxy.New(proxy.ServerConfig{Config: proxy.Config{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}, Interfaces: ifaces}, log)
+	srv := proxy.New(proxy.ServerConfig{Config: proxy.Config{Settings: pxeboot.Settings{BootFiles: map[uint16]string{0: "undionly.kpxe", 7: "snponly.efi", 9: "snponly.efi"}}}, Interfaces: ifaces}, log)
 	dhcptest.Serve(t, func(ctx context.Context) error { return srv.Serve(ctx, tr, proxy.PortDHCP) })
 }

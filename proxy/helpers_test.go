@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 var (
@@ -15,12 +16,10 @@ var (
 	testServer = net.IPv4(10, 0, 0, 1).To4()
 )
 
-// testConfig is the configuration most cases use: main's defaults.
-func testConfig() *Config {
-	return &Config{
-		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
-		IPXEScript: "boot.ipxe",
-	}
+// testConfig is the configuration most cases use, main's defaults, changed
+// by each non-nil mod (a table case's own settings).
+func testConfig(mods ...func(*Config)) *Config {
+	return golden.Apply(&Config{Settings: golden.Settings()}, mods...)
 }
 
 // pkt builds a request: a BOOTREQUEST of message type mt with the given

@@ -14,6 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
 
@@ -136,7 +137,7 @@ func TestPerPacketLinesLimited(t *testing.T) {
 	logs := &testlog.Buffer{}
 	h := logfmt.NewLimiter(logfmt.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), logfmt.LimitConfig{Period: time.Hour})
 	cfg := *testConfig()
-	cfg.Deny = []MACPrefix{{0x52, 0x54, 0x00, 0xde}}
+	cfg.Deny = []macprefix.Prefix{{0x52, 0x54, 0x00, 0xde}}
 	s := New(ServerConfig{Config: cfg}, slog.New(h))
 	s.ifaces.Lookup = func() ([]net.Interface, error) {
 		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp}}, nil

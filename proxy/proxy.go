@@ -22,6 +22,10 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
 // Ports the proxy listens on.
@@ -62,25 +66,11 @@ func Reason(err error) string {
 	return "other"
 }
 
-// Class is the kind of client, which decides the reply's shape.
-type Class string
-
-// Client classes.
-const (
-	ClassBIOS Class = "bios" // legacy PXE ROM, option 93 = 0
-	ClassUEFI Class = "uefi" // UEFI PXE (EDK2 and vendors)
-	ClassIPXE Class = "ipxe" // iPXE already running: gets the script, not iPXE again
-	ClassHTTP Class = "http" // UEFI HTTP boot: gets an http:// URL
-)
-
 // Config is what the decision needs to know. The zero value answers nobody
 // (no boot files); main builds it from the environment.
 type Config struct {
-	// BootFiles maps an option 93 architecture to the boot file it gets.
-	BootFiles map[uint16]string
-	// IPXEScript is what clients already running iPXE get: a file name on the
-	// boot server or a URL.
-	IPXEScript string
+	// Settings are the boot files and MAC lists, the same as IPv6's.
+	pxeboot.Settings
 	// ServerIP, when set, is advertised in option 54 (and as the boot server
 	// unless BootServer is set) instead of the ingress interface's address:
 	// for NAT or macvlan set-ups.
@@ -88,44 +78,11 @@ type Config struct {
 	// BootServer, when set, is the TFTP server clients are sent to (siaddr,
 	// option 66), for example an existing WDS box. Empty means ourselves.
 	BootServer net.IP
-	// HTTPPort, when non-zero, makes HTTPClient requests answered with
-	// http://<server address>:<HTTPPort>/<boot file>.
-	HTTPPort int
-	// HTTPURL, when set, is the base URL HTTPClient requests get instead
-	// (for an external web server); the boot file name is appended.
-	HTTPURL string
-
-	// Allow, when not empty, limits answers to clients whose MAC matches one
-	// of these prefixes (WDS "respond only to known clients").
-	Allow []MACPrefix
-	// Deny lists MAC prefixes never answered; deny wins over allow.
-	Deny []MACPrefix
-	// MACBootFiles gives chosen machines their own boot file instead of the
-	// architecture's; the longest matching prefix wins. Clients already
-	// running iPXE still get IPXEScript, so they cannot loop.
-	MACBootFiles []MACBootFile
 	// AnswerRequest67 answers a DHCPREQUEST on port 67 that names us in
 	// option 54 with a DHCPACK. Off by default: only some old Intel PXE ROMs
 	// need it (pixiecore issue 21), and a REQUEST for the site's server is
 	// never ours.
 	AnswerRequest67 bool
-}
-
-// MACPrefix is a whole MAC address or its first bytes (52:54:00 is an OUI).
-type MACPrefix []byte
-
-// Match reports whether mac starts with the prefix.
-func (p MACPrefix) Match(mac net.HardwareAddr) bool {
-	return len(p) > 0 && len(mac) >= len(p) && bytes.Equal(mac[:len(p)], p)
-}
-
-// String prints the prefix as colon-separated hex.
-func (p MACPrefix) String() string { return net.HardwareAddr(p).String() }
-
-// MACBootFile is one PXE_MAC_BOOTFILES entry.
-type MACBootFile struct {
-	Prefix MACPrefix
-	File   string
 }
 
 // checkMAC applies the allow and deny lists.
@@ -164,7 +121,7 @@ type Ingress struct {
 type Request struct {
 	Arch  uint16 // the architecture chosen from option 93
 	Archs []uint16
-	Class Class
+	Class pxeclass.Class
 	HTTP  bool // option 60 starts with HTTPClient
 }
 
@@ -173,7 +130,7 @@ type Request struct {
 type Answer struct {
 	Packet *dhcpv4.DHCPv4
 	Arch   uint16
-	Class  Class
+	Class  pxeclass.Class
 	File   string // boot file or URL sent to the client
 	Server net.IP // boot server the client is sent to (siaddr)
 	// Dst and Broadcast are Destination's answer: a broadcast leaves
@@ -202,15 +159,6 @@ var (
 	}
 )
 
-// httpBase maps UEFI HTTP boot architectures (RFC 4578 registry, IANA
-// "Processor Architecture Types") to the PXE architecture whose boot file
-// they run, so one PXE_BOOTFILE_UEFI serves both unless overridden.
-var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23: 21, 24: 22, 26: 25, 28: 27, 30: 29, 38: 37, 40: 39}
-
-// knownArch lists the option 93 values of the IANA registry up to the ones in
-// use today (0-41); a value above is skipped when choosing among several.
-func knownArch(a uint16) bool { return a <= 41 }
-
 // firstArch returns the architecture a request is answered for from its
 // option 93 value raw: option 93 may list several values, and the first
 // known one is taken (else the first). ok is false without a value.
@@ -220,7 +168,7 @@ func firstArch(raw []byte) (arch uint16, ok bool) {
 	}
 	arch = uint16(raw[0])<<8 | uint16(raw[1])
 	for i := 0; i+1 < len(raw); i += 2 {
-		if a := uint16(raw[i])<<8 | uint16(raw[i+1]); knownArch(a) {
+		if a := uint16(raw[i])<<8 | uint16(raw[i+1]); pxearch.Known(a) {
 			return a, true
 		}
 	}
@@ -284,13 +232,13 @@ func Parse(req *dhcpv4.DHCPv4, port int, requestOn67 bool) (*Request, error) {
 	}
 	switch {
 	case isIPXE(req):
-		r.Class = ClassIPXE
+		r.Class = pxeclass.IPXE
 	case httpClient:
-		r.Class = ClassHTTP
+		r.Class = pxeclass.HTTP
 	case r.Arch == 0:
-		r.Class = ClassBIOS
+		r.Class = pxeclass.BIOS
 	default:
-		r.Class = ClassUEFI
+		r.Class = pxeclass.UEFI
 	}
 	return r, nil
 }
@@ -406,23 +354,20 @@ func Reply(req *dhcpv4.DHCPv4, in Ingress, cfg *Config) (*Answer, error) {
 
 // bootFile picks the file (or URL) for the client.
 func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (string, error) {
-	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
+	if r.Class == pxeclass.IPXE && cfg.IPXEScript != "" {
 		return cfg.IPXEScript, nil
 	}
 	file, ok := cfg.BootFiles[r.Arch]
-	if base, known := httpBase[r.Arch]; !ok && r.HTTP && known {
+	if base, known := pxearch.HTTPBase(r.Arch); !ok && r.HTTP && known {
 		// Only a registered HTTP architecture borrows its PXE one's file:
 		// an unknown one (999, 0xffff) must not get the BIOS file of 0.
 		file, ok = cfg.BootFiles[base]
 	}
-	best := 0
-	for _, m := range cfg.MACBootFiles {
-		if m.Prefix.Match(mac) && len(m.Prefix) > best {
-			file, ok, best = m.File, true, len(m.Prefix)
-		}
+	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
+		file, ok = f, true
 	}
 	if !ok || file == "" {
-		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, ArchName(r.Arch))
+		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, pxearch.Name(r.Arch))
 	}
 	if !r.HTTP || strings.Contains(file, "://") {
 		return file, nil
@@ -459,7 +404,7 @@ func vendorOptions(req *dhcpv4.DHCPv4, r *Request, port int) []byte {
 		}
 		return append([]byte{pxeBootItem, 4}, append(bytes.Clone(item), pxeEnd)...)
 	}
-	if r.Class == ClassUEFI || r.Class == ClassHTTP || r.Arch != 0 {
+	if r.Class == pxeclass.UEFI || r.Class == pxeclass.HTTP || r.Arch != 0 {
 		// UEFI gets no option 43 on port 67: older EDK2 builds discard proxy
 		// offers carrying discovery sub-options (edk2 issue 6944, pixiecore's
 		// comment on the same), and without it EDK2 asks again on 4011.
@@ -630,26 +575,4 @@ func truncate(b []byte) []byte {
 		return b[:32]
 	}
 	return b
-}
-
-// ArchName names an option 93 value (IANA registry; RFC 4578 erratum 4624
-// swapped 7 and 9, and x86-64 firmware in the wild sends both).
-func ArchName(a uint16) string {
-	if n, ok := archNames[a]; ok {
-		return n
-	}
-	return "unknown"
-}
-
-var archNames = map[uint16]string{
-	0: "x86 BIOS", 1: "NEC PC98", 2: "Itanium", 3: "DEC Alpha", 4: "Arc x86", 5: "Intel Lean Client",
-	6: "EFI IA32", 7: "EFI x86-64", 8: "EFI Xscale", 9: "EFI x86-64 (BC)", 10: "EFI ARM32", 11: "EFI ARM64",
-	12: "PowerPC Open Firmware", 13: "PowerPC ePAPR", 14: "POWER OPAL v3", 15: "EFI IA32 HTTP",
-	16: "EFI x86-64 HTTP", 17: "EFI BC HTTP", 18: "EFI ARM32 HTTP", 19: "EFI ARM64 HTTP",
-	20: "x86 BIOS HTTP", 21: "ARM32 U-Boot", 22: "ARM64 U-Boot", 23: "ARM32 U-Boot HTTP",
-	24: "ARM64 U-Boot HTTP", 25: "EFI RISC-V 32", 26: "EFI RISC-V 32 HTTP", 27: "EFI RISC-V 64",
-	28: "EFI RISC-V 64 HTTP", 29: "EFI RISC-V 128", 30: "EFI RISC-V 128 HTTP", 31: "s390 Basic",
-	32: "s390 Extended", 33: "EFI MIPS32", 34: "EFI MIPS64", 35: "EFI Sunway 32", 36: "EFI Sunway 64",
-	37: "EFI LoongArch32", 38: "EFI LoongArch32 HTTP", 39: "EFI LoongArch64", 40: "EFI LoongArch64 HTTP",
-	41: "ARM rpiboot",
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 )
 
 var (
@@ -162,36 +163,38 @@ var replyCases = map[string]replyCase{
 	"denied mac prefix gets nothing": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}),
 		in:  ingress67,
-		cfg: func(c *Config) { c.Deny = []MACPrefix{{0x52, 0x54, 0x00}} },
+		cfg: func(c *Config) { c.Deny = []macprefix.Prefix{{0x52, 0x54, 0x00}} },
 		err: ErrDenied,
 	},
 	"deny wins over allow": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}),
 		in:  ingress67,
 		cfg: func(c *Config) {
-			c.Allow = []MACPrefix{{0x52, 0x54, 0x00}}
-			c.Deny = []MACPrefix{MACPrefix(testMAC)}
+			c.Allow = []macprefix.Prefix{{0x52, 0x54, 0x00}}
+			c.Deny = []macprefix.Prefix{macprefix.Prefix(testMAC)}
 		},
 		err: ErrDenied,
 	},
 	"mac outside the allow list gets nothing": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}),
 		in:  ingress67,
-		cfg: func(c *Config) { c.Allow = []MACPrefix{{0x00, 0x1b, 0x21}} },
+		cfg: func(c *Config) { c.Allow = []macprefix.Prefix{{0x00, 0x1b, 0x21}} },
 		err: ErrNotAllowed,
 	},
 	"allowed oui is answered with its per-mac boot file, longest prefix wins": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorUEFI, []uint16{7}),
 		in:  ingress67,
 		cfg: func(c *Config) {
-			c.Allow = []MACPrefix{{0x52, 0x54, 0x00}}
-			c.MACBootFiles = []MACBootFile{{MACPrefix{0x52, 0x54, 0x00}, "oui.efi"}, {MACPrefix(testMAC), "this-machine.efi"}, {MACPrefix{0x52}, "short.efi"}}
+			c.Allow = []macprefix.Prefix{{0x52, 0x54, 0x00}}
+			c.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix{0x52, 0x54, 0x00}, File: "oui.efi"}, {Prefix: macprefix.Prefix(testMAC), File: "this-machine.efi"}, {Prefix: macprefix.Prefix{0x52}, File: "short.efi"}}
 		},
 	},
 	"per-mac boot file does not apply to ipxe": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorUEFI, []uint16{7}, withOpt(opt77, []byte("iPXE"))),
 		in:  ingress67,
-		cfg: func(c *Config) { c.MACBootFiles = []MACBootFile{{MACPrefix(testMAC), "this-machine.efi"}} },
+		cfg: func(c *Config) {
+			c.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix(testMAC), File: "this-machine.efi"}}
+		},
 	},
 	"request on 67 is ignored by default even when it names us": {
 		req: pkt(dhcpv4.MessageTypeRequest, vendorBIOS, []uint16{0}, withOpt(54, testServer)),
@@ -206,13 +209,13 @@ var replyCases = map[string]replyCase{
 	"hlen 0 cannot slip past the deny list": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(0)),
 		in:  ingress67,
-		cfg: func(c *Config) { c.Deny = []MACPrefix{MACPrefix(testMAC)} },
+		cfg: func(c *Config) { c.Deny = []macprefix.Prefix{macprefix.Prefix(testMAC)} },
 		err: ErrBadHWAddr,
 	},
 	"hlen 3 cannot slip past the deny list": {
 		req: pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withHLen(3)),
 		in:  ingress67,
-		cfg: func(c *Config) { c.Deny = []MACPrefix{MACPrefix(testMAC)} },
+		cfg: func(c *Config) { c.Deny = []macprefix.Prefix{macprefix.Prefix(testMAC)} },
 		err: ErrBadHWAddr,
 	},
 	"hlen 5 is not ethernet": {

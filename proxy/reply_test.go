@@ -17,10 +17,7 @@ import (
 // reply with testdata/replies.golden, reviewed by hand when written.
 func TestReply(t *testing.T) {
 	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
-		cfg := testConfig()
-		if c.cfg != nil {
-			c.cfg(cfg)
-		}
+		cfg := testConfig(c.cfg)
 		a, err := Reply(c.req, c.in, cfg)
 		if golden.Refused(t, all, name, err, c.err, a != nil, Reason) {
 			return

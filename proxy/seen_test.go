@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 )
 
 // seenCopy is a Seen with its aliased slices copied, as a hook user keeps
@@ -26,7 +27,7 @@ func TestOnRequest(t *testing.T) {
 	opt50 := dhcpv4.OptionRequestedIPAddress.Code()
 	opt97 := dhcpv4.OptionClientMachineIdentifier.Code()
 	cfg := *testConfig()
-	cfg.Deny = []MACPrefix{{0x52, 0x54, 0x00, 0xde}}
+	cfg.Deny = []macprefix.Prefix{{0x52, 0x54, 0x00, 0xde}}
 	denied := func(p *dhcpv4.DHCPv4) { p.ClientHWAddr = net.HardwareAddr{0x52, 0x54, 0x00, 0xde, 0, 1} }
 	ipxe := withOpt(dhcpv4.OptionUserClassInformation.Code(), []byte("iPXE"))
 	server := netip.MustParseAddr("10.0.0.1")
@@ -120,7 +121,7 @@ func TestOnRequestAllocs(t *testing.T) {
 		allocs := func(hook func(Seen)) float64 {
 			c := cfg
 			if name == "refused" {
-				c.Allow = []MACPrefix{MACPrefix(testMAC)}
+				c.Allow = []macprefix.Prefix{macprefix.Prefix(testMAC)}
 			}
 			s := testLoop(t, ServerConfig{Config: c, OnRequest: hook}, slog.LevelWarn)
 			buf := make([]byte, maxDatagram+1)

@@ -1,7 +1,6 @@
 package proxy6
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"strconv"
@@ -9,6 +8,9 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
 // MACSource says where ClientMAC found the client's MAC.
@@ -82,16 +84,12 @@ func eui64MAC(ip net.IP) net.HardwareAddr {
 	return net.HardwareAddr{ip[8] ^ 0x02, ip[9], ip[10], ip[13], ip[14], ip[15]}
 }
 
-func matchPrefix(p, mac net.HardwareAddr) bool {
-	return len(p) > 0 && len(mac) >= len(p) && bytes.Equal(mac[:len(p)], p)
-}
-
 // checkMAC applies the allow and deny lists. A client whose MAC is unknown
 // cannot be in the allow list; it is answered when only a deny list is set,
 // as it cannot be told from the machines denied.
 func checkMAC(mac net.HardwareAddr, from MACSource, cfg *Config) error {
 	for _, p := range cfg.Deny {
-		if matchPrefix(p, mac) {
+		if p.Match(mac) {
 			return fmt.Errorf("%w: %s (from %s) matches deny entry %s", ErrDenied, mac, from, p)
 		}
 	}
@@ -102,25 +100,16 @@ func checkMAC(mac net.HardwareAddr, from MACSource, cfg *Config) error {
 		return fmt.Errorf("%w: the client's MAC is unknown (DUID-UUID, no EUI-64 link-local address)", ErrNotAllowed)
 	}
 	for _, p := range cfg.Allow {
-		if matchPrefix(p, mac) {
+		if p.Match(mac) {
 			return nil
 		}
 	}
 	return fmt.Errorf("%w: %s (from %s) is not in the allow list", ErrNotAllowed, mac, from)
 }
 
-// httpBase maps UEFI HTTP boot architectures (IANA "Processor Architecture
-// Types") to the PXE architecture whose boot file they run, so one UEFI boot
-// file serves both unless overridden. The same table as the IPv4 decision's.
-var httpBase = map[uint16]uint16{15: 6, 16: 7, 17: 9, 18: 10, 19: 11, 20: 0, 23: 21, 24: 22, 26: 25, 28: 27, 30: 29, 38: 37, 40: 39}
-
-// knownArch: the IANA registry's values in use today (0-41); a value above
-// is skipped when choosing among several.
-func knownArch(a uint16) bool { return a <= 41 }
-
 // bootFile picks the file (or URL) for the client.
 func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
-	if r.Class == ClassIPXE && cfg.IPXEScript != "" {
+	if r.Class == pxeclass.IPXE && cfg.IPXEScript != "" {
 		return cfg.IPXEScript, nil
 	}
 	if len(r.Archs) == 0 {
@@ -128,13 +117,11 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 	}
 	file, ok := cfg.BootFiles[r.Arch]
 	if !ok && r.HTTP {
-		file, ok = cfg.BootFiles[httpBase[r.Arch]]
+		base, _ := pxearch.HTTPBase(r.Arch)
+		file, ok = cfg.BootFiles[base]
 	}
-	best := 0
-	for _, m := range cfg.MACBootFiles {
-		if matchPrefix(m.Prefix, mac) && len(m.Prefix) > best {
-			file, ok, best = m.File, true, len(m.Prefix)
-		}
+	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
+		file, ok = f, true
 	}
 	if !ok || file == "" {
 		return "", fmt.Errorf("%w for arch %d", ErrNoBootFile, r.Arch)
@@ -144,11 +131,11 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 
 // bootURL makes option 59 of a boot file: a URL with an IP literal, as RFC
 // 5970 3.1 asks. A file that is already a URL is sent as it is.
-func bootURL(file string, class Class, server net.IP, cfg *Config) (string, error) {
+func bootURL(file string, class pxeclass.Class, server net.IP, cfg *Config) (string, error) {
 	if strings.Contains(file, "://") {
 		return file, nil
 	}
-	if class != ClassHTTP {
+	if class != pxeclass.HTTP {
 		// EDK2 reads tftp://[SERVER_ADDRESS]/BOOTFILE_NAME, takes everything
 		// after the '/' as the name and decodes its %XX escapes
 		// (PxeBcExtractBootFileUrl); a host name would need DNS it may not

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/golden"
 )
 
 var (
@@ -35,12 +36,10 @@ var (
 		Src: &net.UDPAddr{IP: testRelayAddr, Port: PortDHCP}}
 )
 
-// testConfig is the configuration most cases use: main's defaults.
-func testConfig() *Config {
-	return &Config{
-		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
-		IPXEScript: "boot.ipxe",
-	}
+// testConfig is the configuration most cases use, main's defaults, changed
+// by each non-nil mod (a table case's own settings).
+func testConfig(mods ...func(*Config)) *Config {
+	return golden.Apply(&Config{Settings: golden.Settings()}, mods...)
 }
 
 // opt is one option in wire order.

@@ -23,6 +23,9 @@ import (
 	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
 // Ports of the DHCPv6 ProxyDHCP.
@@ -73,26 +76,14 @@ func Reason(err error) string {
 	return "other"
 }
 
-// Class is the kind of client, which decides the reply's shape.
-type Class string
-
-// Client classes. There is no BIOS class: PXE 2.1 ROMs have no IPv6.
-const (
-	ClassUEFI Class = "uefi" // UEFI PXEv6 (EDK2 and vendors): tftp:// URL
-	ClassIPXE Class = "ipxe" // iPXE already running: gets the script, not iPXE again
-	ClassHTTP Class = "http" // UEFI HTTP boot: gets an http:// URL
-)
-
 // Config is what the decision (and the Server around it) needs to know. The
 // zero value answers nobody (no boot files); main builds it from the
 // environment, sharing the boot-file settings with IPv4.
 type Config struct {
-	// BootFiles maps a client architecture (option 61, RFC 5970: the same
-	// registry as DHCPv4 option 93) to the boot file it gets: the IPv4 map.
-	BootFiles map[uint16]string
-	// IPXEScript is what clients already running iPXE get: a file name on
-	// our TFTP server or a URL.
-	IPXEScript string
+	// Settings are IPv4's boot files and MAC lists. BootFiles keys are
+	// option 61 values (RFC 5970: the registry of DHCPv4 option 93); HTTP
+	// URLs name the server as http://[address]:HTTPPort/.
+	pxeboot.Settings
 	// ServerIP (PXE_SERVER_IP6), when set, is the address put in boot-file
 	// URLs instead of the ingress interface's global or ULA address.
 	ServerIP net.IP
@@ -100,22 +91,6 @@ type Config struct {
 	// 8415 11 wants. Nil: a DUID-LL of the ingress interface's MAC
 	// (Ingress.HWAddr); Open sets a DUIDLL of one served interface.
 	ServerID []byte
-	// HTTPPort, when non-zero, answers UEFI HTTP boot clients with
-	// http://[server address]:HTTPPort/<boot file>.
-	HTTPPort int
-	// HTTPURL, when set, is the base URL HTTP boot clients get instead (an
-	// external web server); the boot file name is appended.
-	HTTPURL string
-
-	// Allow, when not empty, limits answers to clients whose MAC starts with
-	// one of these prefixes (a whole MAC, or its first bytes: an OUI).
-	Allow []net.HardwareAddr
-	// Deny lists MAC prefixes never answered; deny wins over allow.
-	Deny []net.HardwareAddr
-	// MACBootFiles gives chosen machines their own boot file instead of the
-	// architecture's; the longest matching prefix wins. Clients already
-	// running iPXE still get IPXEScript, so they cannot loop.
-	MACBootFiles []MACBootFile
 
 	// Interfaces names the interfaces the Server answers on (PXE_INTERFACES);
 	// empty: every up, non-loopback interface with an IPv6 address. The
@@ -133,12 +108,6 @@ type Config struct {
 	// client's MAC and the addresses in its IA_NA: EDK2 downloads the boot
 	// file from that address (the boot journal joins them); concurrently too.
 	OnLease func(mac net.HardwareAddr, addrs []net.IP)
-}
-
-// MACBootFile is one PXE_MAC_BOOTFILES entry.
-type MACBootFile struct {
-	Prefix net.HardwareAddr
-	File   string
 }
 
 // DUIDLL returns the DUID-LL (RFC 8415 11.4) of an Ethernet MAC: Open's
@@ -167,7 +136,7 @@ type Answer struct {
 	Packet   dhcpv6.DHCPv6    // what to send: Reply, or RELAY-REPLs around it
 	Reply    *dhcpv6.Message  // the ADVERTISE or REPLY to the client
 	Arch     uint16           // the architecture chosen from option 61
-	Class    Class            // the client's class
+	Class    pxeclass.Class   // the client's class
 	File     string           // the boot-file URL sent in option 59
 	MAC      net.HardwareAddr // the client's MAC as judged; nil when unknown
 	MACFrom  MACSource        // where MAC came from
@@ -180,7 +149,7 @@ type Request struct {
 	Type  dhcpv6.MessageType // of the client's message (inside any relays)
 	Arch  uint16             // the architecture chosen from option 61
 	Archs []uint16
-	Class Class
+	Class pxeclass.Class
 	HTTP  bool // vendor class HTTPClient
 }
 
@@ -230,7 +199,7 @@ func Parse(m *dhcpv6.Message, port int, relayed bool) (*Request, error) {
 		r.Arch = r.Archs[0]
 		// Option 61 may list several values: take the first known one.
 		for _, a := range r.Archs {
-			if knownArch(a) {
+			if pxearch.Known(a) {
 				r.Arch = a
 				break
 			}
@@ -243,11 +212,11 @@ func Parse(m *dhcpv6.Message, port int, relayed bool) (*Request, error) {
 	}
 	switch {
 	case ipxe:
-		r.Class = ClassIPXE
+		r.Class = pxeclass.IPXE
 	case r.HTTP:
-		r.Class = ClassHTTP
+		r.Class = pxeclass.HTTP
 	default:
-		r.Class = ClassUEFI
+		r.Class = pxeclass.UEFI
 	}
 	return r, nil
 }

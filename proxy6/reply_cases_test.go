@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 )
 
 type replyCase struct {
@@ -210,59 +211,61 @@ var replyCases = map[string]replyCase{
 	},
 	"denied eui-64 mac gets nothing": {
 		req: msgBytes(solicit, edk2x64), in: ingress547,
-		cfg: func(c *Config) { c.Deny = []net.HardwareAddr{{0x52, 0x54, 0x00}} },
+		cfg: func(c *Config) { c.Deny = []macprefix.Prefix{{0x52, 0x54, 0x00}} },
 		err: ErrDenied,
 	},
 	"deny wins over allow": {
 		req: msgBytes(solicit, edk2x64), in: ingress547,
 		cfg: func(c *Config) {
-			c.Allow = []net.HardwareAddr{{0x52, 0x54, 0x00}}
-			c.Deny = []net.HardwareAddr{testMAC}
+			c.Allow = []macprefix.Prefix{{0x52, 0x54, 0x00}}
+			c.Deny = []macprefix.Prefix{macprefix.Prefix(testMAC)}
 		},
 		err: ErrDenied,
 	},
 	"mac outside the allow list": {
 		req: msgBytes(solicit, edk2x64), in: ingress547,
-		cfg: func(c *Config) { c.Allow = []net.HardwareAddr{{0x00, 0x1b, 0x21}} },
+		cfg: func(c *Config) { c.Allow = []macprefix.Prefix{{0x00, 0x1b, 0x21}} },
 		err: ErrNotAllowed,
 	},
 	"unknown mac and an allow list": {
 		req: msgBytes(solicit, edk2x64), in: withSrc(ingress547, privacyLL, PortClient),
-		cfg: func(c *Config) { c.Allow = []net.HardwareAddr{{0x52, 0x54, 0x00}} },
+		cfg: func(c *Config) { c.Allow = []macprefix.Prefix{{0x52, 0x54, 0x00}} },
 		err: ErrNotAllowed,
 	},
 	"unknown mac and only a deny list is answered": {
 		req: msgBytes(solicit, edk2x64), in: withSrc(ingress547, privacyLL, PortClient),
-		cfg: func(c *Config) { c.Deny = []net.HardwareAddr{testMAC} },
+		cfg: func(c *Config) { c.Deny = []macprefix.Prefix{macprefix.Prefix(testMAC)} },
 	},
 	"relay option 79 mac denied": {
 		req: relayFwd(msgBytes(solicit, edk2x64), 0, net.ParseIP("2001:db8:3::1"), testLinkLocal, optLinkMAC),
 		in:  ingressRelay,
-		cfg: func(c *Config) { c.Deny = []net.HardwareAddr{{0x52, 0x54, 0x00, 0x77, 0x88, 0x99}} },
+		cfg: func(c *Config) { c.Deny = []macprefix.Prefix{{0x52, 0x54, 0x00, 0x77, 0x88, 0x99}} },
 		err: ErrDenied,
 	},
 	"allowed oui with per-mac boot file, longest prefix wins": {
 		req: msgBytes(solicit, edk2x64), in: ingress547,
 		cfg: func(c *Config) {
-			c.Allow = []net.HardwareAddr{{0x52, 0x54, 0x00}}
-			c.MACBootFiles = []MACBootFile{{net.HardwareAddr{0x52, 0x54, 0x00}, "oui.efi"}, {testMAC, "this-machine.efi"}, {net.HardwareAddr{0x52}, "short.efi"}}
+			c.Allow = []macprefix.Prefix{{0x52, 0x54, 0x00}}
+			c.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix{0x52, 0x54, 0x00}, File: "oui.efi"}, {Prefix: macprefix.Prefix(testMAC), File: "this-machine.efi"}, {Prefix: macprefix.Prefix{0x52}, File: "short.efi"}}
 		},
 	},
 	"4011 request: per-mac file from the mac the transport learnt": {
 		req: msgBytes(request, edk2Request4011(7, testServerID)), in: withTransportMAC(ingress4011, testMAC),
 		cfg: func(c *Config) {
-			c.Allow = []net.HardwareAddr{testMAC}
-			c.MACBootFiles = []MACBootFile{{testMAC, "this-machine.efi"}}
+			c.Allow = []macprefix.Prefix{macprefix.Prefix(testMAC)}
+			c.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix(testMAC), File: "this-machine.efi"}}
 		},
 	},
 	"4011 request from a global address with an allow list and no learnt mac": {
 		req: msgBytes(request, edk2Request4011(7, testServerID)), in: ingress4011,
-		cfg: func(c *Config) { c.Allow = []net.HardwareAddr{testMAC} },
+		cfg: func(c *Config) { c.Allow = []macprefix.Prefix{macprefix.Prefix(testMAC)} },
 		err: ErrNotAllowed,
 	},
 	"per-mac boot file does not apply to ipxe": {
 		req: msgBytes(infoReq, ipxeOptions(7)), in: ingress547,
-		cfg: func(c *Config) { c.MACBootFiles = []MACBootFile{{testMAC, "this-machine.efi"}} },
+		cfg: func(c *Config) {
+			c.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix(testMAC), File: "this-machine.efi"}}
+		},
 	},
 	"boot file name is percent-encoded": {
 		req: msgBytes(solicit, edk2x64), in: ingress547,

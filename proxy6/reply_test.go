@@ -22,10 +22,7 @@ import (
 // found), relay depth and destination; or why the request is not answered.
 func TestReply(t *testing.T) {
 	golden.Table(t, "replies.golden", replyCases, func(t *testing.T, name string, c replyCase, all io.Writer) {
-		cfg := testConfig()
-		if c.cfg != nil {
-			c.cfg(cfg)
-		}
+		cfg := testConfig(c.cfg)
 		req, err := dhcpv6.FromBytes(c.req)
 		if err != nil {
 			if !errors.Is(c.err, ErrMalformed) {

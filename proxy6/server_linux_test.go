@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 )
@@ -51,8 +53,7 @@ func TestServeNetns(t *testing.T) {
 		return
 	}
 	peer := netnstest.Netns(t, "2001:db8:77::1/64", "2001:db8:77::2/64")
-	netnstest.WaitDAD(t, "", peer.HostIf)
-	netnstest.WaitDAD(t, peer.NS, peer.PeerIf)
+	peer.WaitDAD(t)
 
 	var peerMAC net.HardwareAddr
 	if err := peer.Do(func() error {
@@ -66,14 +67,14 @@ func TestServeNetns(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.Interfaces = []string{peer.HostIf}
-	cfg.Allow = []net.HardwareAddr{peerMAC}
-	cfg.MACBootFiles = []MACBootFile{{peerMAC, "this-machine.efi"}}
+	cfg.Allow = []macprefix.Prefix{macprefix.Prefix(peerMAC)}
+	cfg.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix(peerMAC), File: "this-machine.efi"}}
 	logs := &testlog.Buffer{}
 	srv := New(*cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	for _, addr := range []string{"[::]:547", "[::]:4011"} {
-		conn, granted, err := Listen(ctx, addr, 1<<20)
+		conn, granted, err := dhcpsock.Listen6(ctx, addr, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
 	"golang.org/x/net/ipv6"
 )
@@ -79,8 +80,8 @@ func nthClient(n int) (net.HardwareAddr, []byte, []byte) {
 
 func TestHandleSolicitThen4011(t *testing.T) {
 	cfg := testConfig()
-	cfg.Allow = []net.HardwareAddr{testMAC}
-	cfg.MACBootFiles = []MACBootFile{{testMAC, "this-machine.efi"}}
+	cfg.Allow = []macprefix.Prefix{macprefix.Prefix(testMAC)}
+	cfg.MACBootFiles = []macprefix.BootFile{{Prefix: macprefix.Prefix(testMAC), File: "this-machine.efi"}}
 	s, _, _ := testServerLoop(t, cfg, slog.LevelDebug)
 	w := &fakeWriter{}
 	ctx := context.Background()
@@ -205,7 +206,7 @@ func TestMACCacheRefusesLongDUID(t *testing.T) {
 // refusedPerSecond Info lines a second; the rest are Debug.
 func TestRefusedLogBounded(t *testing.T) {
 	cfg := testConfig()
-	cfg.Deny = []net.HardwareAddr{{0x52, 0x54}}
+	cfg.Deny = []macprefix.Prefix{{0x52, 0x54}}
 	s, logs, _ := testServerLoop(t, cfg, slog.LevelInfo)
 	now := time.Unix(1000, 0)
 	s.refused.now = func() time.Time { return now }

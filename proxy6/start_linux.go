@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/service"
 )
 
@@ -76,7 +77,7 @@ func Open(ctx context.Context, g *service.Group, s Start, log *slog.Logger) erro
 	}
 	srv := New(cfg, log)
 	for _, port := range []int{PortDHCP, PortPXE} {
-		conn, granted, err := Listen(ctx, "[::]:"+strconv.Itoa(port), s.RecvBuffer)
+		conn, granted, err := dhcpsock.Listen6(ctx, "[::]:"+strconv.Itoa(port), s.RecvBuffer)
 		if err != nil {
 			return fail(fmt.Errorf("port %d over IPv6: %w (a DHCPv6 server on this host?)", port, err))
 		}

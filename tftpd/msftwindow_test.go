@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ func TestNegotiateMsftwindow(t *testing.T) {
 	// What the Windows boot manager asks when its BCD sets a window
 	// (docs/windows-bootmgr-tftp.md).
 	bootmgr := []option{{"blksize", "1456"}, {"windowsize", "4"}, {"msftwindow", "31416"}}
-	cases := map[string]struct {
-		lim      limits
-		opts     []option
-		want     params
-		wantOACK []option
-	}{
+	checkNegotiate(t, map[string]negotiateCase{
 		"granted beside windowsize": {lim: eth, opts: bootmgr,
 			want:     params{blksize: 1456, window: 4, varMax: 64},
 			wantOACK: []option{{"blksize", "1456"}, {"windowsize", "4"}, {"msftwindow", "27182"}}},
@@ -50,15 +44,7 @@ func TestNegotiateMsftwindow(t *testing.T) {
 		"valid duplicate echoed once": {lim: eth, opts: []option{{"windowsize", "4"}, {"msftwindow", "31416"}, {"msftwindow", "31416"}},
 			want:     params{blksize: 512, window: 4, varMax: 64},
 			wantOACK: []option{{"windowsize", "4"}, {"msftwindow", "27182"}}},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, oack := negotiate(c.opts, c.lim)
-			if got != c.want || !reflect.DeepEqual(oack, c.wantOACK) {
-				t.Fatalf("negotiate(%v) = %+v, %v; want %+v, %v", c.opts, got, oack, c.want, c.wantOACK)
-			}
-		})
-	}
+	})
 }
 
 // msftClient is a rawClient that asks for the variable window and checks
@@ -130,15 +116,18 @@ func (mc *msftClient) check(ts *testServer, retransmits int) {
 	}
 }
 
-// msftFile writes a random file of n bytes as dir/f.
-func msftFile(t *testing.T, dir string, n int) []byte {
+// startMsft serves a random file of n bytes with cfg and asks for it in
+// octet mode with 100-byte blocks and opts.
+func startMsft(t *testing.T, cfg Config, n int, opts ...string) (*testServer, *msftClient) {
 	t.Helper()
+	dir := t.TempDir()
 	randomFile(t, dir, "f", int64(n))
 	b, err := os.ReadFile(filepath.Join(dir, "f"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	ts := startServer(t, cfg, dir)
+	return ts, newMsftClient(t, ts, b, 100, opts...)
 }
 
 // TestMsftwindowTransfer is a client that steers the window through its
@@ -146,10 +135,7 @@ func msftFile(t *testing.T, dir string, n int) []byte {
 // the window the last ACK asked for, clamped to 1..WindowSizeMax.
 func TestMsftwindowTransfer(t *testing.T) {
 	const winMax = 16
-	dir := t.TempDir()
-	file := msftFile(t, dir, 300*100+37)
-	ts := startServer(t, Config{WindowSizeMax: winMax, RetransmitTimeout: 5 * time.Second}, dir)
-	mc := newMsftClient(t, ts, file, 100, "windowsize", "2", "msftwindow", "31416")
+	ts, mc := startMsft(t, Config{WindowSizeMax: winMax, RetransmitTimeout: 5 * time.Second}, 300*100+37, "windowsize", "2", "msftwindow", "31416")
 	if oack := mc.mustRecv(); !bytes.Equal(oack, appendOACK(nil, []option{{"blksize", "100"}, {"windowsize", "2"}, {"msftwindow", "27182"}})) {
 		t.Fatalf("OACK %q", oack)
 	}
@@ -197,10 +183,7 @@ func TestMsftwindowNetascii(t *testing.T) {
 // last block it has with a smaller window; the resend after the timeout
 // uses it.
 func TestMsftwindowShrinkOnLoss(t *testing.T) {
-	dir := t.TempDir()
-	file := msftFile(t, dir, 20*100)
-	ts := startServer(t, Config{RetransmitTimeout: 500 * time.Millisecond}, dir)
-	mc := newMsftClient(t, ts, file, 100, "windowsize", "8", "msftwindow", "31416")
+	ts, mc := startMsft(t, Config{RetransmitTimeout: 500 * time.Millisecond}, 20*100, "windowsize", "8", "msftwindow", "31416")
 	mc.mustRecv() // OACK
 	mc.ackWin(0, 8)
 	mc.expect(8)
@@ -231,10 +214,7 @@ func TestMsftwindowShrinkOnLoss(t *testing.T) {
 // TestMsftwindowNotGranted: without the grant, the fifth byte of an ACK is
 // ignored and the RFC 7440 window holds.
 func TestMsftwindowNotGranted(t *testing.T) {
-	dir := t.TempDir()
-	file := msftFile(t, dir, 12*100+50)
-	ts := startServer(t, Config{RetransmitTimeout: 5 * time.Second}, dir)
-	mc := newMsftClient(t, ts, file, 100, "windowsize", "4", "msftwindow", "3.1416")
+	ts, mc := startMsft(t, Config{RetransmitTimeout: 5 * time.Second}, 12*100+50, "windowsize", "4", "msftwindow", "3.1416")
 	if oack := mc.mustRecv(); !bytes.Equal(oack, appendOACK(nil, []option{{"blksize", "100"}, {"windowsize", "4"}})) {
 		t.Fatalf("OACK %q", oack)
 	}
@@ -252,10 +232,7 @@ func TestMsftwindowNotGranted(t *testing.T) {
 // then completes intact.
 func TestMsftwindowHostileAcks(t *testing.T) {
 	const winMax = 8
-	dir := t.TempDir()
-	file := msftFile(t, dir, 60*100+1)
-	ts := startServer(t, Config{WindowSizeMax: winMax, RetransmitTimeout: 5 * time.Second}, dir)
-	mc := newMsftClient(t, ts, file, 100, "windowsize", "64", "msftwindow", "31416")
+	ts, mc := startMsft(t, Config{WindowSizeMax: winMax, RetransmitTimeout: 5 * time.Second}, 60*100+1, "windowsize", "64", "msftwindow", "31416")
 	mc.mustRecv() // OACK
 	rnd := rand.New(rand.NewPCG(17, 1))
 	flood := func() {

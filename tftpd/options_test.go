@@ -10,14 +10,32 @@ import (
 	"time"
 )
 
+// negotiateCase is a request's options, the server's limits and what
+// negotiate must make of them.
+type negotiateCase struct {
+	lim      limits
+	opts     []option
+	want     params
+	wantOACK []option
+}
+
+// checkNegotiate runs each case as a subtest: the plain options and the
+// msftwindow extension share one way of checking.
+func checkNegotiate(t *testing.T, cases map[string]negotiateCase) {
+	t.Helper()
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, oack := negotiate(c.opts, c.lim)
+			if got != c.want || !reflect.DeepEqual(oack, c.wantOACK) {
+				t.Fatalf("negotiate(%v) = %+v, %v; want %+v, %v", c.opts, got, oack, c.want, c.wantOACK)
+			}
+		})
+	}
+}
+
 func TestNegotiate(t *testing.T) {
 	eth := limits{blksize: 1468, window: 64, size: 70000}
-	cases := map[string]struct {
-		lim      limits
-		opts     []option
-		want     params
-		wantOACK []option
-	}{
+	checkNegotiate(t, map[string]negotiateCase{
 		"none": {lim: eth, want: params{blksize: 512, window: 1}},
 		"edk2 probe": {lim: eth, opts: []option{{"tsize", "0"}, {"blksize", "1468"}},
 			want:     params{blksize: 1468, window: 1, tsize: true},
@@ -58,15 +76,7 @@ func TestNegotiate(t *testing.T) {
 			want: params{blksize: 512, window: 1, tsize: true}, wantOACK: []option{{"tsize", "70000"}}},
 		"leading zeros": {lim: eth, opts: []option{{"blksize", "0001024"}},
 			want: params{blksize: 1024, window: 1}, wantOACK: []option{{"blksize", "1024"}}},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, oack := negotiate(c.opts, c.lim)
-			if got != c.want || !reflect.DeepEqual(oack, c.wantOACK) {
-				t.Fatalf("negotiate(%v) = %+v, %v; want %+v, %v", c.opts, got, oack, c.want, c.wantOACK)
-			}
-		})
-	}
+	})
 }
 
 // encodeOpts packs name/value pairs the way they come off the wire, for fuzz seeds.

@@ -5,8 +5,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,19 +13,8 @@ import (
 
 	"github.com/pxeproxy/pxeproxy/bootfs"
 	"github.com/pxeproxy/pxeproxy/internal/testlog"
+	"github.com/pxeproxy/pxeproxy/internal/testtree"
 )
-
-// put writes dir/name with content, making the folders.
-func put(t *testing.T, dir, name, content string) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // fakeClock is a settable time for Maker.now.
 type fakeClock struct {
@@ -70,10 +57,10 @@ func newMenuFixture(t *testing.T, cfg Config) *menuFixture {
 	t.Helper()
 	f := &menuFixture{admin: t.TempDir(), defaults: t.TempDir(), logs: &testlog.Buffer{},
 		clock: &fakeClock{t: time.Unix(1e9, 0)}}
-	put(t, f.defaults, "undionly.kpxe", "kpxe")
-	put(t, f.defaults, "boot.ipxe", "#!ipxe\necho an old built-in menu\n")
-	put(t, f.defaults, "memtest/memtest86+x64.bin", "bin")
-	put(t, f.defaults, "memtest/memtest86+x64.efi", "efi")
+	testtree.Write(t, f.defaults, "undionly.kpxe", "kpxe")
+	testtree.Write(t, f.defaults, "boot.ipxe", "#!ipxe\necho an old built-in menu\n")
+	testtree.Write(t, f.defaults, "memtest/memtest86+x64.bin", "bin")
+	testtree.Write(t, f.defaults, "memtest/memtest86+x64.efi", "efi")
 	log := slog.New(slog.NewTextHandler(f.logs, nil))
 	f.maker = New(cfg, log)
 	f.maker.now = f.clock.now
@@ -115,8 +102,8 @@ func TestMenuServedFromFolder(t *testing.T) {
 		}
 	}
 	// An image copied in shows up once the last scan is a second old.
-	put(t, f.admin, "linux/debian-12/linux", "kernel")
-	put(t, f.admin, "linux/debian-12/initrd.gz", "initrd")
+	testtree.Write(t, f.admin, "linux/debian-12/linux", "kernel")
+	testtree.Write(t, f.admin, "linux/debian-12/initrd.gz", "initrd")
 	if got := f.get(t, "boot.ipxe"); strings.Contains(got, "linux-debian-12") {
 		t.Fatal("scanned again within a second")
 	}
@@ -125,7 +112,7 @@ func TestMenuServedFromFolder(t *testing.T) {
 		t.Fatalf("new image not in the menu:\n%s", got)
 	}
 	// The admin's own boot.ipxe wins; the stable name stays the catalogue.
-	put(t, f.admin, "boot.ipxe", "#!ipxe\nchain pxeproxy-menu.ipxe\n")
+	testtree.Write(t, f.admin, "boot.ipxe", "#!ipxe\nchain pxeproxy-menu.ipxe\n")
 	if got := f.get(t, "boot.ipxe"); got != "#!ipxe\nchain pxeproxy-menu.ipxe\n" {
 		t.Fatalf("admin's boot.ipxe not served: %q", got)
 	}
@@ -220,8 +207,8 @@ func TestMenuFlood(t *testing.T) {
 // lines however many names it leaves out.
 func TestMenuSkipLogBounded(t *testing.T) {
 	f := newMenuFixture(t, testConfig)
-	put(t, f.admin, "linux/bad/vmlinuz", "k")
-	put(t, f.admin, "linux/bad/cmdline.txt", "quiet ; reboot")
+	testtree.Write(t, f.admin, "linux/bad/vmlinuz", "k")
+	testtree.Write(t, f.admin, "linux/bad/cmdline.txt", "quiet ; reboot")
 	lines := func() int { return strings.Count(f.logs.String(), "boot menu: left out") }
 	for range 20 {
 		f.clock.add(menuMaxAge)
@@ -231,7 +218,7 @@ func TestMenuSkipLogBounded(t *testing.T) {
 		t.Fatalf("one bad entry over 20 scans: %d lines, want 1\n%s", n, f.logs.String())
 	}
 	for i := range 3 * maxSkipLines {
-		put(t, f.admin, "win/"+strings.Repeat("x", i+1)+"/boot.wim", "w") // no wimboot: left out
+		testtree.Write(t, f.admin, "win/"+strings.Repeat("x", i+1)+"/boot.wim", "w") // no wimboot: left out
 	}
 	f.clock.add(menuMaxAge)
 	f.get(t, "boot.ipxe")

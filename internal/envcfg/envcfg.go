@@ -14,18 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 )
-
-// MACPrefix is 1 to 6 leading bytes of a MAC address.
-type MACPrefix []byte
-
-func (p MACPrefix) String() string { return net.HardwareAddr(p).String() }
-
-// MACFile is one mac-or-prefix=file pair of a MACFiles list.
-type MACFile struct {
-	Prefix MACPrefix
-	File   string
-}
 
 // items returns the trimmed, non-empty items of a comma list.
 func items(v string) []string {
@@ -149,7 +140,7 @@ func (m *ArchFiles) Decode(v string) error {
 
 // MACList is a comma list of MAC addresses or prefixes. envconfig would read
 // a net.HardwareAddr as raw ASCII bytes, hence this decoder.
-type MACList []MACPrefix
+type MACList []macprefix.Prefix
 
 func (l *MACList) Decode(v string) error {
 	*l = nil
@@ -164,12 +155,12 @@ func (l *MACList) Decode(v string) error {
 }
 
 // ParseMACPrefix reads 1 to 6 hex bytes separated by ':' or '-'.
-func ParseMACPrefix(s string) (MACPrefix, error) {
+func ParseMACPrefix(s string) (macprefix.Prefix, error) {
 	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '-' })
 	if len(parts) == 0 || len(parts) > 6 {
 		return nil, fmt.Errorf("%q: expected a MAC address or prefix such as 52:54:00 or 52:54:00:12:34:56", s)
 	}
-	p := make(MACPrefix, len(parts))
+	p := make(macprefix.Prefix, len(parts))
 	for i, h := range parts {
 		b, err := strconv.ParseUint(h, 16, 8)
 		if err != nil || len(h) > 2 {
@@ -181,7 +172,7 @@ func ParseMACPrefix(s string) (MACPrefix, error) {
 }
 
 // MACFiles is a comma list of mac-or-prefix=file pairs.
-type MACFiles []MACFile
+type MACFiles []macprefix.BootFile
 
 func (m *MACFiles) Decode(v string) error {
 	*m = nil
@@ -195,7 +186,7 @@ func (m *MACFiles) Decode(v string) error {
 		if err != nil {
 			return err
 		}
-		*m = append(*m, MACFile{Prefix: p, File: file})
+		*m = append(*m, macprefix.BootFile{Prefix: p, File: file})
 	}
 	return nil
 }

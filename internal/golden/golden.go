@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -117,4 +119,24 @@ func Table[C any](t *testing.T, file string, cases map[string]C, run func(t *tes
 		t.Run(name, func(t *testing.T) { run(t, name, cases[name], &all) })
 	}
 	Check(t, file, all.String())
+}
+
+// Settings are the boot settings the decisions' golden replies were made
+// with: main's defaults.
+func Settings() pxeboot.Settings {
+	return pxeboot.Settings{
+		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
+		IPXEScript: "boot.ipxe",
+	}
+}
+
+// Apply changes cfg by each non-nil mod (a table case's own settings) and
+// returns it.
+func Apply[T any](cfg *T, mods ...func(*T)) *T {
+	for _, mod := range mods {
+		if mod != nil {
+			mod(cfg)
+		}
+	}
+	return cfg
 }

@@ -190,9 +190,20 @@ func Dnsmasq(t *testing.T, ns, iface string, args ...string) *exec.Cmd {
 	}
 }
 
-// Bridge puts the test's ends of the peers' veth pairs into one bridge
+// SiteLAN builds a LAN shared by the test's namespace (where pxeproxy runs,
+// <p>.0.2), the site's DHCP server (corp, <p>.0.1) and a PXE client
+// (client, <p>.0.9), all /24 on bridge br; p is the first two bytes of the
+// addresses, such as "10.71".
+func SiteLAN(t *testing.T, p string) (corp, client *Peer, br string) {
+	t.Helper()
+	corp = Netns(t, p+".1.1/30", p+".0.1/24")
+	client = Netns(t, p+".1.5/30", p+".0.9/24")
+	return corp, client, bridge(t, p+".0.2/24", corp, client)
+}
+
+// bridge puts the test's ends of the peers' veth pairs into one bridge
 // carrying cidr: a LAN with every peer and the test's namespace on it.
-func Bridge(t *testing.T, cidr string, peers ...*Peer) string {
+func bridge(t *testing.T, cidr string, peers ...*Peer) string {
 	t.Helper()
 	br := fmt.Sprintf("%sbr%d", Prefix, os.Getpid()%10000)
 	must(t, "ip", "link", "add", br, "type", "bridge", "forward_delay", "0")
@@ -224,9 +235,17 @@ func run(args ...string) error {
 }
 
 // WaitDAD waits until duplicate address detection is over for every IPv6
-// address of dev, in namespace ns ("" for the test's own): a tentative
-// address can be neither a source nor a destination.
-func WaitDAD(t *testing.T, ns, dev string) {
+// address of both ends of the veth pair: a tentative address can be neither
+// a source nor a destination.
+func (p *Peer) WaitDAD(t *testing.T) {
+	t.Helper()
+	waitDAD(t, "", p.HostIf)
+	waitDAD(t, p.NS, p.PeerIf)
+}
+
+// waitDAD waits for the addresses of dev in namespace ns ("" for the test's
+// own).
+func waitDAD(t *testing.T, ns, dev string) {
 	t.Helper()
 	args := []string{"-6", "addr", "show", "dev", dev}
 	if ns != "" {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 	"github.com/pxeproxy/pxeproxy/journal"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
@@ -41,10 +42,10 @@ func (jw *Feed) lease6(mac net.HardwareAddr, addrs []net.IP) {
 // asked for the file (a SLAAC-only segment) shows nothing at all.
 func (jw *Feed) answer6(a *proxy6.Answer, in proxy6.Ingress) {
 	vendor := "PXEClient"
-	if a.Class == proxy6.ClassHTTP {
+	if a.Class == pxeclass.HTTP {
 		vendor = "HTTPClient"
 	}
-	d := journal.Discover{MAC: a.MAC, Port: in.Port, Arch: a.Arch, Vendor: vendor, IPXE: a.Class == proxy6.ClassIPXE,
+	d := journal.Discover{MAC: a.MAC, Port: in.Port, Arch: a.Arch, Vendor: vendor, IPXE: a.Class == pxeclass.IPXE,
 		Iface: in.IfName}
 	if in.Src != nil && a.Relays > 0 {
 		d.Relay, _ = netip.AddrFromSlice(in.Src.IP)

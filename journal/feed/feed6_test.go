@@ -7,6 +7,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 
+	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 	"github.com/pxeproxy/pxeproxy/journal"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 	"github.com/pxeproxy/pxeproxy/tftpd"
@@ -25,22 +26,22 @@ func TestHook6(t *testing.T) {
 	url := "tftp://[fd77::3]/snponly.efi"
 	adv := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise}
 	relay := &net.UDPAddr{IP: net.ParseIP("fd77::4"), Port: proxy6.PortDHCP}
-	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassUEFI, File: url, MAC: mac, Relays: 1},
+	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: pxeclass.UEFI, File: url, MAC: mac, Relays: 1},
 		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
 	// The PXE lease REQUEST to the site's server, then the 4011 REQUEST from
 	// the IPv6 stack's other address.
 	c.OnLease(mac, []net.IP{net.ParseIP("fd77:1::109")})
 	rep := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply}
 	stack := &net.UDPAddr{IP: net.ParseIP("fd77:1::1aa"), Port: proxy6.PortPXE}
-	c.OnAnswer(&proxy6.Answer{Reply: rep, Arch: 7, Class: proxy6.ClassUEFI, File: url, MAC: mac},
+	c.OnAnswer(&proxy6.Answer{Reply: rep, Arch: 7, Class: pxeclass.UEFI, File: url, MAC: mac},
 		proxy6.Ingress{Port: proxy6.PortPXE, IfName: "eth0", Src: stack})
 	// No MAC from the neighbour table (IPv4 only): the leased address puts
 	// the download in this client's journey.
 	jw.StartTFTP(tftpd.Start{Peer: netip.MustParseAddrPort("[fd77:1::109]:1500"), File: "snponly.efi", Size: 1000}).End("ok", "")
-	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassIPXE, File: "tftp://[fd77::3]/boot.ipxe", MAC: mac, Relays: 1},
+	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: pxeclass.IPXE, File: "tftp://[fd77::3]/boot.ipxe", MAC: mac, Relays: 1},
 		proxy6.Ingress{Port: proxy6.PortDHCP, IfName: "eth0", Src: relay})
 	// An answer whose client MAC is unknown starts no journey.
-	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: proxy6.ClassUEFI, File: url}, proxy6.Ingress{Port: proxy6.PortDHCP, Src: relay})
+	c.OnAnswer(&proxy6.Answer{Reply: adv, Arch: 7, Class: pxeclass.UEFI, File: url}, proxy6.Ingress{Port: proxy6.PortDHCP, Src: relay})
 
 	if metered != 4 {
 		t.Errorf("the metrics hook ran %d times, want 4", metered)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
 
@@ -23,7 +24,7 @@ func TestCheck6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &proxy6.Config{BootFiles: map[uint16]string{7: "snponly.efi", 11: "ipxe-arm64.efi"}}
+	cfg := &proxy6.Config{Settings: pxeboot.Settings{BootFiles: map[uint16]string{7: "snponly.efi", 11: "ipxe-arm64.efi"}}}
 	in := proxy6.Ingress{Port: proxy6.PortDHCP, Addr: net.ParseIP("2001:db8::1"), HWAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1},
 		Src: &net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 546}}
 	a, err := proxy6.Reply(req, in, cfg)

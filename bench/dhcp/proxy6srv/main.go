@@ -20,6 +20,7 @@ import (
 
 	"github.com/pxeproxy/pxeproxy/dhcpsock"
 	"github.com/pxeproxy/pxeproxy/internal/logfmt"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/proxy6"
 )
 
@@ -40,10 +41,10 @@ func run() error {
 		return fmt.Errorf("flag -level %q: %w", *level, err)
 	}
 	log := slog.New(logfmt.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	cfg := proxy6.Config{
+	cfg := proxy6.Config{Settings: pxeboot.Settings{
 		BootFiles:  map[uint16]string{0: "undionly.kpxe", 6: "ipxe-i386.efi", 7: "snponly.efi", 9: "snponly.efi", 11: "ipxe-arm64.efi"},
 		IPXEScript: "boot.ipxe",
-	}
+	}}
 	if *ifaces != "" {
 		cfg.Interfaces = strings.Split(*ifaces, ",")
 	}
