@@ -116,8 +116,9 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 		return "", ErrNoArch
 	}
 	file, ok := cfg.BootFiles[r.Arch]
-	if !ok && r.HTTP {
-		base, _ := pxearch.HTTPBase(r.Arch)
+	if base, known := pxearch.HTTPBase(r.Arch); !ok && r.HTTP && known {
+		// As over IPv4: only a registered HTTP architecture borrows its PXE
+		// one's file; an unknown one (999, 0xffff) must not get arch 0's.
 		file, ok = cfg.BootFiles[base]
 	}
 	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {

@@ -151,6 +151,16 @@ var replyCases = map[string]replyCase{
 		req: msgBytes(solicit, edk2Options(vendorHTTP, 19)), in: ingress547,
 		cfg: func(c *Config) { c.HTTPURL = "http://[2001:db8:1::7]/boot/" },
 	},
+	"http boot with an unknown arch (999) gets no bios file": {
+		req: msgBytes(solicit, edk2Options(vendorHTTP, 999)), in: ingress547,
+		cfg: func(c *Config) { c.HTTPPort = 8080 },
+		err: ErrNoBootFile,
+	},
+	"http boot with arch 0xffff gets no bios file": {
+		req: msgBytes(solicit, edk2Options(vendorHTTP, 0xffff)), in: ingress547,
+		cfg: func(c *Config) { c.HTTPPort = 8080 },
+		err: ErrNoBootFile,
+	},
 	"http boot without http configured": {
 		req: msgBytes(solicit, edk2Options(vendorHTTP, 16)), in: ingress547,
 		err: ErrNoHTTP,
