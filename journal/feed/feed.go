@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
@@ -82,8 +83,10 @@ func (jw *Feed) Request(s proxy.Seen) {
 	jw.j.Reply(journal.Reply{MAC: s.MAC, Port: s.Port, File: s.File, Server: s.Server, Reason: s.Reason})
 }
 
-// guid formats option 97 (type 0 and 16 bytes) as 8-4-4-4-12 hex digits,
-// in the order the bytes were sent.
+// guid formats option 97 (type 0 and 16 bytes) as 8-4-4-4-12 hex digits
+// the way dmidecode, the firmware's setup screen and WDS show the machine's
+// UUID. EDK2 (NetLibGetSystemGuid) and iPXE (uuid_mangle, after RFC 4578's
+// hint) both send it as an EFI GUID: the first three fields little-endian.
 func guid(b []byte) string {
 	if len(b) == 17 && b[0] == 0 {
 		b = b[1:]
@@ -91,16 +94,18 @@ func guid(b []byte) string {
 	if len(b) != 16 {
 		return ""
 	}
+	var u [16]byte
+	copy(u[:], b)
+	slices.Reverse(u[0:4])
+	slices.Reverse(u[4:6])
+	slices.Reverse(u[6:8])
 	var out [36]byte
-	i := 0
-	for k, n := range []int{4, 2, 2, 2, 6} {
-		if k > 0 {
-			out[i] = '-'
-			i++
-		}
-		hex.Encode(out[i:], b[:n])
-		i, b = i+2*n, b[n:]
-	}
+	hex.Encode(out[0:8], u[0:4])
+	hex.Encode(out[9:13], u[4:6])
+	hex.Encode(out[14:18], u[6:8])
+	hex.Encode(out[19:23], u[8:10])
+	hex.Encode(out[24:36], u[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
 	return string(out[:])
 }
 

@@ -85,7 +85,7 @@ func TestJourneysAdapter(t *testing.T) {
 	w.End(tftpd.ResultOK, "")
 
 	c, got := timeline(t, jw, mac.String())
-	want := "discover 67 30313233-3435-3637-3839-616263646566; reply snponly.efi; join 10.0.0.50 dhcp-request; " +
+	want := "discover 67 33323130-3534-3736-3839-616263646566; reply snponly.efi; join 10.0.0.50 dhcp-request; " +
 		"conflict 10.0.0.9 second-proxydhcp other.efi; join 10.0.0.51 site-reply; transfer tftp snponly.efi ok"
 	if got != want {
 		t.Fatalf("timeline\n got %s\nwant %s", got, want)
@@ -113,11 +113,13 @@ func TestGUID(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		"type 0 and 16 bytes": {append([]byte{0}, g...), "00112233-4455-6677-8899-aabbccddeeff"},
-		"16 bytes":            {g, "00112233-4455-6677-8899-aabbccddeeff"},
-		"other type":          {append([]byte{1}, g...), ""},
-		"short":               {g[:15], ""},
-		"none":                {nil, ""},
+		"type 0 and 16 bytes": {append([]byte{0}, g...), "33221100-5544-7766-8899-aabbccddeeff"},
+		"16 bytes":            {g, "33221100-5544-7766-8899-aabbccddeeff"},
+		// QEMU's -uuid e2e00000-0000-4000-8000-... as OVMF sent it (e2e browser scenario).
+		"as qemu's smbios": {[]byte{0, 0, 0, 0xe0, 0xe2, 0, 0, 0, 0x40, 0x80, 0, 0, 0, 0, 0, 0, 1}, "e2e00000-0000-4000-8000-000000000001"},
+		"other type":       {append([]byte{1}, g...), ""},
+		"short":            {g[:15], ""},
+		"none":             {nil, ""},
 	} {
 		if got := guid(c.in); got != c.want {
 			t.Errorf("%s: %q, want %q", name, got, c.want)
