@@ -137,7 +137,7 @@ func TestJudge(t *testing.T) {
 			now: 70, want: StateNoRequest, has: []string{"Offered tftp://[fd77::3]/boot.ipxe, but the client never asked for it", "UDP port 69"},
 		},
 		"IPv6 boot: ADVERTISE, 4011 REQUEST, boot file, iPXE over IPv4": {
-			// e2e scenario ipv6, as the journal records it since journeys6.go.
+			// e2e scenario ipv6, as journal/feed (feed6.go) records it.
 			evs: seq(solicit6(0), advertise6(0.01, "tftp://[fd77::3]/snponly.efi"), req4011(4, 7),
 				Event{Time: at(4.3), Kind: KindReply, Port: PortPXE, File: "tftp://[fd77::3]/snponly.efi"}, joined(4, "fd77::18b"),
 				ok(5, "snponly.efi", 200000), ipxeDisc(9, 7), reply(9.01, "boot.ipxe"), joined(9.5, "10.77.0.166"),
