@@ -22,7 +22,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
@@ -357,16 +356,8 @@ func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (str
 	if r.Class == pxeclass.IPXE && cfg.IPXEScript != "" {
 		return cfg.IPXEScript, nil
 	}
-	file, ok := cfg.BootFiles[r.Arch]
-	if base, known := pxearch.HTTPBase(r.Arch); !ok && r.HTTP && known {
-		// Only a registered HTTP architecture borrows its PXE one's file:
-		// an unknown one (999, 0xffff) must not get the BIOS file of 0.
-		file, ok = cfg.BootFiles[base]
-	}
-	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
-		file, ok = f, true
-	}
-	if !ok || file == "" {
+	file, ok := cfg.File(r.Arch, r.HTTP, mac)
+	if !ok {
 		return "", fmt.Errorf("%w for arch %d (%s)", ErrNoBootFile, r.Arch, pxearch.Name(r.Arch))
 	}
 	if !r.HTTP || strings.Contains(file, "://") {

@@ -8,8 +8,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/pxeproxy/pxeproxy/internal/macprefix"
-	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
@@ -115,16 +113,8 @@ func bootFile(r *Request, mac net.HardwareAddr, cfg *Config) (string, error) {
 	if len(r.Archs) == 0 {
 		return "", ErrNoArch
 	}
-	file, ok := cfg.BootFiles[r.Arch]
-	if base, known := pxearch.HTTPBase(r.Arch); !ok && r.HTTP && known {
-		// As over IPv4: only a registered HTTP architecture borrows its PXE
-		// one's file; an unknown one (999, 0xffff) must not get arch 0's.
-		file, ok = cfg.BootFiles[base]
-	}
-	if f, found := macprefix.Longest(cfg.MACBootFiles, mac); found {
-		file, ok = f, true
-	}
-	if !ok || file == "" {
+	file, ok := cfg.File(r.Arch, r.HTTP, mac)
+	if !ok {
 		return "", fmt.Errorf("%w for arch %d", ErrNoBootFile, r.Arch)
 	}
 	return file, nil

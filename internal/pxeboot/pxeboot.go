@@ -4,7 +4,12 @@
 // setting cannot mean one thing on one family and another on the other.
 package pxeboot
 
-import "github.com/pxeproxy/pxeproxy/internal/macprefix"
+import (
+	"net"
+
+	"github.com/pxeproxy/pxeproxy/internal/macprefix"
+	"github.com/pxeproxy/pxeproxy/internal/pxearch"
+)
 
 // Settings is the boot-file part of a decision's Config. The zero value
 // answers nobody (no boot files).
@@ -31,4 +36,20 @@ type Settings struct {
 	// architecture's; the longest matching prefix wins. Clients already
 	// running iPXE still get IPXEScript, so they cannot loop.
 	MACBootFiles []macprefix.BootFile
+}
+
+// File is the boot file for a client of architecture arch (http: a UEFI HTTP
+// boot client) with this MAC; ok is false when it has none. A chosen
+// machine's MACBootFiles entry wins over its architecture's file.
+func (s *Settings) File(arch uint16, http bool, mac net.HardwareAddr) (file string, ok bool) {
+	file, ok = s.BootFiles[arch]
+	if base, known := pxearch.HTTPBase(arch); !ok && http && known {
+		// Only a registered HTTP architecture borrows its PXE one's file:
+		// an unknown one (999, 0xffff) must not get the BIOS file of 0.
+		file, ok = s.BootFiles[base]
+	}
+	if f, found := macprefix.Longest(s.MACBootFiles, mac); found {
+		file, ok = f, true
+	}
+	return file, ok && file != ""
 }
