@@ -22,6 +22,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/dhcpserve"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
@@ -54,16 +55,11 @@ var (
 
 // Reason returns the short reason label of an error returned by Reply or
 // Parse, or "other".
-func Reason(err error) string {
-	for _, e := range []error{ErrMalformed, ErrNotRequest, ErrNotPXE, ErrMessageType,
-		ErrNoArch, ErrNoBootFile, ErrNoHTTP, ErrNoServerAddr, ErrDenied, ErrNotAllowed, ErrNotForUs,
-		ErrBadHWAddr, ErrBadGiaddr, ErrBadSource} {
-		if errors.Is(err, e) {
-			return e.Error()
-		}
-	}
-	return "other"
-}
+func Reason(err error) string { return dhcpserve.Reason(err, reasons) }
+
+// reasons are Reply's and Parse's sentinels, each a reason label.
+var reasons = []error{ErrMalformed, ErrNotRequest, ErrNotPXE, ErrMessageType, ErrNoArch, ErrNoBootFile, ErrNoHTTP,
+	ErrNoServerAddr, ErrDenied, ErrNotAllowed, ErrNotForUs, ErrBadHWAddr, ErrBadGiaddr, ErrBadSource}
 
 // Config is what the decision needs to know. The zero value answers nobody
 // (no boot files); main builds it from the environment.

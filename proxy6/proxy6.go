@@ -23,6 +23,7 @@ import (
 	"slices"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxeproxy/pxeproxy/internal/dhcpserve"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
 	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
@@ -67,14 +68,7 @@ var (
 
 // Reason returns the short reason label of an error returned by Reply, or
 // "other".
-func Reason(err error) string {
-	for _, e := range reasons {
-		if errors.Is(err, e) {
-			return e.Error()
-		}
-	}
-	return "other"
-}
+func Reason(err error) string { return dhcpserve.Reason(err, reasons) }
 
 // Config is what the decision (and the Server around it) needs to know. The
 // zero value answers nobody (no boot files); main builds it from the

@@ -2,6 +2,8 @@ package dhcpserve
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -107,5 +109,19 @@ func TestQueue(t *testing.T) {
 	case v := <-sent:
 		t.Fatalf("reply %d sent after stop", v)
 	default:
+	}
+}
+
+func TestReason(t *testing.T) {
+	a, b := errors.New("reason-a"), errors.New("reason-b")
+	for err, want := range map[error]string{
+		fmt.Errorf("wrapped: %w", b):    "reason-b",
+		a:                               "reason-a",
+		errors.New("something else"):    "other",
+		fmt.Errorf("both: %w %w", b, a): "reason-a", // the first of known wins
+	} {
+		if got := Reason(err, []error{a, b}); got != want {
+			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
+		}
 	}
 }

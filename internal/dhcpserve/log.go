@@ -2,6 +2,7 @@ package dhcpserve
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 )
 
@@ -25,4 +26,15 @@ func Ignored(ctx context.Context, log *slog.Logger, onIgnore func(port int, reas
 		a = append(a, slog.String("err", err.Error()))
 	}
 	log.LogAttrs(ctx, slog.LevelDebug, "ignored", a...)
+}
+
+// Reason is the short label of the first sentinel in known that err wraps
+// (a decision's "why not answered"), or "other".
+func Reason(err error, known []error) string {
+	for _, e := range known {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "other"
 }
