@@ -6,13 +6,18 @@ import (
 	"encoding/binary"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net/netip"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/pxeproxy/pxeproxy/journal"
+	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
 // peImage builds the headers of a PE/COFF image of size bytes: e_lfanew at
@@ -231,5 +236,36 @@ func TestImagesCache(t *testing.T) {
 	plain := &images{files: noReaderAt{files}}
 	if got, ok := plain.image("f1"); !ok || got != (journal.Image{EFI: true, Machine: 0x8664}) {
 		t.Errorf("file without ReadAt: %+v, %v", got, ok)
+	}
+}
+
+// TestTransferImage follows a delivered file's headers from the boot folder
+// to the journey's transfer event.
+func TestTransferImage(t *testing.T) {
+	files := fstest.MapFS{
+		"snponly.efi":           {Data: peImage(0x8664, magicPE32Plus, 10, 16, 0, 0, 1024)},
+		"arm64-placeholder.efi": {Data: []byte("not an EFI image\n")},
+	}
+	jw := New(Config{Clients: 10, Files: files, ARPPath: filepath.Join(t.TempDir(), "none")}, slog.New(slog.DiscardHandler))
+	for i, c := range []struct {
+		file string
+		res  string
+		want *journal.Image
+	}{
+		{"snponly.efi", tftpd.ResultOK, &journal.Image{EFI: true, Machine: 0x8664}},
+		{"arm64-placeholder.efi", tftpd.ResultOK, &journal.Image{}},
+		{"snponly.efi", tftpd.ResultAborted, nil}, // only a delivered file is read
+		{"missing.efi", tftpd.ResultOK, nil},
+	} {
+		peer := "10.0.0." + strconv.Itoa(50+i)
+		w := jw.StartTFTP(tftpd.Start{Peer: netip.MustParseAddrPort(peer + ":2000"), File: c.file, Size: 1024})
+		w.End(c.res, "")
+		cl, ok := jw.j.Client(peer)
+		if !ok || len(cl.Timeline) != 1 {
+			t.Fatalf("%s: no journey %+v", peer, cl)
+		}
+		if got := cl.Timeline[0].Image; !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s %s: image %+v, want %+v", c.file, c.res, got, c.want)
+		}
 	}
 }
