@@ -44,11 +44,14 @@ func imageOf(code uint8, machine uint16) *Image {
 	return nil
 }
 
+// machineEBC is EFI byte code, which is not tied to one CPU.
+const machineEBC = 0xebc
+
 // machineNames are the COFF machine types of UEFI executables (PE/COFF
 // specification, "Machine Types").
 var machineNames = map[uint16]string{
 	0x14c: "x86 (IA32)", 0x8664: "x86-64", 0x1c2: "ARM32", 0xaa64: "ARM64",
-	0x5032: "RISC-V 32", 0x5064: "RISC-V 64", 0x6264: "LoongArch64", 0xebc: "EFI byte code",
+	0x5032: "RISC-V 32", 0x5064: "RISC-V 64", 0x6264: "LoongArch64", machineEBC: "EFI byte code",
 }
 
 func machineName(m uint16) string {

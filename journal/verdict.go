@@ -331,7 +331,7 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 				next = "HTTP boot"
 			}
 			how := fmt.Sprintf("the UEFI firmware downloaded it, then moved on to its next boot option (%s) instead of running it", next)
-			if v, ok := f.imageVerdict(t, how); ok && !loader {
+			if v, ok := f.imageVerdict(t, "The"+how[3:]+"."); ok && !loader {
 				return v
 			}
 			return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
@@ -347,7 +347,7 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 			f.nbp, t.File, seconds(returnGrace), loaderAdvice(k))}
 	}
 	if f.hasArch && isUEFI(f.arch) {
-		how := fmt.Sprintf("this UEFI client never came back for anything else (waited %s)", seconds(returnGrace))
+		how := fmt.Sprintf("This UEFI client never came back for anything else (waited %s).", seconds(returnGrace))
 		if v, ok := f.imageVerdict(t, how); ok {
 			return v
 		}
@@ -362,38 +362,40 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 
 // imageVerdict judges a UEFI client that never came back after its boot
 // file t by what t is (its PE/COFF headers), so a file the firmware cannot
-// start at all is not blamed on Secure Boot. how says what the client did
-// after the download. ok is false when the headers were not read.
+// start at all is not blamed on Secure Boot. how is a sentence on what the
+// client did after the download. ok is false when the headers were not read.
 func (f *facts) imageVerdict(t *Event, how string) (v Verdict, ok bool) {
 	img := t.Image
 	if img == nil {
 		return Verdict{}, false
 	}
-	arch, archName, base := uint16(0), "", uint16(0)
+	setting := "the PXE_BOOTFILE_ setting of its architecture"
+	var base uint16
 	if f.hasArch {
-		arch, archName = f.arch, pxearch.Short(f.arch)
-		base = arch
-		if b, isHTTP := pxearch.HTTPBase(arch); isHTTP {
+		base = f.arch
+		if b, isHTTP := pxearch.HTTPBase(f.arch); isHTTP {
 			base = b
 		}
+		setting = bootFileVar(base)
 	}
 	if !img.EFI {
 		return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
-			"%s is not an EFI executable: UEFI firmware cannot start it (%s). Check %s.",
-			t.File, how, bootFileVar(base))}, true
+			"%s is not an EFI executable: UEFI firmware cannot start it; check %s. %s", t.File, setting, how)}, true
 	}
-	if want, known := archMachine(base); f.hasArch && known && img.Machine != want {
+	// EFI byte code runs on every machine whose firmware has the EBC
+	// interpreter (UEFI specification, chapter "EFI Byte Code Virtual Machine").
+	if want, known := archMachine(base); f.hasArch && known && img.Machine != want && img.Machine != machineEBC {
 		return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
-			"%s is built for %s but the client is %s (arch %d): its firmware cannot start it (%s). Check %s.",
-			t.File, machineName(img.Machine), archName, arch, how, bootFileVar(base))}, true
+			"%s is built for %s but the client is %s (arch %d): its firmware cannot start it; check %s. %s",
+			t.File, machineName(img.Machine), pxearch.Short(f.arch), f.arch, setting, how)}, true
 	}
 	if !img.Signed {
 		return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
-			"%s is unsigned: a firmware with Secure Boot on refuses it, and %s. %s", t.File, how, secureBootAdvice)}, true
+			"%s is unsigned: a firmware with Secure Boot on refuses it. %s %s", t.File, how, secureBootAdvice)}, true
 	}
 	return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
-		"%s is signed, but %s: Secure Boot may still have refused it if its signer is not in the firmware's "+
-			"allowed keys (db), or it stopped on the client; check its screen and the README section \"Secure Boot\".",
+		"%s is signed. %s Secure Boot may still have refused it if its signer is not in the firmware's allowed "+
+			"keys (db); otherwise it stopped on the client: check its screen and the README section \"Secure Boot\".",
 		t.File, how)}, true
 }
 

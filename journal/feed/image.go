@@ -135,6 +135,11 @@ func (c *images) image(name string) (journal.Image, bool) {
 	if err != nil || !fs.ValidPath(name) {
 		return journal.Image{}, false
 	}
+	// Stat first: opening a FIFO planted in a folder that is not a bootfs
+	// view (which refuses them) would block until a writer comes.
+	if st, err := fs.Stat(c.files, name); err != nil || !st.Mode().IsRegular() {
+		return journal.Image{}, false
+	}
 	f, err := c.files.Open(name)
 	if err != nil {
 		return journal.Image{}, false

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -267,5 +268,27 @@ func TestTransferImage(t *testing.T) {
 		if got := cl.Timeline[0].Image; !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %s: image %+v, want %+v", c.file, c.res, got, c.want)
 		}
+	}
+}
+
+// TestImagesFIFO: a FIFO in a plain folder is not opened (that would block
+// the transfer's end until a writer came).
+func TestImagesFIFO(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "boot.efi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool)
+	go func() {
+		_, ok := (&images{files: os.DirFS(dir)}).image("boot.efi")
+		done <- ok
+	}()
+	select {
+	case ok := <-done:
+		if ok {
+			t.Error("a FIFO was read as a file")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("inspecting a FIFO blocked")
 	}
 }
