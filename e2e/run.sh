@@ -555,7 +555,7 @@ scenario_arm64() {
 		why="verdict of ${c_mac[0]} does not say $ARM64_FILE is not an EFI executable: $(tail -n 1 "$1/verdicts.txt" | cut -f3)"
 		return 1
 	fi
-	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}"), verdict $(tail -n 1 "$1/verdicts.txt" | cut -f2-)"
+	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}"), verdict $(tail -n 1 "$1/verdicts.txt" | cut -f2- | sed "s/\t/: /")"
 }
 
 # scenario_ipv6: OVMF with its IPv4 PXE switched off boots over IPv6 next to a dnsmasq that leases IPv4 and IPv6
