@@ -330,12 +330,12 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 			if e.Port == PortDHCP {
 				next = "HTTP boot"
 			}
-			how := fmt.Sprintf("the UEFI firmware downloaded it, then moved on to its next boot option (%s) instead of running it", next)
-			if v, ok := f.imageVerdict(t, "The"+how[3:]+"."); ok && !loader {
+			how := fmt.Sprintf("downloaded it, then moved on to its next boot option (%s) instead of running it", next)
+			if v, ok := f.imageVerdict(t, "The UEFI firmware "+how+"."); ok && !loader {
 				return v
 			}
 			return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
-				"Secure Boot refused %s: %s. %s", t.File, how, secureBootAdvice)}
+				"Secure Boot refused %s: the UEFI firmware %s. %s", t.File, how, secureBootAdvice)}
 		}
 	}
 	if since < returnGrace {
