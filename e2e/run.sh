@@ -547,10 +547,15 @@ scenario_arm64() {
 	wait_clients "$1" || return 1
 	require_log "$1" "\"msg\":\"pxe reply\".*\"mac\":\"${c_mac[0]}\".*\"arch\":11,.*\"file\":\"$ARM64_FILE\"" \
 		"reply to the ARM64 client (arch 11) with $ARM64_FILE" || return 1
-	# The boot file was just delivered and the VM is stopped at once: waiting for the next stage, or, if EDK2 was
-	# quick to refuse the placeholder and try its next boot option, the verdict for a UEFI binary that never ran.
-	require_verdicts "$1" 'in-progress|secure-boot' || return 1
-	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}"), verdict $(tail -n 1 "$1/verdicts.txt" | cut -f2)"
+	# The VM is stopped once the placeholder is delivered; past the journal's 30 s wait for a next stage (or at
+	# once, if EDK2 was quick to try its next boot option) the verdict reads the file's headers: not an EFI
+	# executable, so no-return naming PXE_BOOTFILE_ARM64, not secure-boot.
+	wait_verdict "$1" "${c_mac[0]}" no-return 60 || return 1
+	if ! tail -n 1 "$1/verdicts.txt" | grep -q "$ARM64_FILE is not an EFI executable.*PXE_BOOTFILE_ARM64"; then
+		why="verdict of ${c_mac[0]} does not say $ARM64_FILE is not an EFI executable: $(tail -n 1 "$1/verdicts.txt" | cut -f3)"
+		return 1
+	fi
+	note="AAVMF PXE -> $ARM64_FILE (placeholder), $(note4011 "$1" "${c_mac[0]}"), verdict $(tail -n 1 "$1/verdicts.txt" | cut -f2- | sed "s/\t/: /")"
 }
 
 # scenario_ipv6: OVMF with its IPv4 PXE switched off boots over IPv6 next to a dnsmasq that leases IPv4 and IPv6

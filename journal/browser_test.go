@@ -129,6 +129,15 @@ func TestBrowser(t *testing.T) {
 		Names: func() []string {
 			return []string{"Boot/BCD", "Boot/boot.sdi", "boot/x64/wdsnbp.com", "snponly.efi", "undionly.kpxe"}
 		},
+		Image: func(name string) (Image, bool) {
+			switch name {
+			case "snponly.efi":
+				return Image{EFI: true, Machine: 0x8664}, true
+			case "undionly.kpxe":
+				return Image{}, true
+			}
+			return Image{}, false
+		},
 	}, nil)
 	seedScreenshot(j, &offset)
 	srv := httptest.NewServer(j.Handler()) // 127.0.0.1
@@ -197,6 +206,7 @@ func TestBrowser(t *testing.T) {
 	// It finishes, iPXE comes back and fetches its script: booted.
 	tr.Progress(1_000_000, 1)
 	tr.End(ResultOK, "")
+	poll("image in the timeline", `document.querySelector('#timeline').textContent.includes("not an EFI executable")`)
 	time.Sleep(700 * time.Millisecond)
 	j.Discover(Discover{MAC: m, Port: PortDHCP, Arch: 0, Vendor: biosVendor, IPXE: true})
 	j.Reply(Reply{MAC: m, Port: PortDHCP, File: "http://192.168.50.1:8080/boot.ipxe", Server: ip("192.168.50.1")})

@@ -160,5 +160,6 @@ type Event struct {
 	Running     bool           `json:"running,omitempty"`
 	Moved       time.Time      `json:"moved,omitzero"`    // running: when its bytes last moved
 	Closest     string         `json:"closest,omitempty"` // not-found: the nearest existing name
+	Image       *Image         `json:"image,omitempty"`   // ok: what the delivered file is, when known
 	Detail      string         `json:"detail,omitempty"`
 }

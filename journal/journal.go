@@ -32,6 +32,11 @@ type Config struct {
 	// name the closest existing file when a client asks for one that does
 	// not exist. Nil: no suggestion.
 	Names func() []string
+	// Image says what a file of the boot server is (its PE/COFF headers),
+	// for the verdict on a UEFI client that never came back after it. It
+	// is called when a transfer of name ends well, outside the journal's
+	// lock; ok is false when the file cannot be read. Nil: not known.
+	Image func(name string) (img Image, ok bool)
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
@@ -76,6 +81,7 @@ type Journal struct {
 	interned  map[string]string
 
 	names        namesCache
+	image        func(string) (Image, bool)
 	streams      chan struct{} // one token per connected stream
 	closed       chan struct{} // closed by CloseStreams
 	closeOnce    sync.Once
@@ -125,6 +131,7 @@ func New(cfg Config, log *slog.Logger) *Journal {
 		writeTimeout: streamWriteTimeout,
 	}
 	j.names.fetch = cfg.Names
+	j.image = cfg.Image
 	j.page = newPage()
 	return j
 }
@@ -162,8 +169,13 @@ func (t *Transfer) End(res Result, detail string) {
 	}
 	j := t.j
 	var closest string
-	if res == ResultNotFound {
+	var img Image
+	hasImg := false
+	switch {
+	case res == ResultNotFound:
 		closest = j.closest(t.file)
+	case res == ResultOK && j.image != nil:
+		img, hasImg = j.image(t.file)
 	}
 	now := j.now()
 	j.mu.Lock()
@@ -181,6 +193,9 @@ func (t *Transfer) End(res Result, detail string) {
 		r.dur = now.UnixNano() - r.t
 		r.s2 = j.intern(clean(detail, maxDetail))
 		r.s3 = j.intern(closest)
+		if hasImg {
+			r.img, r.arch = img.code(), img.Machine
+		}
 		r.tr = nil
 	}
 	j.touch(jy, now)

@@ -22,6 +22,7 @@ type rec struct {
 	arch  uint16
 	blk   uint16
 	win   uint16
+	img   uint8 // transfer: the delivered file's imgX code; its machine is in arch
 	retr  uint32
 	a1    netip.Addr // discover: relay; reply, conflict: server; join: address; transfer: peer
 	a2    netip.Addr // discover: ciaddr
@@ -211,6 +212,7 @@ func (r *rec) event(now time.Time) Event {
 		e.BlockSize, e.WindowSize, e.Retransmits = int(r.blk), int(r.win), int(r.retr)
 		e.Result = results[r.flags>>4]
 		e.Millis = r.dur / int64(time.Millisecond)
+		e.Image = imageOf(r.img, r.arch)
 		if r.flags&flagRunning != 0 {
 			e.Running = true
 			e.Moved = time.Unix(0, r.t)

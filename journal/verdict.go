@@ -330,9 +330,12 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 			if e.Port == PortDHCP {
 				next = "HTTP boot"
 			}
+			how := fmt.Sprintf("downloaded it, then moved on to its next boot option (%s) instead of running it", next)
+			if v, ok := f.imageVerdict(t, "The UEFI firmware "+how+"."); ok && !loader {
+				return v
+			}
 			return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
-				"Secure Boot refused %s: the UEFI firmware downloaded it, then moved on to its next boot option (%s) "+
-					"instead of running it. %s", t.File, next, secureBootAdvice)}
+				"Secure Boot refused %s: the UEFI firmware %s. %s", t.File, how, secureBootAdvice)}
 		}
 	}
 	if since < returnGrace {
@@ -344,6 +347,10 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 			f.nbp, t.File, seconds(returnGrace), loaderAdvice(k))}
 	}
 	if f.hasArch && isUEFI(f.arch) {
+		how := fmt.Sprintf("This UEFI client never came back for anything else (waited %s).", seconds(returnGrace))
+		if v, ok := f.imageVerdict(t, how); ok {
+			return v
+		}
 		return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
 			"%s was delivered, but this UEFI client never came back for anything else (waited %s): "+
 				"most likely Secure Boot refused an unsigned binary. %s", t.File, seconds(returnGrace), secureBootAdvice)}
@@ -351,6 +358,45 @@ func (f *facts) judgeTransfer(now time.Time) Verdict {
 	return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
 		"%s was delivered, and the client asked for nothing after it (waited %s): "+
 			"the boot file runs on its own or stopped on the client; check its screen.", t.File, seconds(returnGrace))}
+}
+
+// imageVerdict judges a UEFI client that never came back after its boot
+// file t by what t is (its PE/COFF headers), so a file the firmware cannot
+// start at all is not blamed on Secure Boot. how is a sentence on what the
+// client did after the download. ok is false when the headers were not read.
+func (f *facts) imageVerdict(t *Event, how string) (v Verdict, ok bool) {
+	img := t.Image
+	if img == nil {
+		return Verdict{}, false
+	}
+	setting := "the PXE_BOOTFILE_ setting of its architecture"
+	var base uint16
+	if f.hasArch {
+		base = f.arch
+		if b, isHTTP := pxearch.HTTPBase(f.arch); isHTTP {
+			base = b
+		}
+		setting = bootFileVar(base)
+	}
+	if !img.EFI {
+		return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
+			"%s is not an EFI executable: UEFI firmware cannot start it; check %s. %s", t.File, setting, how)}, true
+	}
+	// EFI byte code runs on every machine whose firmware has the EBC
+	// interpreter (UEFI specification, chapter "EFI Byte Code Virtual Machine").
+	if want, known := archMachine(base); f.hasArch && known && img.Machine != want && img.Machine != machineEBC {
+		return Verdict{State: StateNoReturn, Text: fmt.Sprintf(
+			"%s is built for %s but the client is %s (arch %d): its firmware cannot start it; check %s. %s",
+			t.File, machineName(img.Machine), pxearch.Short(f.arch), f.arch, setting, how)}, true
+	}
+	if !img.Signed {
+		return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
+			"%s is unsigned: a firmware with Secure Boot on refuses it. %s %s", t.File, how, secureBootAdvice)}, true
+	}
+	return Verdict{State: StateSecureBoot, Text: fmt.Sprintf(
+		"%s is signed. %s Secure Boot may still have refused it if its signer is not in the firmware's allowed "+
+			"keys (db); otherwise it stopped on the client: check its screen and the README section \"Secure Boot\".",
+		t.File, how)}, true
 }
 
 // loaderAdvice says why a loader may have stopped. Debian's signed GRUB 2.06

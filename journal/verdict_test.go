@@ -75,6 +75,13 @@ func conflict(s float64, server, what, file string) Event {
 	return Event{Time: at(s), Kind: KindConflict, Server: netip.MustParseAddr(server), What: what, File: file}
 }
 
+// withImage is evs with img recorded on its last event, a transfer.
+func withImage(evs []Event, img *Image) []Event {
+	out := append([]Event(nil), evs...)
+	out[len(out)-1].Image = img
+	return out
+}
+
 // seq numbers events in order, as the store does.
 func seq(evs ...Event) []Event {
 	for i := range evs {
@@ -167,6 +174,50 @@ func TestJudge(t *testing.T) {
 		"uefi client never came back": {
 			evs: seq(uefiOffer...), now: 40, want: StateSecureBoot,
 			has: []string{"snponly.efi was delivered, but this UEFI client never came back", "most likely Secure Boot refused an unsigned binary", `"Secure Boot"`},
+		},
+		"uefi boot file not an EFI executable": {
+			evs: seq(withImage(uefiOffer, &Image{})...), now: 40, want: StateNoReturn,
+			has: []string{"snponly.efi is not an EFI executable: UEFI firmware cannot start it; check PXE_BOOTFILE_UEFI. This UEFI client never came back"},
+		},
+		"uefi boot file not an EFI executable, firmware moved on": {
+			evs: seq(append(withImage(uefiOffer, &Image{}), solicit6(4))...), now: 5, want: StateNoReturn,
+			has: []string{"snponly.efi is not an EFI executable", "check PXE_BOOTFILE_UEFI. The UEFI firmware downloaded it, then moved on to its next boot option (PXE over IPv6)"},
+		},
+		"not an EFI executable, client known by address only": {
+			evs: seq(withImage([]Event{ok(1, "boot.efi", 1000)}, &Image{})[0], solicit6(4)), now: 5, want: StateNoReturn,
+			has: []string{"boot.efi is not an EFI executable: UEFI firmware cannot start it; check the PXE_BOOTFILE_ setting of its architecture."},
+		},
+		"arm64 client given an x86-64 EFI binary": {
+			evs: seq(disc(0, 11, "PXEClient:Arch:00011:UNDI:003000"), reply(0.01, "snponly.efi"),
+				Event{Time: at(1), Kind: KindTransfer, Proto: "tftp", File: "snponly.efi", Size: 200000, Bytes: 200000, Result: ResultOK,
+					Image: &Image{EFI: true, Machine: 0x8664}}), now: 40, want: StateNoReturn,
+			has: []string{"snponly.efi is built for x86-64 but the client is EFI ARM64 (arch 11): its firmware cannot start it; check PXE_BOOTFILE_ARM64."},
+		},
+		"x86-64 HTTP boot client given an ARM64 binary": {
+			evs: seq(disc(0, 16, httpVendor), reply(0.01, "http://192.168.50.1/boot.efi"),
+				Event{Time: at(1), Kind: KindTransfer, Proto: "http", File: "/boot.efi", Size: 200000, Bytes: 200000, Result: ResultOK,
+					Image: &Image{EFI: true, Machine: 0xaa64}}), now: 40, want: StateNoReturn,
+			has: []string{"/boot.efi is built for ARM64 but the client is EFI x86-64 HTTP (arch 16)", "PXE_BOOTFILE_UEFI"},
+		},
+		"uefi boot file unsigned": {
+			evs: seq(withImage(uefiOffer, &Image{EFI: true, Machine: 0x8664})...), now: 40, want: StateSecureBoot,
+			has: []string{"snponly.efi is unsigned: a firmware with Secure Boot on refuses it. This UEFI client never came back", "Serve a signed chain"},
+		},
+		"uefi boot file unsigned, firmware moved on": {
+			evs: seq(append(withImage(uefiOffer, &Image{EFI: true, Machine: 0x8664}), solicit6(4))...), now: 5, want: StateSecureBoot,
+			has: []string{"snponly.efi is unsigned", "next boot option (PXE over IPv6)"},
+		},
+		"uefi boot file signed": {
+			evs: seq(withImage(uefiOffer, &Image{EFI: true, Machine: 0x8664, Signed: true})...), now: 40, want: StateSecureBoot,
+			has: []string{"snponly.efi is signed. This UEFI client never came back", "not in the firmware's allowed keys (db)"},
+		},
+		"uefi boot file for ARM32 to an x86-64 client": {
+			evs: seq(withImage(uefiOffer, &Image{EFI: true, Machine: 0x1c2})...), now: 40, want: StateNoReturn,
+			has: []string{"built for ARM32 but the client is EFI x86-64 (arch 7)"},
+		},
+		"uefi boot file in EFI byte code runs on any machine": {
+			evs: seq(withImage(uefiOffer, &Image{EFI: true, Machine: 0xebc})...), now: 40, want: StateSecureBoot,
+			has: []string{"snponly.efi is unsigned"},
 		},
 		"uefi boot file just delivered": {
 			evs: seq(uefiOffer...), now: 5, want: StateInProgress, has: []string{"Delivered snponly.efi; waiting for the next stage"},

@@ -33,7 +33,8 @@ type Config struct {
 	// empty: all.
 	Interfaces []string
 	// Files is the boot folder, listed for the closest name of a missing
-	// file; nil: none (no TFTP server).
+	// file and read for what a delivered boot file is (its PE/COFF
+	// headers); nil: none (no TFTP server).
 	Files fs.FS
 	// ARPPath is the neighbour table to read; empty: the kernel's.
 	ARPPath string
@@ -44,12 +45,13 @@ type Feed struct {
 	j     *journal.Journal
 	neigh *neigh.Table
 	files fs.FS
+	imgs  *images
 }
 
 // New returns a Feed over a new journal.
 func New(cfg Config, log *slog.Logger) *Feed {
-	jw := &Feed{files: cfg.Files}
-	jw.j = journal.New(journal.Config{Clients: cfg.Clients, Names: jw.names}, log)
+	jw := &Feed{files: cfg.Files, imgs: &images{files: cfg.Files}}
+	jw.j = journal.New(journal.Config{Clients: cfg.Clients, Names: jw.names, Image: jw.imgs.image}, log)
 	jw.neigh = neigh.New(neigh.Config{Interfaces: cfg.Interfaces, Path: cfg.ARPPath, Found: func(ip netip.Addr, mac net.HardwareAddr) {
 		jw.j.Join(mac, ip, journal.ViaNeighbour)
 	}})
