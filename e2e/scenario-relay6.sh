@@ -18,6 +18,11 @@ ALL_EXTRA="$ALL_EXTRA relay6 relay6-isc"
 # relay6_site DIR: addresses and routes for fd77:1::/64 (idempotent: both scenarios call it), radvd on the
 # relay's br1 side, and the corporate dnsmasq with ranges for both relayed subnets.
 relay6_site() {
+	if ! command -v radvd >/dev/null; then
+		why="needs radvd"
+		return 1
+	fi
+	v6=1
 	e2e_in relay sysctl -qw net.ipv6.conf.all.forwarding=1
 	e2e_in relay ip addr replace fd77::4/64 dev eth0 nodad
 	e2e_in relay ip addr replace fd77:1::1/64 dev eth1 nodad
@@ -60,12 +65,7 @@ relay6_boot() {
 }
 
 scenario_relay6() {
-	if ! command -v radvd >/dev/null; then
-		why="needs radvd"
-		return 1
-	fi
-	v6=1
-	relay6_site "$1"
+	relay6_site "$1" || return 1
 	# One local address per family; a --dhcp-relay per server sends each request to both.
 	e2e_bg relay "$1/relay.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --log-dhcp --pid-file= \
 		--dhcp-relay=fd77:1::1,fd77::2 --dhcp-relay=fd77:1::1,fd77::3 \
@@ -75,12 +75,7 @@ scenario_relay6() {
 }
 
 scenario_relay6_isc() {
-	if ! command -v radvd >/dev/null; then
-		why="needs radvd"
-		return 1
-	fi
-	v6=1
-	relay6_site "$1"
+	relay6_site "$1" || return 1
 	# -I: an Interface-ID option on every RELAY-FORW (dhcrelay adds one by itself only with several -l).
 	e2e_bg relay "$1/relay.log" dhcrelay -6 -d -I -pf "$1/dhcrelay6.pid" -l eth1 -u fd77::2%eth0 -u fd77::3%eth0
 	svc_pids+=("$E2E_PID")
