@@ -142,7 +142,7 @@ func TestServeJourneys(t *testing.T) {
 		t.Errorf("timeline\n got %s\nwant %s", kinds, want)
 	}
 	if c.State != journal.StateBooted || c.IP.String() != "10.74.0.50" || c.MAC != mac.String() || c.Verdict == "" ||
-		c.Arch == nil || *c.Arch != 7 || c.Timeline[0].UUID != "6a6f7572-6e65-792d-7465-73742d313233" {
+		c.Arch == nil || *c.Arch != 7 || c.Timeline[0].UUID != "72756f6a-656e-2d79-7465-73742d313233" { // "journey-test-123" read as an EFI GUID
 		t.Errorf("client %+v", c.Client)
 	}
 	for id, want := range map[string]string{denied.String(): "refused", leased.String(): "in-progress", acked.String(): "in-progress"} {
