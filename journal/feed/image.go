@@ -1,10 +1,10 @@
 package feed
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
 	"io/fs"
-	"strings"
 	"sync"
 	"time"
 
@@ -137,15 +137,7 @@ func (c *images) image(name string) (journal.Image, bool) {
 	}
 	// Stat first: opening a FIFO planted in a folder that is not a bootfs
 	// view (which refuses them) would block until a writer comes.
-	if st, err := fs.Stat(c.files, name); err != nil || !st.Mode().IsRegular() {
-		return journal.Image{}, false
-	}
-	f, err := c.files.Open(name)
-	if err != nil {
-		return journal.Image{}, false
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	st, err := fs.Stat(c.files, name)
 	if err != nil || !st.Mode().IsRegular() {
 		return journal.Image{}, false
 	}
@@ -154,8 +146,13 @@ func (c *images) image(name string) (journal.Image, bool) {
 	img, ok := c.known[k]
 	c.mu.Unlock()
 	if ok {
-		return img, true
+		return img, true // a flood of transfers of one file opens it once
 	}
+	f, err := c.files.Open(name)
+	if err != nil {
+		return journal.Image{}, false
+	}
+	defer f.Close()
 	r, isAt := f.(io.ReaderAt)
 	if !isAt {
 		// Not seekable (a generated file): the headers lie in its first
@@ -164,7 +161,7 @@ func (c *images) image(name string) (journal.Image, bool) {
 		if err != nil {
 			return journal.Image{}, false
 		}
-		r = strings.NewReader(string(b))
+		r = bytes.NewReader(b)
 	}
 	img = inspectImage(r, st.Size())
 	c.mu.Lock()
