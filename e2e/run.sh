@@ -348,10 +348,17 @@ last_serial() {
 	tr -d '\r' <"$1" | sed -E 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -v '^[[:space:]]*$' | tail -n 2 | tr '\n' '|' | cut -c1-200
 }
 
-# require_log DIR ERE WHAT: a line of pxeproxy's log must match ERE.
+# require_log DIR ERE WHAT: a line of pxeproxy's log must match ERE, within E2E_LOG_GRACE seconds (5): a check
+# that follows an event on a client's console races the line it wants (a transfer is logged at the client's
+# last ACK, and the log writer flushes every 50 ms), so it waits a little before it says no.
 require_log() {
-	grep -qE -- "$2" "$1/pxeproxy.log" && return 0
-	why="pxeproxy log has no $3"
+	local end=$((SECONDS + ${E2E_LOG_GRACE:-5}))
+	while :; do
+		grep -qE -- "$2" "$1/pxeproxy.log" && return 0
+		((SECONDS < end)) || break
+		sleep 0.2
+	done
+	why="pxeproxy log has no $3 (after ${E2E_LOG_GRACE:-5}s)"
 	return 1
 }
 
