@@ -119,7 +119,10 @@ scenario_secureboot() {
 	local t0=$SECONDS
 	sb_serial 0 'Access Denied' "$T_UEFI" "Access Denied" || return 1
 	local t_denied=$((SECONDS - t0))
-	require_log "$1" '"msg":"tftp transfer".*"file":"snponly.efi"' "finished transfer of snponly.efi" || return 1
+	if ! require_log "$1" '"msg":"tftp transfer".*"file":"snponly.efi"' "finished transfer of snponly.efi"; then
+		why="$why; its lines for snponly.efi: $(grep -a 'snponly.efi' "$1/pxeproxy.log" | tail -n 3 | cut -c1-300 | tr '\n' ' ')"
+		return 1
+	fi
 	sb_verdict "$1" "${c_mac[0]}" secure-boot "$T_SB_VERDICT" || return 1
 	if grep -q '"msg":"tftp transfer".*"file":"boot.ipxe"' "$1/pxeproxy.log"; then
 		why="iPXE ran under Secure Boot: boot.ipxe was fetched"
