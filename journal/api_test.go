@@ -196,6 +196,9 @@ func TestStream(t *testing.T) {
 	if e.name != "reset" || !e.u.Reset || len(e.u.Clients) != 1 || e.u.Clients[0].ID != mac(1).String() {
 		t.Fatalf("first event %+v", e)
 	}
+	if !e.u.Now.Equal(c.Now()) {
+		t.Fatalf("stream's now %v, want the server's clock %v", e.u.Now, c.Now())
+	}
 	j.Reply(Reply{MAC: mac(1), Port: PortDHCP, File: "undionly.kpxe"})
 	e = next(t, ch)
 	if e.name != "update" || len(e.u.Clients) != 1 || e.u.Clients[0].State != StateInProgress || !strings.Contains(e.u.Clients[0].Verdict, "Offered undionly.kpxe") {
