@@ -120,11 +120,20 @@ func (j *Journal) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	buf.WriteString("retry: 2000\n")
 	var ver uint64
+	sent := false
 	tick := time.NewTicker(j.cfg.StreamInterval)
 	defer tick.Stop()
 	idle := time.Now()
 	for {
 		u := j.changes(ver)
+		if sent && u.Version == ver {
+			// Nothing recorded since the last message. changes(0) is a
+			// reset, and a journal that has recorded nothing stays at
+			// version 0: without this, every tick would resend its
+			// empty table.
+			u = update{Version: ver}
+		}
+		sent = true
 		if u.Reset || len(u.Clients) > 0 || len(u.Removed) > 0 {
 			name := "update"
 			if u.Reset {

@@ -196,6 +196,9 @@ func TestStream(t *testing.T) {
 	if e.name != "reset" || !e.u.Reset || len(e.u.Clients) != 1 || e.u.Clients[0].ID != mac(1).String() {
 		t.Fatalf("first event %+v", e)
 	}
+	if !e.u.Now.Equal(c.Now()) {
+		t.Fatalf("stream's now %v, want the server's clock %v", e.u.Now, c.Now())
+	}
 	j.Reply(Reply{MAC: mac(1), Port: PortDHCP, File: "undionly.kpxe"})
 	e = next(t, ch)
 	if e.name != "update" || len(e.u.Clients) != 1 || e.u.Clients[0].State != StateInProgress || !strings.Contains(e.u.Clients[0].Verdict, "Offered undionly.kpxe") {
@@ -225,6 +228,27 @@ func TestStream(t *testing.T) {
 				pct = cl.Transfer.Percent
 			}
 		}
+	}
+}
+
+// TestStreamIdleEmpty: a stream on a journal that has recorded nothing yet
+// sends the (empty) table once, then nothing until a client appears, not a
+// new reset every interval.
+func TestStreamIdleEmpty(t *testing.T) {
+	j, _ := newTest(t, Config{StreamInterval: 10 * time.Millisecond})
+	srv := serveAPI(t, j)
+	ch := readEvents(t, openStream(t, srv.URL).Body)
+	if e := next(t, ch); e.name != "reset" || len(e.u.Clients) != 0 {
+		t.Fatalf("first event %+v", e)
+	}
+	select {
+	case e := <-ch:
+		t.Fatalf("idle empty journal sent %s %+v", e.name, e.u)
+	case <-time.After(300 * time.Millisecond):
+	}
+	j.Discover(Discover{MAC: mac(1), Port: PortDHCP, Vendor: biosVendor, Iface: "eth0"})
+	if e := next(t, ch); len(e.u.Clients) != 1 || e.u.Clients[0].ID != mac(1).String() {
+		t.Fatalf("after a discover %+v", e)
 	}
 }
 

@@ -262,6 +262,18 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+
+	// The server's clock an hour behind the browser's: a client active just
+	// now still reads "0 s ago", measured on the server's clock.
+	offset.Store(int64(-time.Hour))
+	m3 := hw("52:54:00:ab:cd:08")
+	j.Discover(Discover{MAC: m3, Port: PortDHCP, Arch: 7, Vendor: pxeVendor, Iface: "eth0"})
+	last := `document.querySelector('tr[data-id="52:54:00:ab:cd:08"] td.last')`
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](last+` !== null && /^[0-4] s ago$/.test(`+last+`.textContent)`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("last activity with the server's clock an hour behind: %q: %v",
+			evalString(`(`+last+` || {textContent: "no row"}).textContent`), err)
+	}
 }
 
 // evaluate runs the JavaScript expression expr in the page and returns its

@@ -10,8 +10,8 @@ import (
 // Closest returns the name in names nearest to name, the file a client asked
 // for and did not get, or "" when none is near. In order of preference: the
 // same name in another case or with backslashes; the same name without its
-// extension or with another one; the same file name in another folder; a
-// name at most a few edits away (case ignored).
+// extension, with another one or with one more; the same file name in
+// another folder; a name at most a few edits away (case ignored).
 func Closest(name string, names []string) string {
 	want := fileKey(name)
 	if want == "" {
@@ -27,7 +27,9 @@ func Closest(name string, names []string) string {
 		switch {
 		case k == want:
 			score = 0
-		case strings.TrimSuffix(k, path.Ext(k)) == stem:
+		case strings.TrimSuffix(k, path.Ext(k)) == stem, k == stem, strings.TrimSuffix(k, path.Ext(k)) == want:
+			// Another extension, none, or one more: Debian ships its
+			// signed boot files as NAME.efi.signed.
 			score = 1
 		case path.Base(k) == base:
 			score = 2

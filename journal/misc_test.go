@@ -11,11 +11,13 @@ import (
 
 func TestClosest(t *testing.T) {
 	names := []string{"undionly.kpxe", "snponly.efi", "ipxe.efi", "boot.ipxe", "Boot/BCD", "boot/x64/wdsnbp.com",
-		"grubx64.efi", "EFI/debian/grubx64.efi", "pxelinux.0", "pxelinux.cfg/default", "ldlinux.c32"}
+		"grubx64.efi", "EFI/debian/grubx64.efi", "pxelinux.0", "pxelinux.cfg/default", "ldlinux.c32", "grubnetx64.efi.signed"}
 	cases := map[string]string{
 		"UNDIONLY.KPXE":              "undionly.kpxe",          // case
 		`\boot\bcd`:                  "Boot/BCD",               // backslashes and case
-		"snponly.efi.signed":         "",                       // too far
+		"snponly.efi.signed":         "snponly.efi",            // the name without its extension
+		"grubnetx64.efi":             "grubnetx64.efi.signed",  // the name with one more extension (Debian's signed files)
+		"snponly.efi.signed.bak":     "",                       // too far
 		"undionly.pxe":               "undionly.kpxe",          // one edit
 		"ipxe.kpxe":                  "ipxe.efi",               // another extension
 		"debian/grubx64.efi":         "EFI/debian/grubx64.efi", // another folder, same name

@@ -235,6 +235,9 @@ type update struct {
 	Clients []Client `json:"clients"`
 	Removed []string `json:"removed,omitempty"`
 	Version uint64   `json:"version"`
+	// Now is the server's clock, for "last seen ... ago": the viewer's
+	// clock may be off.
+	Now time.Time `json:"now"`
 }
 
 // changes returns what changed after version since (0: everything).
@@ -243,7 +246,7 @@ func (j *Journal) changes(since uint64) update {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.refresh(now)
-	u := update{Reset: since == 0 || since < j.removedLo, Clients: []Client{}}
+	u := update{Reset: since == 0 || since < j.removedLo, Clients: []Client{}, Now: now}
 	for jy := j.head; jy != nil; jy = jy.next {
 		if u.Reset || jy.ver > since {
 			u.Clients = append(u.Clients, j.row(jy, now))
