@@ -203,6 +203,25 @@ func proxyConfig(cfg *Config) *proxy.Config {
 // proxy6Config is the DHCPv6 decision's configuration: the IPv4 boot
 // settings, shared.
 func proxy6Config(cfg *Config, p4 *proxy.Config, m *metrics.Metrics) proxy6.Config {
-	return proxy6.Config{Settings: p4.Settings, ServerIP: cfg.ServerIP6.IP, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
+	c := proxy6.Config{Settings: p4.Settings, ServerIP: cfg.ServerIP6.IP, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
 		OnAnswer: func(a *proxy6.Answer, in proxy6.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }}
+	if !httpOn6(cfg.HTTPAddr) {
+		// An HTTP boot client sent to http://[our address]:port/ would find
+		// the port closed: better no answer (reason http-not-configured).
+		c.HTTPPort = 0
+	}
+	return c
+}
+
+// httpOn6 reports whether an HTTP listener on addr (PXE_HTTP_ADDR) takes
+// connections to our global or ULA IPv6 addresses: no host, a wildcard
+// (Go listens on [::] for "0.0.0.0" too) or a non-loopback IPv6 address;
+// not an IPv4 address such as a management one.
+func httpOn6(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "" || ip.IsUnspecified() || (ip.To4() == nil && !ip.IsLoopback())
 }

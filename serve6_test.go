@@ -67,6 +67,14 @@ func TestProxy6Config(t *testing.T) {
 		c.MACBootFiles[0].Prefix.String() != "52:54:00:12:34:56" || len(c.Interfaces) != 1 {
 		t.Fatalf("proxy6 config %+v", c)
 	}
+	// Only a listener that IPv6 clients can reach makes IPv6 HTTP boot URLs.
+	for addr, want := range map[string]int{"0.0.0.0:8080": 8080, "[::]:8080": 8080, "[fd00::5]:8080": 8080,
+		"10.0.0.5:8080": 0, "127.0.0.1:8080": 0, "[::1]:8080": 0} {
+		cfg := loadEnv(t, append(env, "PXE_HTTP_ADDR", addr)...)
+		if c := proxy6Config(cfg, proxyConfig(cfg), nil); c.HTTPPort != want {
+			t.Errorf("PXE_HTTP_ADDR=%s: proxy6 HTTP port %d, want %d", addr, c.HTTPPort, want)
+		}
+	}
 	cfg = loadEnv(t, append(env, "PXE_HTTP_URL", "http://[fd00::5]:8080/boot")...)
 	if c := proxy6Config(cfg, proxyConfig(cfg), nil); c.HTTPURL != "http://[fd00::5]:8080/boot" || c.HTTPPort != 0 {
 		t.Errorf("PXE_HTTP_URL: proxy6 HTTPURL %q port %d", c.HTTPURL, c.HTTPPort)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -123,12 +125,14 @@ func TestMenuOptions(t *testing.T) {
 			wantNot: []string{":iso-b", "sanboot --no-describe /b.iso"},
 		},
 		"http": {
-			opt:  Options{HTTPBase: "http://192.0.2.1:8080/", Default: "iso-b", Timeout: 1500 * time.Millisecond},
-			want: []string{"set pxeproxy-default iso-b\n", "set pxeproxy-timeout 1500\n", "kernel http://192.0.2.1:8080/a/vmlinuz ", "sanboot --no-describe http://192.0.2.1:8080/b.iso ||", "item iso-b B"},
+			opt:     Options{HTTPBase: "http://192.0.2.1:8080/", Default: "iso-b", Timeout: 1500 * time.Millisecond},
+			want:    []string{"set pxeproxy-default iso-b\n", "set pxeproxy-timeout 1500\n", "set pxeproxy-http http://192.0.2.1:8080\n", "kernel ${pxeproxy-http}/a/vmlinuz ", "sanboot --no-describe ${pxeproxy-http}/b.iso ||", "item iso-b B"},
+			wantNot: []string{"clear pxeproxy-http"},
 		},
 		"tftp server": {
-			opt:  Options{TFTPServer: ServerExpr, Default: "linux-a", Timeout: -1},
-			want: []string{"set pxeproxy-default linux-a\n", "set pxeproxy-timeout 0\n", "kernel tftp://${pxeproxy-server}/a/vmlinuz "},
+			opt:     Options{TFTPServer: ServerExpr, Default: "linux-a", Timeout: -1},
+			want:    []string{"set pxeproxy-default linux-a\n", "set pxeproxy-timeout 0\n", "kernel tftp://${pxeproxy-server}/a/vmlinuz "},
+			wantNot: []string{"pxeproxy-http"},
 		},
 		"unknown default": {opt: Options{Default: "linux-zz"}, want: []string{"set pxeproxy-default local\n"}},
 		"bad bases ignored": {
@@ -162,6 +166,81 @@ func TestMenuOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMenuServerAddress runs the menu's preamble as iPXE would with the
+// settings of each kind of client and checks the URL its kernel comes from.
+// An iPXE that booted over IPv6 alone has no DHCPv4 settings: it must get a
+// path relative to the menu's URL, not "http://:8080/...".
+func TestMenuServerAddress(t *testing.T) {
+	es := []Entry{{ID: "linux-a", Kind: KindLinux, Title: "A", Files: []File{{Role: RoleKernel, Path: "a/vmlinuz"}}}}
+	script := string(Menu(es, Options{HTTPBase: "http://" + ServerExpr + ":8080"}))
+	cases := map[string]struct {
+		settings map[string]string
+		want     string
+	}{
+		"proxydhcp offer":             {map[string]string{"proxydhcp/next-server": "192.0.2.1", "next-server": "192.0.2.9"}, "http://192.0.2.1:8080/a/vmlinuz"},
+		"no proxydhcp offer":          {map[string]string{"next-server": "192.0.2.9"}, "http://192.0.2.9:8080/a/vmlinuz"},
+		"ipv6 alone":                  {map[string]string{}, "/a/vmlinuz"},
+		"chained with server set":     {map[string]string{"pxeproxy-server": "[2001:db8::5]"}, "http://[2001:db8::5]:8080/a/vmlinuz"},
+		"stale http base from before": {map[string]string{"pxeproxy-http": "http://192.0.2.66"}, "/a/vmlinuz"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := ipxeKernelURL(script, c.settings)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, script)
+			}
+			if got != c.want {
+				t.Errorf("kernel from %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// ipxeKernelURL runs the preamble of script (isset, set, clear; iPXE
+// src/hci/commands/nvo_cmd.c: setting an empty value deletes it) over
+// settings and returns the first kernel line's URL as iPXE expands it.
+func ipxeKernelURL(script string, settings map[string]string) (string, error) {
+	s := maps.Clone(settings)
+	expand := func(v string) string {
+		return regexp.MustCompile(`\$\{[^}]*\}`).ReplaceAllStringFunc(v, func(e string) string { return s[e[2:len(e)-1]] })
+	}
+	var run func(toks []string) error
+	run = func(toks []string) error {
+		switch {
+		case len(toks) >= 4 && toks[0] == "isset" && toks[2] == "||":
+			if expand(toks[1]) == "" {
+				return run(toks[3:])
+			}
+		case len(toks) >= 2 && toks[0] == "set":
+			if v := expand(strings.Join(toks[2:], " ")); v != "" {
+				s[toks[1]] = v
+			} else {
+				delete(s, toks[1])
+			}
+		case len(toks) == 2 && toks[0] == "clear":
+			delete(s, toks[1])
+		default:
+			return fmt.Errorf("preamble command %q", toks)
+		}
+		return nil
+	}
+	lines := strings.Split(script, "\n")
+	i := 1
+	for ; i < len(lines) && lines[i] != ":pxeproxy/menu"; i++ {
+		if toks := strings.Fields(lines[i]); len(toks) > 0 && !strings.HasPrefix(toks[0], "#") {
+			if err := run(toks); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, l := range lines[i:] {
+		if toks := strings.Fields(l); len(toks) > 1 && toks[0] == "kernel" {
+			return expand(toks[1]), nil
+		}
+	}
+	return "", fmt.Errorf("no kernel line")
 }
 
 // TestMenuDropsBadEntries: Menu checks hand-built entries again.

@@ -16,6 +16,10 @@ import (
 // "http://" + ServerExpr + ":8080".
 const ServerExpr = "${pxeproxy-server}"
 
+// httpSetting holds the HTTP base in the menu, so that the menu can drop it
+// when it finds no server address (see Menu).
+const httpSetting = "pxeproxy-http"
+
 // DefaultTimeout is the menu timeout when Options.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
@@ -31,7 +35,9 @@ type Options struct {
 	// '/', e.g. "http://192.0.2.10:8080" or "http://"+ServerExpr+":8080".
 	// Kernels, initrds, WIMs, ISOs and memtest are fetched below it. Empty:
 	// everything goes over TFTP and ISO entries are shown as unavailable
-	// (sanboot needs HTTP).
+	// (sanboot needs HTTP). With ServerExpr in it, a client for which the
+	// menu finds no server address (iPXE on IPv6 alone) gets its files by
+	// paths relative to the menu's own URL instead.
 	HTTPBase string
 	// TFTPServer is the host of tftp:// URLs, e.g. "192.0.2.10" or
 	// ServerExpr. Empty: paths such as "/linux/vmlinuz", which iPXE
@@ -116,6 +122,16 @@ func Menu(entries []Entry, opt Options) []byte {
 	m.line("")
 	m.line("isset", ServerExpr, "||", "set", "pxeproxy-server", "${proxydhcp/next-server}")
 	m.line("isset", ServerExpr, "||", "set", "pxeproxy-server", "${next-server}")
+	if m.http != "" {
+		m.line("set", httpSetting, m.http)
+		if strings.Contains(m.http, ServerExpr) {
+			// An iPXE that booted over IPv6 alone has neither setting
+			// (both come from DHCPv4), and "http://:4011/..." fails: its
+			// files then come by paths relative to the menu's own URL
+			// (tftp://[addr]/boot.ipxe, docs/boot-catalogue.md).
+			m.line("isset", ServerExpr, "||", "clear", httpSetting)
+		}
+	}
 	m.line("set", "pxeproxy-default", def)
 	m.line("set", "pxeproxy-timeout", strconv.FormatInt(timeout.Milliseconds(), 10))
 	m.line("")
@@ -309,11 +325,11 @@ func formatSize(n int64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
 }
 
-// bigURL is where a kernel, initrd, WIM, ISO or memtest is fetched: HTTP
-// when there is a base, else TFTP.
+// bigURL is where a kernel, initrd, WIM, ISO or memtest is fetched: below
+// the HTTP base the menu set when there is one, else TFTP.
 func (m *menu) bigURL(p string) string {
 	if m.http != "" {
-		return m.http + "/" + encodePath(p)
+		return "${" + httpSetting + "}/" + encodePath(p)
 	}
 	return m.tftpURL(p)
 }

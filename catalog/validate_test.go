@@ -69,7 +69,7 @@ func validateScript(script []byte, opt Options) error {
 		if want, ok := after[norm]; ok && prev != want && state != "preamble" {
 			return fmt.Errorf("line %d %q: not after %q", n+1, line, want)
 		}
-		if state != "preamble" && cmd == "set" && len(toks) > 1 && (toks[1] == "pxeproxy-timeout" || toks[1] == "pxeproxy-default") && norm != "set pxeproxy-default local" {
+		if state != "preamble" && cmd == "set" && len(toks) > 1 && (toks[1] == "pxeproxy-timeout" || toks[1] == "pxeproxy-default" || toks[1] == "pxeproxy-http") && norm != "set pxeproxy-default local" {
 			return fmt.Errorf("line %d %q: preamble setting later on", n+1, line)
 		}
 		if err := validateLine(toks, base, opt.TFTPServer, labels, gotos, items); err != nil {
@@ -160,8 +160,8 @@ func validateLine(toks []string, base, tftp string, labels, gotos, items map[str
 	url := func(u string) error {
 		var p string
 		switch {
-		case base != "" && strings.HasPrefix(u, base+"/"):
-			p = strings.TrimPrefix(u, base+"/")
+		case base != "" && strings.HasPrefix(u, "${pxeproxy-http}/"):
+			p = strings.TrimPrefix(u, "${pxeproxy-http}/")
 		case tftp != "" && strings.HasPrefix(u, "tftp://"+tftp+"/"):
 			p = strings.TrimPrefix(u, "tftp://"+tftp+"/")
 		case tftp == "" && strings.HasPrefix(u, "/"):
@@ -200,6 +200,8 @@ func validateLine(toks []string, base, tftp string, labels, gotos, items map[str
 			return nil
 		case len(toks) == 3 && toks[1] == "pxeproxy-timeout" && reDigits.MatchString(toks[2]):
 			return nil
+		case len(toks) == 3 && toks[1] == "pxeproxy-http" && base != "" && toks[2] == base:
+			return nil
 		case len(toks) == 3 && toks[1] == "netX/filename" && reWinPath.MatchString(toks[2]):
 			return nil
 		case len(toks) == 3 && toks[1] == "netX/next-server":
@@ -209,6 +211,9 @@ func validateLine(toks []string, base, tftp string, labels, gotos, items map[str
 		}
 		return fmt.Errorf("unexpected set")
 	case "isset":
+		if line == "isset ${pxeproxy-server} || clear pxeproxy-http" && strings.Contains(base, "${pxeproxy-server}") {
+			return nil
+		}
 		if len(toks) == 7 && toks[1] == "${proxydhcp/next-server}" && toks[2] == "&&" && toks[3] == "set" && toks[6] == "||" {
 			switch toks[4] {
 			case "proxydhcp/filename":
@@ -362,8 +367,11 @@ func TestValidateScriptRejects(t *testing.T) {
 		"unknown goto":          {"goto ${pxeproxy-choice}", "goto nowhere"},
 		"second label":          {":linux-x\n", ":linux-x\n:linux-x\n"},
 		"control character":     {"item linux-x X", "item linux-x X\x1b[2J"},
-		"terminator in args":    {"kernel http://192.0.2.1:8080/x/vmlinuz", "kernel http://192.0.2.1:8080/x/vmlinuz && reboot"},
-		"scheme from the tree":  {"http://192.0.2.1:8080/x/vmlinuz", "http://192.0.2.1:8080/x:y/vmlinuz"},
+		"terminator in args":    {"kernel ${pxeproxy-http}/x/vmlinuz", "kernel ${pxeproxy-http}/x/vmlinuz && reboot"},
+		"scheme from the tree":  {"${pxeproxy-http}/x/vmlinuz", "${pxeproxy-http}/x:y/vmlinuz"},
+		"another http base":     {"set pxeproxy-http http://192.0.2.1:8080", "set pxeproxy-http http://192.0.2.9:8080"},
+		"http base set later":   {"boot || goto pxeproxy/failed\n", "boot || goto pxeproxy/failed\nset pxeproxy-http http://192.0.2.1:8080\n"},
+		"http base cleared":     {"set pxeproxy-http http://192.0.2.1:8080\n", "set pxeproxy-http http://192.0.2.1:8080\nisset ${pxeproxy-server} || clear pxeproxy-http\n"},
 		"item without an entry": {"item linux-x X", "item linux-x X\nitem linux-y Y"},
 	}
 	for name, c := range bad {

@@ -181,8 +181,10 @@ check "http serves the admin mount" http_same hello.txt "$tftpboot/hello.txt"
 # boot folder, also under its stable name, with big files over HTTP.
 e2e_in dhcp curl -sS --max-time 10 -o "$E2E_TMP/boot.ipxe" tftp://10.77.5.1/boot.ipxe
 check "tftp serves the generated menu as boot.ipxe" grep -q '^# pxeproxy boot catalogue' "$E2E_TMP/boot.ipxe"
+check "the menu sends big files to our HTTP listener" \
+	grep -qF 'set pxeproxy-http http://${pxeproxy-server}:4011' "$E2E_TMP/boot.ipxe"
 check "the menu offers the built-in memtest86+ over HTTP" \
-	grep -qF 'kernel http://${pxeproxy-server}:4011/memtest/memtest86%2Bx64.efi' "$E2E_TMP/boot.ipxe"
+	grep -qF 'kernel ${pxeproxy-http}/memtest/memtest86%2Bx64.efi' "$E2E_TMP/boot.ipxe"
 check "http serves the same menu as pxeproxy-menu.ipxe" http_same pxeproxy-menu.ipxe "$E2E_TMP/boot.ipxe"
 
 # --- a PXE client boots into the menu ----------------------------------------------

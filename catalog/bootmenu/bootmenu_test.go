@@ -137,7 +137,7 @@ func TestMenuSettings(t *testing.T) {
 		"wds server": {with(func(c *Config) { c.WDSServer = net.IPv4(192, 0, 2, 50).To4() }),
 			[]string{"item wds-server ", "chain tftp://192.0.2.50/boot\\x64\\wdsmgfw.efi"}},
 		"http": {with(func(c *Config) { c.HTTPAddr = ":4011" }),
-			[]string{"kernel http://${pxeproxy-server}:4011/memtest/memtest86%2Bx64.bin"}},
+			[]string{"set pxeproxy-http http://${pxeproxy-server}:4011\n", "kernel ${pxeproxy-http}/memtest/memtest86%2Bx64.bin"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
