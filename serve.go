@@ -193,9 +193,8 @@ func proxyConfig(cfg *Config) *proxy.Config {
 	pcfg := &proxy.Config{Settings: pxeboot.Settings{BootFiles: cfg.bootFiles(), IPXEScript: cfg.IPXEScript,
 		HTTPURL: cfg.HTTPURL, Allow: cfg.AllowMACs, Deny: cfg.DenyMACs, MACBootFiles: cfg.MACBootFiles},
 		ServerIP: cfg.ServerIP.IP, BootServer: cfg.BootServer.IP, AnswerRequest67: bool(cfg.AnswerRequest67)}
-	if cfg.HTTPAddr != "" && cfg.HTTPURL == "" {
-		_, port, _ := net.SplitHostPort(cfg.HTTPAddr)
-		pcfg.HTTPPort, _ = strconv.Atoi(port)
+	if cfg.HTTPURL == "" {
+		pcfg.HTTPURL, pcfg.HTTPPort = httpBoot(cfg.HTTPAddr, false)
 	}
 	return pcfg
 }
@@ -205,23 +204,31 @@ func proxyConfig(cfg *Config) *proxy.Config {
 func proxy6Config(cfg *Config, p4 *proxy.Config, m *metrics.Metrics) proxy6.Config {
 	c := proxy6.Config{Settings: p4.Settings, ServerIP: cfg.ServerIP6.IP, Interfaces: cfg.Interfaces, OnIgnore: m.ProxyIgnored,
 		OnAnswer: func(a *proxy6.Answer, in proxy6.Ingress) { m.ProxyReply(in.Port, int(a.Arch), string(a.Class)) }}
-	if !httpOn6(cfg.HTTPAddr) {
-		// An HTTP boot client sent to http://[our address]:port/ would find
-		// the port closed: better no answer (reason http-not-configured).
-		c.HTTPPort = 0
+	if cfg.HTTPURL == "" {
+		c.HTTPURL, c.HTTPPort = httpBoot(cfg.HTTPAddr, true)
 	}
 	return c
 }
 
-// httpOn6 reports whether an HTTP listener on addr (PXE_HTTP_ADDR) takes
-// connections to our global or ULA IPv6 addresses: no host, a wildcard
-// (Go listens on [::] for "0.0.0.0" too) or a non-loopback IPv6 address;
-// not an IPv4 address such as a management one.
-func httpOn6(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
+// httpBoot is how UEFI HTTP boot clients of one IP family reach the HTTP
+// listener on addr (PXE_HTTP_ADDR). Bound to all addresses (Go listens on
+// [::] for "0.0.0.0" too): at the port of the address the client asked
+// (port). Bound to one address of the family: at that address (base), the
+// same host the boot menu uses. Bound to loopback or to the other family:
+// not at all, since a URL would meet a closed port; no answer (reason
+// http-not-configured) tells the admin more.
+func httpBoot(addr string, v6 bool) (base string, port int) {
+	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false
+		return "", 0
 	}
 	ip := net.ParseIP(host)
-	return host == "" || ip.IsUnspecified() || (ip.To4() == nil && !ip.IsLoopback())
+	switch {
+	case host == "" || ip.IsUnspecified():
+		port, _ = strconv.Atoi(p)
+		return "", port
+	case ip == nil || ip.IsLoopback() || (ip.To4() == nil) != v6:
+		return "", 0
+	}
+	return "http://" + net.JoinHostPort(ip.String(), p), 0
 }

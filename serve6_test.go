@@ -67,12 +67,28 @@ func TestProxy6Config(t *testing.T) {
 		c.MACBootFiles[0].Prefix.String() != "52:54:00:12:34:56" || len(c.Interfaces) != 1 {
 		t.Fatalf("proxy6 config %+v", c)
 	}
-	// Only a listener that IPv6 clients can reach makes IPv6 HTTP boot URLs.
-	for addr, want := range map[string]int{"0.0.0.0:8080": 8080, "[::]:8080": 8080, "[fd00::5]:8080": 8080,
-		"10.0.0.5:8080": 0, "127.0.0.1:8080": 0, "[::1]:8080": 0} {
+	// Only a listener that clients of a family can reach makes HTTP boot
+	// URLs for it; one bound to an address is named by that address.
+	type boot struct {
+		base string
+		port int
+	}
+	for addr, want := range map[string][2]boot{
+		"0.0.0.0:8080":   {{"", 8080}, {"", 8080}},
+		"[::]:8080":      {{"", 8080}, {"", 8080}},
+		"[fd00::5]:8080": {{"", 0}, {"http://[fd00::5]:8080", 0}},
+		"10.0.0.5:8080":  {{"http://10.0.0.5:8080", 0}, {"", 0}},
+		"127.0.0.1:8080": {{"", 0}, {"", 0}},
+		"[::1]:8080":     {{"", 0}, {"", 0}},
+	} {
 		cfg := loadEnv(t, append(env, "PXE_HTTP_ADDR", addr)...)
-		if c := proxy6Config(cfg, proxyConfig(cfg), nil); c.HTTPPort != want {
-			t.Errorf("PXE_HTTP_ADDR=%s: proxy6 HTTP port %d, want %d", addr, c.HTTPPort, want)
+		p4 := proxyConfig(cfg)
+		c := proxy6Config(cfg, p4, nil)
+		if got := (boot{p4.HTTPURL, p4.HTTPPort}); got != want[0] {
+			t.Errorf("PXE_HTTP_ADDR=%s: IPv4 HTTP boot %+v, want %+v", addr, got, want[0])
+		}
+		if got := (boot{c.HTTPURL, c.HTTPPort}); got != want[1] {
+			t.Errorf("PXE_HTTP_ADDR=%s: IPv6 HTTP boot %+v, want %+v", addr, got, want[1])
 		}
 	}
 	cfg = loadEnv(t, append(env, "PXE_HTTP_URL", "http://[fd00::5]:8080/boot")...)
