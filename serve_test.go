@@ -118,12 +118,17 @@ func TestServeEndToEnd(t *testing.T) {
 		`pxeproxy_proxy_ignored_total{port="67",reason="mac-denied"}`:      "2",
 		`pxeproxy_proxy_ignored_total{port="67",reason="mac-not-allowed"}`: "1",
 		`pxeproxy_proxy_ignored_total{port="67",reason="not-pxe"}`:         "4",
+		`pxeproxy_log_dropped_total`:                                       "7",
 	} {
 		if metrics[series] != v {
 			t.Errorf("%s = %q, want %s", series, metrics[series], v)
 		}
 	}
 }
+
+// logDropped stands for the log writer's count of dropped lines: what
+// serve is given, /metrics shows.
+func logDropped() uint64 { return 7 }
 
 // startServe runs serve with the configuration in the environment until
 // the test ends, and waits until healthURL answers. Its log is returned.
@@ -133,7 +138,7 @@ func startServe(t *testing.T, cfg *Config, healthURL string) *lockedBuffer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), logDropped)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -194,7 +199,7 @@ func TestSecondInstance(t *testing.T) {
 	first := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(first, nil))) }()
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(first, nil)), nil) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -209,7 +214,7 @@ func TestSecondInstance(t *testing.T) {
 	}
 
 	second := &lockedBuffer{}
-	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)))
+	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)), nil)
 	if err == nil || !strings.Contains(err.Error(), "port 4011") || !strings.Contains(err.Error(), "another pxeproxy") ||
 		strings.Contains(err.Error(), "DHCP server or dnsmasq") {
 		t.Errorf("second instance: %v, want one error naming another pxeproxy on port 4011", err)

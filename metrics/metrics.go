@@ -269,6 +269,20 @@ func (m *Metrics) Conflict(server, kind string) {
 	m.conflict.WithLabelValues(m.srvs.label(server), m.kinds.label(kind)).Inc()
 }
 
+// WatchLog adds pxeproxy_log_dropped_total, read through dropped at each
+// scrape: the log lines dropped because the log output did not keep up
+// (logfmt.Writer.Dropped). The log says so in one line once the output
+// moves again; the counter lets an alert see it while the output is stuck.
+func (m *Metrics) WatchLog(dropped func() uint64) {
+	if m == nil || dropped == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "pxeproxy_log_dropped_total",
+		Help: "Log lines dropped because the log output did not keep up (a full disk, a stalled docker logs pipe): at most 4 MiB wait.",
+	}, func() float64 { return float64(dropped()) }))
+}
+
 // capped hands out label values first come, first served, up to max
 // distinct ones; every later new value is "other".
 type capped struct {
