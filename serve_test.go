@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/proxy6"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
@@ -231,6 +235,43 @@ func TestTFTPFailureWords(t *testing.T) {
 		tftpd.FailBusy: metrics.FailBusy, tftpd.FailOther: metrics.FailOther} {
 		if tw != mw {
 			t.Errorf("tftpd says %q where metrics count %q", tw, mw)
+		}
+	}
+}
+
+// TestIgnoreReasonsAreLabels: every reason proxy and proxy6 give a packet
+// not answered keeps its own label on every port, whichever came first: a
+// LAN host provoking a dozen kinds of refusal must not turn bad-giaddr or
+// mac-denied into "other" for the rest of the run.
+func TestIgnoreReasonsAreLabels(t *testing.T) {
+	var reasons []string
+	for _, err := range []error{proxy.ErrMalformed, proxy.ErrNotRequest, proxy.ErrNotPXE, proxy.ErrMessageType,
+		proxy.ErrNoArch, proxy.ErrNoBootFile, proxy.ErrNoHTTP, proxy.ErrNoServerAddr, proxy.ErrDenied,
+		proxy.ErrNotAllowed, proxy.ErrNotForUs, proxy.ErrBadHWAddr, proxy.ErrBadGiaddr, proxy.ErrBadSource} {
+		reasons = append(reasons, proxy.Reason(err))
+	}
+	for _, err := range []error{proxy6.ErrMalformed, proxy6.ErrMessageType, proxy6.ErrNotPXE, proxy6.ErrNotRequested,
+		proxy6.ErrNoArch, proxy6.ErrNoBootFile, proxy6.ErrNoHTTP, proxy6.ErrNoServerAddr, proxy6.ErrNoServerID,
+		proxy6.ErrDenied, proxy6.ErrNotAllowed, proxy6.ErrNotForUs, proxy6.ErrRelayTooDeep} {
+		reasons = append(reasons, proxy6.Reason(err))
+	}
+	// The loops' own reasons, and what an unknown error is.
+	reasons = append(reasons, "no-pktinfo", "interface-not-served", proxy.ReasonDelayFull, proxy6.ReasonDelayFull,
+		proxy.Reason(errors.New("x")))
+	m := metrics.New(metrics.Config{})
+	for _, port := range []int{proxy.PortDHCP, proxy.PortPXE, proxy6.PortDHCP} {
+		for _, r := range reasons {
+			m.ProxyIgnored(port, r)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	page := rec.Body.String()
+	for _, port := range []int{proxy.PortDHCP, proxy.PortPXE, proxy6.PortDHCP} {
+		for _, r := range reasons {
+			if s := fmt.Sprintf(`pxeproxy_proxy_ignored_total{port="%d",reason="%s"}`, port, r); !strings.Contains(page, s) {
+				t.Errorf("no series %s: the reason was counted under another label", s)
+			}
 		}
 	}
 }

@@ -30,8 +30,12 @@ import (
 // callers, capped in case a caller passes something it should not.
 const (
 	maxConflictServers = 64
-	maxWords           = 16 // classes, reasons, kinds
-	maxPorts           = 4
+	maxWords           = 16 // classes, kinds
+	// maxReasons is above the fixed reasons of proxy and proxy6 together
+	// (21): at 16, the first reasons a LAN host provoked took every label,
+	// and bad-giaddr or mac-denied then counted as "other".
+	maxReasons = 48
+	maxPorts   = 4
 )
 
 // other is the label value of everything outside a closed set or past a cap.
@@ -109,7 +113,7 @@ func New(cfg Config) *Metrics {
 		archs:   make(map[int]string, len(cfg.Archs)),
 		ports:   newCapped(maxPorts),
 		classes: newCapped(maxWords),
-		reasons: newCapped(maxWords),
+		reasons: newCapped(maxReasons),
 		kinds:   newCapped(maxWords),
 		srvs:    newCapped(maxConflictServers),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{

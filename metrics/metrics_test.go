@@ -344,7 +344,7 @@ func TestLabelFlood(t *testing.T) {
 		// ipxe x (3 archs + other), then classes: each distinct port and
 		// class pair until both caps, then other.
 		"pxeproxy_proxy_replies_total": len(archs) + 1 + maxPorts*maxWords + 1,
-		"pxeproxy_proxy_ignored_total": maxWords + 1,
+		"pxeproxy_proxy_ignored_total": maxReasons + 1,
 		"pxeproxy_conflicts_total":     (maxConflictServers + 1) * (maxWords + 1),
 	} {
 		if count[name] > max {
