@@ -348,7 +348,7 @@ func (s *Server) finish(st Stats) {
 		s.log.Debug("tftp tsize probe", peerAttr(st.Peer), "file", logName(st.File))
 	case st.Err != nil:
 		s.log.Warn("tftp transfer failed", peerAttr(st.Peer), "file", logName(st.File), "bytes", st.Bytes,
-			"dur", st.Dur, "reason", st.Err.Error(), "retransmits", st.Retransmits)
+			"dur", st.Dur, "reason", logReason(st.Err), "err", st.Err.Error(), "retransmits", st.Retransmits)
 	default:
 		mbs := 0.0
 		if st.Dur > 0 {
@@ -361,6 +361,33 @@ func (s *Server) finish(st Stats) {
 	if s.cfg.OnDone != nil {
 		s.cfg.OnDone(st)
 	}
+}
+
+// logReason is the closed word a failure line is counted under by the log
+// limiter (internal/logfmt keeps a budget per client, message and reason).
+// The error's text may carry the client's words (its ERROR message, an
+// opcode, a mode): as the reason, each new text was a new budget, and one
+// host ending transfers with made-up messages took every line the log allows
+// (issue #15). The text goes in err.
+func logReason(err error) string {
+	var te *tftpError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return FailNotFound
+	case errors.Is(err, ErrAccess):
+		return FailAccess
+	case errors.Is(err, ErrBusy):
+		return FailBusy
+	case errors.Is(err, errTimeout):
+		return "timeout"
+	case errors.Is(err, errTooSlow):
+		return "too-slow"
+	case errors.Is(err, errShutdown):
+		return "shutdown"
+	case errors.As(err, &te):
+		return "client-error"
+	}
+	return "error"
 }
 
 // maxLogName is how much of a requested name a log line shows: the name

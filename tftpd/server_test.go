@@ -824,6 +824,46 @@ func TestLogLongNames(t *testing.T) {
 	}
 }
 
+// TestLogReasonIsClosed: a failure line's reason is a fixed word whatever
+// the client sent (an ERROR message, an opcode, a mode), so the log
+// limiter's budget per client and reason holds; the client's words are in
+// err, quoted.
+func TestLogReasonIsClosed(t *testing.T) {
+	var buf testlog.Buffer
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("c", 2000))
+	ts := startServerLog(t, "127.0.0.1:0", Config{RetransmitTimeout: 5 * time.Second}, &buf, dir)
+	closed := map[string]bool{FailNotFound: true, FailAccess: true, FailBusy: true, "timeout": true, "too-slow": true,
+		"shutdown": true, "client-error": true, "error": true}
+	for i := range 3 {
+		rc := newRawClient(t, ts.addr)
+		rc.request(opRRQ, "nosuch", fmt.Sprintf("mode%d", i)) // unsupported mode
+		rc.mustRecv()
+		ts.next(t)
+		for _, last := range [][]byte{
+			append([]byte{0, opERROR, 0, 0}, fmt.Sprintf("made-up message %d\x00", i)...), // the client's ERROR
+			{0, 0x70 + byte(i), 0, 1}, // an unknown opcode
+		} {
+			rc := newRawClient(t, ts.addr)
+			rc.request(opRRQ, "f", "octet")
+			rc.mustRecv()
+			rc.send(last)
+			ts.next(t)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 9 {
+		t.Fatalf("%d lines for 9 failed transfers:\n%s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		_, r, _ := strings.Cut(l, " reason=")
+		r, _, _ = strings.Cut(r, " ")
+		if !closed[r] || !strings.Contains(l, " err=") {
+			t.Errorf("reason %q is not a fixed word, or no err: %s", r, l)
+		}
+	}
+}
+
 func TestWithoutNames(t *testing.T) {
 	for in, want := range map[string]string{
 		`open "a/b": file not found`:                   `open file: file not found`,
