@@ -144,6 +144,12 @@ func TestHostileLAN(t *testing.T) {
 	t.Run("shutdown with a blocked log", func(t *testing.T) {
 		l.paused.Store(true)
 		defer l.paused.Store(false)
+		// Fill the pipe: each SIGHUP makes a line that names no client,
+		// so no limit holds it back; 100 lines are over 4 KiB.
+		for range 100 {
+			_ = l.cmd.Process.Signal(syscall.SIGHUP)
+			time.Sleep(5 * time.Millisecond)
+		}
 		start := time.Now()
 		_ = l.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -211,6 +217,14 @@ func (l *lab) start() {
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The smallest pipe (one page): a paused reader then blocks the
+	// program's log output after a few dozen lines, as a stalled
+	// `docker logs` pipe does after 64 KiB.
+	if f, ok := stderr.(*os.File); ok {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+			t.Fatalf("shrink the log pipe: %v", err)
+		}
 	}
 	started := make(chan error)
 	l.exited = make(chan error, 1)
