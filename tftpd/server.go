@@ -101,6 +101,15 @@ type pending struct {
 	// asked is set when the client resends its request: until the client
 	// has answered, the transfer resends its first packet only then.
 	asked atomic.Bool
+	// answered is set once a packet of the client reached the transfer:
+	// its address is not forged. Until then the transfer may be evicted.
+	answered atomic.Bool
+	evicted  atomic.Bool // its slot went to a newer request
+
+	key    string     // s.inflight's key
+	ip     netip.Addr // s.perClient's key
+	start  time.Time
+	cancel context.CancelFunc
 }
 
 // ErrBusy is why a request was refused with "server busy": MaxTransfers
@@ -295,7 +304,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, l *listener, in
 		s.log.Debug("tftp: duplicate request", peerAttr(peer), "file", logName(req.file))
 		return
 	}
-	if s.active.Load() >= int64(s.cfg.MaxTransfers) || s.perClient[ip] >= s.cfg.MaxPerClient {
+	if !s.room(ip) {
 		s.mu.Unlock()
 		l.writeFrom(appendError(nil, errCodeUndefined, "server busy"), in, peer)
 		st := Stats{Peer: peer, File: req.file, Err: ErrBusy}
@@ -307,25 +316,65 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, l *listener, in
 	}
 	s.active.Add(1)
 	s.perClient[ip]++
-	p := &pending{raw: raw}
+	tctx, cancel := context.WithCancel(ctx)
+	p := &pending{raw: raw, key: key, ip: ip, start: time.Now(), cancel: cancel}
 	s.inflight[key] = p
 	s.mu.Unlock()
 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		st := s.transfer(ctx, in, peer, req, p)
+		defer cancel()
+		st := s.transfer(tctx, in, peer, req, p)
 		s.mu.Lock()
-		if s.inflight[key] == p {
-			delete(s.inflight, key)
-		}
-		if s.perClient[ip]--; s.perClient[ip] <= 0 {
-			delete(s.perClient, ip)
+		if !p.evicted.Load() { // an eviction released the slot already
+			s.release(p)
 		}
 		s.mu.Unlock()
-		s.active.Add(-1)
 		s.finish(st)
 	}()
+}
+
+// room reports whether a transfer from ip may start; callers hold s.mu.
+// At MaxTransfers it makes room by evicting the oldest transfer whose
+// client never answered. A request's source can be forged: without this,
+// RRQs from a few dozen made-up addresses held every slot for the retries
+// of their first packet (issue #15). A client answers its first packet
+// within a round trip and is then never evicted; one evicted unanswered
+// sees silence, as after a lost packet, and resends its request. At
+// MaxPerClient nothing is evicted: the address's own requests would then
+// each bring back a first packet, where "server busy" is smaller.
+func (s *Server) room(ip netip.Addr) bool {
+	if s.perClient[ip] >= s.cfg.MaxPerClient {
+		return false
+	}
+	if s.active.Load() < int64(s.cfg.MaxTransfers) {
+		return true
+	}
+	var victim *pending
+	for _, p := range s.inflight {
+		if !p.answered.Load() && (victim == nil || p.start.Before(victim.start)) {
+			victim = p
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	victim.evicted.Store(true)
+	s.release(victim)
+	victim.cancel()
+	return true
+}
+
+// release frees p's slot; callers hold s.mu.
+func (s *Server) release(p *pending) {
+	if s.inflight[p.key] == p {
+		delete(s.inflight, p.key)
+	}
+	if s.perClient[p.ip]--; s.perClient[p.ip] <= 0 {
+		delete(s.perClient, p.ip)
+	}
+	s.active.Add(-1)
 }
 
 // peerIP is the client's address without the port (IPv4-mapped addresses
@@ -378,7 +427,7 @@ func logReason(err error) string {
 		return FailAccess
 	case errors.Is(err, ErrBusy):
 		return FailBusy
-	case errors.Is(err, errTimeout):
+	case errors.Is(err, errTimeout), errors.Is(err, errEvicted):
 		return "timeout"
 	case errors.Is(err, errTooSlow):
 		return "too-slow"

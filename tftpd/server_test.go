@@ -459,6 +459,8 @@ func TestBusy(t *testing.T) {
 	rc1 := newRawClient(t, ts.addr)
 	rc1.request(opRRQ, "f", "octet")
 	dataBlock(t, rc1.mustRecv())
+	rc1.ack(1) // answered: its slot is not given to a newer request
+	rc1.mustRecv()
 	rc2 := newRawClient(t, ts.addr)
 	rc2.request(opRRQ, "f", "octet")
 	wantError(t, rc2.mustRecv(), errCodeUndefined, "server busy")
@@ -470,8 +472,6 @@ func TestBusy(t *testing.T) {
 	if b := rc1.recv(200 * time.Millisecond); b != nil {
 		t.Fatalf("resent RRQ answered: %q", b[:4])
 	}
-	rc1.ack(1)
-	rc1.mustRecv()
 	rc1.ack(2)
 	rc1.mustRecv()
 	rc1.ack(3)
@@ -482,6 +482,51 @@ func TestBusy(t *testing.T) {
 	}
 	rc2.request(opRRQ, "f", "octet")
 	dataBlock(t, rc2.mustRecv())
+}
+
+// TestEvictUnanswered: requests from made-up addresses that never answer
+// fill every slot; a new client still gets its file (the oldest unanswered
+// transfer is ended, without an ERROR to its address), and transfers whose
+// clients answered are never ended for a newer one.
+func TestEvictUnanswered(t *testing.T) {
+	ts := serveFile(t, Config{MaxTransfers: 4, RetransmitTimeout: 5 * time.Second, ShutdownGrace: 100 * time.Millisecond},
+		strings.Repeat("e", 1000))
+	var silent []*rawClient
+	for i := range 4 {
+		rc := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, byte(10+i)))
+		rc.request(opRRQ, "f", "octet")
+		dataBlock(t, rc.mustRecv())
+		silent = append(silent, rc)
+	}
+	honest := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, 20))
+	honest.request(opRRQ, "f", "octet")
+	if b := honest.mustRecv(); binary.BigEndian.Uint16(b) != opDATA {
+		t.Fatalf("new client with every slot held by silent ones: %q; want DATA 1", b)
+	}
+	if st := ts.next(t); !errors.Is(st.Err, errEvicted) || st.Peer.String() != silent[0].c.LocalAddr().String() {
+		t.Fatalf("stats %+v; want the oldest silent transfer (%s) evicted", st, silent[0].c.LocalAddr())
+	}
+	if b := silent[0].recv(300 * time.Millisecond); b != nil {
+		t.Fatalf("the evicted client got %q; want nothing", b)
+	}
+	honest.ack(1)
+	dataBlock(t, honest.mustRecv())
+	// Every slot now holds an answered transfer or the honest one: answer
+	// them all, and a new request is refused rather than evicting them.
+	for _, rc := range silent[1:] {
+		rc.ack(1)
+		dataBlock(t, rc.mustRecv())
+	}
+	late := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, 30))
+	late.request(opRRQ, "f", "octet")
+	wantError(t, late.mustRecv(), errCodeUndefined, "server busy")
+	if st := ts.next(t); !errors.Is(st.Err, ErrBusy) {
+		t.Fatalf("stats %+v; want ErrBusy", st)
+	}
+	honest.ack(2)
+	if st := ts.next(t); st.Err != nil || st.Bytes != 1000 {
+		t.Fatalf("stats %+v; want the honest client's 1000 bytes", st)
+	}
 }
 
 // TestPerClientLimit floods the server with requests from one address that
