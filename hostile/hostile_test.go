@@ -646,28 +646,19 @@ func (l *lab) floodTFTPForged(ctx context.Context) {
 				c.Close()
 			}
 		}()
-		for round := 0; ctx.Err() == nil; round++ {
-			for _, a := range addrs {
-				for range 8 {
-					c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(a)})
-					if err != nil {
-						return err
-					}
-					conns = append(conns, c)
-					_, _ = c.WriteToUDP(rrq("undionly.kpxe"), &net.UDPAddr{IP: net.ParseIP(ourIP), Port: 69})
+		for _, a := range addrs {
+			for range 8 {
+				c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(a)})
+				if err != nil {
+					return err
 				}
+				conns = append(conns, c)
+				_, _ = c.WriteToUDP(rrq("undionly.kpxe"), &net.UDPAddr{IP: net.ParseIP(ourIP), Port: 69})
 			}
-			// The slots stay taken: each unanswered transfer waits out
-			// its retries (about 6 s) unless evicted.
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			for _, c := range conns {
-				c.Close()
-			}
-			conns = conns[:0]
 		}
+		// The slots stay taken for the whole flood: each unanswered
+		// transfer waits out its retries (about 6 s) unless evicted.
+		<-ctx.Done()
 		return nil
 	})
 }
