@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ignoreHangup(ctx, log)
-	return serve(ctx, cfg, log)
+	return serve(ctx, cfg, log, lw.Dropped)
 }
 
 // ignoreHangup keeps SIGHUP (a closed terminal, a habit of `kill -HUP` to

@@ -30,10 +30,12 @@ import (
 
 // serve opens every socket first, so that a taken port or a missing folder
 // stops the start with one clear line, then runs the services until ctx ends.
-func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+// logDropped (nil: none) counts the log lines the log writer dropped.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, logDropped func() uint64) error {
 	pcfg := proxyConfig(cfg)
 	// Only configured architectures become labels: option 93 is the client's.
 	m := metrics.New(metrics.Config{Archs: slices.Collect(maps.Keys(pcfg.BootFiles))})
+	m.WatchLog(logDropped)
 	health := &httpd.Health{}
 	var g service.Group
 	defer g.Close()

@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxeproxy/pxeproxy/internal/netnstest"
 	"github.com/pxeproxy/pxeproxy/metrics"
+	"github.com/pxeproxy/pxeproxy/proxy"
+	"github.com/pxeproxy/pxeproxy/proxy6"
 	"github.com/pxeproxy/pxeproxy/tftpd"
 )
 
@@ -118,12 +122,17 @@ func TestServeEndToEnd(t *testing.T) {
 		`pxeproxy_proxy_ignored_total{port="67",reason="mac-denied"}`:      "2",
 		`pxeproxy_proxy_ignored_total{port="67",reason="mac-not-allowed"}`: "1",
 		`pxeproxy_proxy_ignored_total{port="67",reason="not-pxe"}`:         "4",
+		`pxeproxy_log_dropped_total`:                                       "7",
 	} {
 		if metrics[series] != v {
 			t.Errorf("%s = %q, want %s", series, metrics[series], v)
 		}
 	}
 }
+
+// logDropped stands for the log writer's count of dropped lines: what
+// serve is given, /metrics shows.
+func logDropped() uint64 { return 7 }
 
 // startServe runs serve with the configuration in the environment until
 // the test ends, and waits until healthURL answers. Its log is returned.
@@ -133,7 +142,7 @@ func startServe(t *testing.T, cfg *Config, healthURL string) *lockedBuffer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), logDropped)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -194,7 +203,7 @@ func TestSecondInstance(t *testing.T) {
 	first := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(first, nil))) }()
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(first, nil)), nil) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -209,7 +218,7 @@ func TestSecondInstance(t *testing.T) {
 	}
 
 	second := &lockedBuffer{}
-	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)))
+	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(second, nil)), nil)
 	if err == nil || !strings.Contains(err.Error(), "port 4011") || !strings.Contains(err.Error(), "another pxeproxy") ||
 		strings.Contains(err.Error(), "DHCP server or dnsmasq") {
 		t.Errorf("second instance: %v, want one error naming another pxeproxy on port 4011", err)
@@ -226,6 +235,43 @@ func TestTFTPFailureWords(t *testing.T) {
 		tftpd.FailBusy: metrics.FailBusy, tftpd.FailOther: metrics.FailOther} {
 		if tw != mw {
 			t.Errorf("tftpd says %q where metrics count %q", tw, mw)
+		}
+	}
+}
+
+// TestIgnoreReasonsAreLabels: every reason proxy and proxy6 give a packet
+// not answered keeps its own label on every port, whichever came first: a
+// LAN host provoking a dozen kinds of refusal must not turn bad-giaddr or
+// mac-denied into "other" for the rest of the run.
+func TestIgnoreReasonsAreLabels(t *testing.T) {
+	var reasons []string
+	for _, err := range []error{proxy.ErrMalformed, proxy.ErrNotRequest, proxy.ErrNotPXE, proxy.ErrMessageType,
+		proxy.ErrNoArch, proxy.ErrNoBootFile, proxy.ErrNoHTTP, proxy.ErrNoServerAddr, proxy.ErrDenied,
+		proxy.ErrNotAllowed, proxy.ErrNotForUs, proxy.ErrBadHWAddr, proxy.ErrBadGiaddr, proxy.ErrBadSource} {
+		reasons = append(reasons, proxy.Reason(err))
+	}
+	for _, err := range []error{proxy6.ErrMalformed, proxy6.ErrMessageType, proxy6.ErrNotPXE, proxy6.ErrNotRequested,
+		proxy6.ErrNoArch, proxy6.ErrNoBootFile, proxy6.ErrNoHTTP, proxy6.ErrNoServerAddr, proxy6.ErrNoServerID,
+		proxy6.ErrDenied, proxy6.ErrNotAllowed, proxy6.ErrNotForUs, proxy6.ErrRelayTooDeep} {
+		reasons = append(reasons, proxy6.Reason(err))
+	}
+	// The loops' own reasons, and what an unknown error is.
+	reasons = append(reasons, "no-pktinfo", "interface-not-served", proxy.ReasonDelayFull, proxy6.ReasonDelayFull,
+		proxy.Reason(errors.New("x")))
+	m := metrics.New(metrics.Config{})
+	for _, port := range []int{proxy.PortDHCP, proxy.PortPXE, proxy6.PortDHCP} {
+		for _, r := range reasons {
+			m.ProxyIgnored(port, r)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	page := rec.Body.String()
+	for _, port := range []int{proxy.PortDHCP, proxy.PortPXE, proxy6.PortDHCP} {
+		for _, r := range reasons {
+			if s := fmt.Sprintf(`pxeproxy_proxy_ignored_total{port="%d",reason="%s"}`, port, r); !strings.Contains(page, s) {
+				t.Errorf("no series %s: the reason was counted under another label", s)
+			}
 		}
 	}
 }

@@ -122,6 +122,9 @@ func TestHostileLAN(t *testing.T) {
 		{"tftp long names", l.floodTFTPNames},
 		{"http idle connections", l.floodHTTPIdle},
 		{"log output blocked", l.floodLogBlocked},
+		// Last: the Go heap keeps some of what 256 transfers took for a
+		// while, which the floods after it would count.
+		{"tftp slots from many addresses", l.floodTFTPForged},
 	}
 	for _, f := range floods {
 		t.Run(f.name, func(t *testing.T) { l.push(t, f.run) })
@@ -144,6 +147,12 @@ func TestHostileLAN(t *testing.T) {
 	t.Run("shutdown with a blocked log", func(t *testing.T) {
 		l.paused.Store(true)
 		defer l.paused.Store(false)
+		// Fill the pipe: each SIGHUP makes a line that names no client,
+		// so no limit holds it back; 100 lines are over 4 KiB.
+		for range 100 {
+			_ = l.cmd.Process.Signal(syscall.SIGHUP)
+			time.Sleep(5 * time.Millisecond)
+		}
 		start := time.Now()
 		_ = l.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -211,6 +220,14 @@ func (l *lab) start() {
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The smallest pipe (one page): a paused reader then blocks the
+	// program's log output after a few dozen lines, as a stalled
+	// `docker logs` pipe does after 64 KiB.
+	if f, ok := stderr.(*os.File); ok {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+			t.Fatalf("shrink the log pipe: %v", err)
+		}
 	}
 	started := make(chan error)
 	l.exited = make(chan error, 1)
@@ -602,6 +619,46 @@ func (l *lab) floodTFTPSlots(ctx context.Context) {
 			}
 			time.Sleep(900 * time.Millisecond)
 		}
+		return nil
+	})
+}
+
+// floodTFTPForged: read requests never acknowledged from 40 addresses, 8
+// each (the per-address cap), more than the 256 slots: what one host
+// forging its source address can send.
+func (l *lab) floodTFTPForged(ctx context.Context) {
+	var addrs []string
+	for i := range 40 {
+		a := fmt.Sprintf("10.77.0.%d", 100+i)
+		if sh := exec.Command("ip", "-n", l.lan.NS, "addr", "add", a+"/24", "dev", l.lan.PeerIf); sh.Run() == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	defer func() {
+		for _, a := range addrs {
+			_ = exec.Command("ip", "-n", l.lan.NS, "addr", "del", a+"/24", "dev", l.lan.PeerIf).Run()
+		}
+	}()
+	_ = l.lan.Do(func() error {
+		var conns []*net.UDPConn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for _, a := range addrs {
+			for range 8 {
+				c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(a)})
+				if err != nil {
+					return err
+				}
+				conns = append(conns, c)
+				_, _ = c.WriteToUDP(rrq("undionly.kpxe"), &net.UDPAddr{IP: net.ParseIP(ourIP), Port: 69})
+			}
+		}
+		// The slots stay taken for the whole flood: each unanswered
+		// transfer waits out its retries (about 6 s) unless evicted.
+		<-ctx.Done()
 		return nil
 	})
 }

@@ -30,8 +30,12 @@ import (
 // callers, capped in case a caller passes something it should not.
 const (
 	maxConflictServers = 64
-	maxWords           = 16 // classes, reasons, kinds
-	maxPorts           = 4
+	maxWords           = 16 // classes, kinds
+	// maxReasons is above the fixed reasons of proxy and proxy6 together
+	// (21): at 16, the first reasons a LAN host provoked took every label,
+	// and bad-giaddr or mac-denied then counted as "other".
+	maxReasons = 48
+	maxPorts   = 4
 )
 
 // other is the label value of everything outside a closed set or past a cap.
@@ -109,7 +113,7 @@ func New(cfg Config) *Metrics {
 		archs:   make(map[int]string, len(cfg.Archs)),
 		ports:   newCapped(maxPorts),
 		classes: newCapped(maxWords),
-		reasons: newCapped(maxWords),
+		reasons: newCapped(maxReasons),
 		kinds:   newCapped(maxWords),
 		srvs:    newCapped(maxConflictServers),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -267,6 +271,20 @@ func (m *Metrics) Conflict(server, kind string) {
 		return
 	}
 	m.conflict.WithLabelValues(m.srvs.label(server), m.kinds.label(kind)).Inc()
+}
+
+// WatchLog adds pxeproxy_log_dropped_total, read through dropped at each
+// scrape: the log lines dropped because the log output did not keep up
+// (logfmt.Writer.Dropped). The log says so in one line once the output
+// moves again; the counter lets an alert see it while the output is stuck.
+func (m *Metrics) WatchLog(dropped func() uint64) {
+	if m == nil || dropped == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "pxeproxy_log_dropped_total",
+		Help: "Log lines dropped because the log output did not keep up (a full disk, a stalled docker logs pipe): at most 4 MiB wait.",
+	}, func() float64 { return float64(dropped()) }))
 }
 
 // capped hands out label values first come, first served, up to max

@@ -246,6 +246,7 @@ func TestNilMetrics(t *testing.T) {
 	m.HTTPServed(1)
 	m.HTTPRefused()
 	m.Conflict("a", "b")
+	m.WatchLog(func() uint64 { return 1 })
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 404 {
@@ -343,7 +344,7 @@ func TestLabelFlood(t *testing.T) {
 		// ipxe x (3 archs + other), then classes: each distinct port and
 		// class pair until both caps, then other.
 		"pxeproxy_proxy_replies_total": len(archs) + 1 + maxPorts*maxWords + 1,
-		"pxeproxy_proxy_ignored_total": maxWords + 1,
+		"pxeproxy_proxy_ignored_total": maxReasons + 1,
 		"pxeproxy_conflicts_total":     (maxConflictServers + 1) * (maxWords + 1),
 	} {
 		if count[name] > max {
@@ -357,6 +358,20 @@ func TestLabelFlood(t *testing.T) {
 	} {
 		if sum[name] != want {
 			t.Errorf("%s: %v counted, want %v", name, sum[name], want)
+		}
+	}
+}
+
+// TestLogDropped: the log writer's count of dropped lines is read at each
+// scrape, so an alert sees a stuck log output while it is stuck.
+func TestLogDropped(t *testing.T) {
+	m := New(Config{})
+	var dropped uint64
+	m.WatchLog(func() uint64 { return dropped })
+	for _, n := range []uint64{0, 12345} {
+		dropped = n
+		if got := series(scrape(t, m.Handler()))["pxeproxy_log_dropped_total"]; got != float64(n) {
+			t.Errorf("pxeproxy_log_dropped_total = %v, want %d", got, n)
 		}
 	}
 }

@@ -127,6 +127,38 @@ func TestReplySourceIsOurs(t *testing.T) {
 	}
 }
 
+// TestGiaddrOnOtherInterface: a giaddr that is our address on another
+// served interface names no relay agent (Reply sees only the ingress
+// interface's addresses): no reply goes back to this host.
+func TestGiaddrOnOtherInterface(t *testing.T) {
+	var ignored []string
+	s := testLoop(t, ServerConfig{Config: *testConfig(), OnIgnore: func(_ int, r string) { ignored = append(ignored, r) }}, slog.LevelWarn)
+	s.ifaces.Lookup = func() ([]net.Interface, error) {
+		return []net.Interface{{Index: 2, Name: "eth0", Flags: net.FlagUp}, {Index: 3, Name: "eth1", Flags: net.FlagUp}}, nil
+	}
+	s.ifaces.AddrsOf = func(i *net.Interface) ([]net.Addr, error) {
+		return []net.Addr{&net.IPNet{IP: net.IPv4(10, byte(i.Index), 0, 1), Mask: net.CIDRMask(24, 32)}}, nil
+	}
+	kw := &kernelWriter{local: net.IPv4(10, 2, 0, 1)}
+	var dec Decoder
+	for _, c := range []struct {
+		giaddr string
+		sent   int
+	}{{"10.3.0.1", 0}, {"10.3.0.7", 1}} {
+		req := pkt(dhcpv4.MessageTypeDiscover, vendorBIOS, []uint16{0}, withGiaddr(c.giaddr)).ToBytes()
+		s.handle(context.Background(), kw, nil, PortDHCP, req, &net.UDPAddr{IP: net.ParseIP(c.giaddr), Port: 67}, net.IPv4(10, 2, 0, 1), 2, &dec, nil)
+		kw.mu.Lock()
+		n := len(kw.sent)
+		kw.mu.Unlock()
+		if n != c.sent {
+			t.Fatalf("giaddr %s: %d replies sent in all, want %d (ignored: %v)", c.giaddr, n, c.sent, ignored)
+		}
+	}
+	if len(ignored) != 1 || ignored[0] != ErrBadGiaddr.Error() {
+		t.Errorf("ignored %v, want one bad-giaddr", ignored)
+	}
+}
+
 // TestPerPacketLinesLimited floods the loop with requests of every kind
 // it logs per packet (answered, refused, ignored for each reason, and the
 // 4011 request from source port 0 that used to make a Warn each) through

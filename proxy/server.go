@@ -260,6 +260,9 @@ func (s *Server) decide(ctx context.Context, port int, req *dhcpv4.DHCPv4, info 
 		Nets:    info.addrs,
 	}
 	ans, err := Reply(req, in, &s.cfg.Config)
+	if err == nil {
+		err = s.relayNotOurs(req.GatewayIPAddr)
+	}
 	if err != nil {
 		s.seen(req, in, nil, Reason(err))
 		level := slog.LevelDebug
@@ -293,6 +296,18 @@ func (s *Server) decide(ctx context.Context, port int, req *dhcpv4.DHCPv4, info 
 		r.from = d
 	}
 	return r, true
+}
+
+// relayNotOurs refuses a giaddr that is our address on another served
+// interface: Reply knows the ingress interface's addresses only, and a
+// reply to such a giaddr would come back to this host (issue #15: only a
+// non-local giaddr is a relay agent).
+func (s *Server) relayNotOurs(giaddr net.IP) error {
+	gi := giaddr.To4()
+	if gi == nil || gi.IsUnspecified() || !s.ifaces.Any(func(i *ifaceInfo) bool { return i.isOurs(gi) }) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is our address on another interface", ErrBadGiaddr, gi)
 }
 
 // staleAddr reports whether a send failed because the source address is

@@ -163,7 +163,14 @@ type writer interface {
 // With dq, the reply waits there for its time instead of leaving at once.
 func (s *Server) handle(ctx context.Context, w writer, dq *delayQueue, port int, pkt []byte, ifIndex int, dst net.IP, src *net.UDPAddr) {
 	if ifIndex == 0 || src == nil {
-		s.ignore(ctx, port, "no-pktinfo", nil, nil)
+		// The line names its client, so the log limiter holds it to a few
+		// a second (as proxy's does).
+		s.ignore(ctx, port, "no-pktinfo", nil, func() []slog.Attr {
+			if src == nil {
+				return []slog.Attr{slog.String("src", "unknown")}
+			}
+			return []slog.Attr{slog.String("peer", src.String())}
+		})
 		return
 	}
 	info := s.ifaces.Get(ifIndex)

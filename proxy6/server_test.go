@@ -159,6 +159,13 @@ func TestHandleGarbage(t *testing.T) {
 	if strings.Contains(logs.String(), "level=INFO") {
 		t.Errorf("junk logged at Info:\n%s", logs)
 	}
+	// A line that names no client escapes the log limiter's per-client
+	// bound.
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.Contains(l, " peer=") && !strings.Contains(l, " src=") && !strings.Contains(l, " mac=") {
+			t.Errorf("a per-packet line names no client: %s", l)
+		}
+	}
 }
 
 // TestMACCacheFlood: distinct clients beyond the bound keep the cache at its

@@ -14,8 +14,9 @@
 // was sent to.
 //
 // What one LAN host can take is bounded: transfers at once (MaxTransfers,
-// MaxPerClient per address), their pace (a transfer that stops moving
-// ends), and what a forged request brings back (one packet until the
-// client answers). The package has no package-level state and leaves the
+// MaxPerClient per address; at MaxTransfers the oldest transfer whose
+// client never answered makes room, so forged sources cannot hold every
+// slot), their pace (a transfer that stops moving ends), and what a forged
+// request brings back (one packet until the client answers). The package has no package-level state and leaves the
 // Go runtime's settings (GOMAXPROCS) alone.
 package tftpd

@@ -101,6 +101,15 @@ type pending struct {
 	// asked is set when the client resends its request: until the client
 	// has answered, the transfer resends its first packet only then.
 	asked atomic.Bool
+	// answered is set once a packet of the client reached the transfer:
+	// its address is not forged. Until then the transfer may be evicted.
+	answered atomic.Bool
+	evicted  atomic.Bool // its slot went to a newer request
+
+	key    string     // s.inflight's key
+	ip     netip.Addr // s.perClient's key
+	start  time.Time
+	cancel context.CancelFunc
 }
 
 // ErrBusy is why a request was refused with "server busy": MaxTransfers
@@ -295,7 +304,7 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, l *listener, in
 		s.log.Debug("tftp: duplicate request", peerAttr(peer), "file", logName(req.file))
 		return
 	}
-	if s.active.Load() >= int64(s.cfg.MaxTransfers) || s.perClient[ip] >= s.cfg.MaxPerClient {
+	if !s.room(ip) {
 		s.mu.Unlock()
 		l.writeFrom(appendError(nil, errCodeUndefined, "server busy"), in, peer)
 		st := Stats{Peer: peer, File: req.file, Err: ErrBusy}
@@ -307,25 +316,65 @@ func (s *Server) handle(ctx context.Context, wg *sync.WaitGroup, l *listener, in
 	}
 	s.active.Add(1)
 	s.perClient[ip]++
-	p := &pending{raw: raw}
+	tctx, cancel := context.WithCancel(ctx)
+	p := &pending{raw: raw, key: key, ip: ip, start: time.Now(), cancel: cancel}
 	s.inflight[key] = p
 	s.mu.Unlock()
 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		st := s.transfer(ctx, in, peer, req, p)
+		defer cancel()
+		st := s.transfer(tctx, in, peer, req, p)
 		s.mu.Lock()
-		if s.inflight[key] == p {
-			delete(s.inflight, key)
-		}
-		if s.perClient[ip]--; s.perClient[ip] <= 0 {
-			delete(s.perClient, ip)
+		if !p.evicted.Load() { // an eviction released the slot already
+			s.release(p)
 		}
 		s.mu.Unlock()
-		s.active.Add(-1)
 		s.finish(st)
 	}()
+}
+
+// room reports whether a transfer from ip may start; callers hold s.mu.
+// At MaxTransfers it makes room by evicting the oldest transfer whose
+// client never answered. A request's source can be forged: without this,
+// RRQs from a few dozen made-up addresses held every slot for the retries
+// of their first packet (issue #15). A client answers its first packet
+// within a round trip and is then never evicted; one evicted unanswered
+// sees silence, as after a lost packet, and resends its request. At
+// MaxPerClient nothing is evicted: the address's own requests would then
+// each bring back a first packet, where "server busy" is smaller.
+func (s *Server) room(ip netip.Addr) bool {
+	if s.perClient[ip] >= s.cfg.MaxPerClient {
+		return false
+	}
+	if s.active.Load() < int64(s.cfg.MaxTransfers) {
+		return true
+	}
+	var victim *pending
+	for _, p := range s.inflight {
+		if !p.answered.Load() && (victim == nil || p.start.Before(victim.start)) {
+			victim = p
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	victim.evicted.Store(true)
+	s.release(victim)
+	victim.cancel()
+	return true
+}
+
+// release frees p's slot; callers hold s.mu.
+func (s *Server) release(p *pending) {
+	if s.inflight[p.key] == p {
+		delete(s.inflight, p.key)
+	}
+	if s.perClient[p.ip]--; s.perClient[p.ip] <= 0 {
+		delete(s.perClient, p.ip)
+	}
+	s.active.Add(-1)
 }
 
 // peerIP is the client's address without the port (IPv4-mapped addresses
@@ -348,7 +397,7 @@ func (s *Server) finish(st Stats) {
 		s.log.Debug("tftp tsize probe", peerAttr(st.Peer), "file", logName(st.File))
 	case st.Err != nil:
 		s.log.Warn("tftp transfer failed", peerAttr(st.Peer), "file", logName(st.File), "bytes", st.Bytes,
-			"dur", st.Dur, "reason", st.Err.Error(), "retransmits", st.Retransmits)
+			"dur", st.Dur, "reason", logReason(st.Err), "err", st.Err.Error(), "retransmits", st.Retransmits)
 	default:
 		mbs := 0.0
 		if st.Dur > 0 {
@@ -361,6 +410,33 @@ func (s *Server) finish(st Stats) {
 	if s.cfg.OnDone != nil {
 		s.cfg.OnDone(st)
 	}
+}
+
+// logReason is the closed word a failure line is counted under by the log
+// limiter (internal/logfmt keeps a budget per client, message and reason).
+// The error's text may carry the client's words (its ERROR message, an
+// opcode, a mode): as the reason, each new text was a new budget, and one
+// host ending transfers with made-up messages took every line the log allows
+// (issue #15). The text goes in err.
+func logReason(err error) string {
+	var te *tftpError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return FailNotFound
+	case errors.Is(err, ErrAccess):
+		return FailAccess
+	case errors.Is(err, ErrBusy):
+		return FailBusy
+	case errors.Is(err, errTimeout), errors.Is(err, errEvicted):
+		return "timeout"
+	case errors.Is(err, errTooSlow):
+		return "too-slow"
+	case errors.Is(err, errShutdown):
+		return "shutdown"
+	case errors.As(err, &te):
+		return "client-error"
+	}
+	return "error"
 }
 
 // maxLogName is how much of a requested name a log line shows: the name

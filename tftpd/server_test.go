@@ -459,6 +459,8 @@ func TestBusy(t *testing.T) {
 	rc1 := newRawClient(t, ts.addr)
 	rc1.request(opRRQ, "f", "octet")
 	dataBlock(t, rc1.mustRecv())
+	rc1.ack(1) // answered: its slot is not given to a newer request
+	rc1.mustRecv()
 	rc2 := newRawClient(t, ts.addr)
 	rc2.request(opRRQ, "f", "octet")
 	wantError(t, rc2.mustRecv(), errCodeUndefined, "server busy")
@@ -470,8 +472,6 @@ func TestBusy(t *testing.T) {
 	if b := rc1.recv(200 * time.Millisecond); b != nil {
 		t.Fatalf("resent RRQ answered: %q", b[:4])
 	}
-	rc1.ack(1)
-	rc1.mustRecv()
 	rc1.ack(2)
 	rc1.mustRecv()
 	rc1.ack(3)
@@ -482,6 +482,51 @@ func TestBusy(t *testing.T) {
 	}
 	rc2.request(opRRQ, "f", "octet")
 	dataBlock(t, rc2.mustRecv())
+}
+
+// TestEvictUnanswered: requests from made-up addresses that never answer
+// fill every slot; a new client still gets its file (the oldest unanswered
+// transfer is ended, without an ERROR to its address), and transfers whose
+// clients answered are never ended for a newer one.
+func TestEvictUnanswered(t *testing.T) {
+	ts := serveFile(t, Config{MaxTransfers: 4, RetransmitTimeout: 5 * time.Second, ShutdownGrace: 100 * time.Millisecond},
+		strings.Repeat("e", 1000))
+	var silent []*rawClient
+	for i := range 4 {
+		rc := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, byte(10+i)))
+		rc.request(opRRQ, "f", "octet")
+		dataBlock(t, rc.mustRecv())
+		silent = append(silent, rc)
+	}
+	honest := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, 20))
+	honest.request(opRRQ, "f", "octet")
+	if b := honest.mustRecv(); binary.BigEndian.Uint16(b) != opDATA {
+		t.Fatalf("new client with every slot held by silent ones: %q; want DATA 1", b)
+	}
+	if st := ts.next(t); !errors.Is(st.Err, errEvicted) || st.Peer.String() != silent[0].c.LocalAddr().String() {
+		t.Fatalf("stats %+v; want the oldest silent transfer (%s) evicted", st, silent[0].c.LocalAddr())
+	}
+	if b := silent[0].recv(300 * time.Millisecond); b != nil {
+		t.Fatalf("the evicted client got %q; want nothing", b)
+	}
+	honest.ack(1)
+	dataBlock(t, honest.mustRecv())
+	// Every slot now holds an answered transfer or the honest one: answer
+	// them all, and a new request is refused rather than evicting them.
+	for _, rc := range silent[1:] {
+		rc.ack(1)
+		dataBlock(t, rc.mustRecv())
+	}
+	late := newRawClientFrom(t, ts.addr, net.IPv4(127, 0, 0, 30))
+	late.request(opRRQ, "f", "octet")
+	wantError(t, late.mustRecv(), errCodeUndefined, "server busy")
+	if st := ts.next(t); !errors.Is(st.Err, ErrBusy) {
+		t.Fatalf("stats %+v; want ErrBusy", st)
+	}
+	honest.ack(2)
+	if st := ts.next(t); st.Err != nil || st.Bytes != 1000 {
+		t.Fatalf("stats %+v; want the honest client's 1000 bytes", st)
+	}
 }
 
 // TestPerClientLimit floods the server with requests from one address that
@@ -820,6 +865,46 @@ func TestLogLongNames(t *testing.T) {
 		}
 		if !strings.Contains(l, fmt.Sprintf("... (%d bytes)", len(name))) {
 			t.Errorf("the line does not say how long the name was: %.400s", l)
+		}
+	}
+}
+
+// TestLogReasonIsClosed: a failure line's reason is a fixed word whatever
+// the client sent (an ERROR message, an opcode, a mode), so the log
+// limiter's budget per client and reason holds; the client's words are in
+// err, quoted.
+func TestLogReasonIsClosed(t *testing.T) {
+	var buf testlog.Buffer
+	dir := t.TempDir()
+	writeFile(t, dir, "f", strings.Repeat("c", 2000))
+	ts := startServerLog(t, "127.0.0.1:0", Config{RetransmitTimeout: 5 * time.Second}, &buf, dir)
+	closed := map[string]bool{FailNotFound: true, FailAccess: true, FailBusy: true, "timeout": true, "too-slow": true,
+		"shutdown": true, "client-error": true, "error": true}
+	for i := range 3 {
+		rc := newRawClient(t, ts.addr)
+		rc.request(opRRQ, "nosuch", fmt.Sprintf("mode%d", i)) // unsupported mode
+		rc.mustRecv()
+		ts.next(t)
+		for _, last := range [][]byte{
+			append([]byte{0, opERROR, 0, 0}, fmt.Sprintf("made-up message %d\x00", i)...), // the client's ERROR
+			{0, 0x70 + byte(i), 0, 1}, // an unknown opcode
+		} {
+			rc := newRawClient(t, ts.addr)
+			rc.request(opRRQ, "f", "octet")
+			rc.mustRecv()
+			rc.send(last)
+			ts.next(t)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 9 {
+		t.Fatalf("%d lines for 9 failed transfers:\n%s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		_, r, _ := strings.Cut(l, " reason=")
+		r, _, _ = strings.Cut(r, " ")
+		if !closed[r] || !strings.Contains(l, " err=") {
+			t.Errorf("reason %q is not a fixed word, or no err: %s", r, l)
 		}
 	}
 }

@@ -34,9 +34,12 @@ type octetSource struct {
 }
 
 // newOctetSource reads f through a read-ahead buffer from pool, which
-// holds *[]byte of readAhead bytes.
+// holds *[]byte of readAhead bytes. The buffer is taken for the second
+// block: the first goes out before the client has answered (its address
+// may be forged), and 256 transfers from forged addresses holding 64 KiB
+// each took the process past its memory bound (issue #15).
 func newOctetSource(f io.ReaderAt, size int64, pool *sync.Pool) *octetSource {
-	return &octetSource{f: f, size: size, pool: pool, buf: pool.Get().(*[]byte)}
+	return &octetSource{f: f, size: size, pool: pool}
 }
 
 // newReadAheadPool returns a pool for newOctetSource.
@@ -46,7 +49,9 @@ func newReadAheadPool() *sync.Pool {
 
 // release returns the read-ahead buffer to the pool.
 func (s *octetSource) release() {
-	s.pool.Put(s.buf)
+	if s.buf != nil {
+		s.pool.Put(s.buf)
+	}
 	s.buf, s.cache = nil, nil
 }
 
@@ -57,6 +62,12 @@ func (s *octetSource) block(n int64, buf []byte) (int, error) {
 		return 0, nil
 	}
 	if off < s.coff || off+want > s.coff+int64(len(s.cache)) {
+		if s.buf == nil {
+			if n == 1 {
+				return s.readBlock(n, off, buf[:want])
+			}
+			s.buf = s.pool.Get().(*[]byte)
+		}
 		c := (*s.buf)[:min(int64(len(*s.buf)), s.size-off)]
 		got, err := s.f.ReadAt(c, off)
 		if int64(got) < want {
@@ -69,6 +80,18 @@ func (s *octetSource) block(n int64, buf []byte) (int, error) {
 		s.cache, s.coff = c[:got], off
 	}
 	return copy(buf, s.cache[off-s.coff:off-s.coff+want]), nil
+}
+
+// readBlock reads block n, at off, straight into b.
+func (s *octetSource) readBlock(n, off int64, b []byte) (int, error) {
+	got, err := s.f.ReadAt(b, off)
+	if got < len(b) {
+		if err == nil || err == io.EOF {
+			err = errFileChanged
+		}
+		return 0, fmt.Errorf("read block %d: %w", n, err)
+	}
+	return got, nil
 }
 
 // netasciiSource translates the file to netascii (RFC 764: LF -> CR LF,

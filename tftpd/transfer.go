@@ -15,6 +15,7 @@ var (
 	errTimeout  = errors.New("timed out waiting for ack")
 	errShutdown = errors.New("server shutting down")
 	errTooSlow  = errors.New("too slow")
+	errEvicted  = errors.New("no answer: its slot went to a newer request")
 )
 
 // xfer is one running transfer.
@@ -145,7 +146,12 @@ func (s *Server) transfer(ctx context.Context, in ingress, peer net.Addr, req re
 		return st
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case pend != nil && pend.evicted.Load():
+			// No ERROR: the client never answered, its address may be
+			// forged.
+			return fail(errEvicted)
+		case ctx.Err() != nil:
 			err = errShutdown
 		}
 		switch {
@@ -271,7 +277,12 @@ func (x *xfer) await(send func(resend bool) error) error {
 		if err != nil {
 			return err
 		}
-		x.proven = true
+		if !x.proven {
+			x.proven = true
+			if x.pend != nil {
+				x.pend.answered.Store(true)
+			}
+		}
 		if n < 4 {
 			continue
 		}

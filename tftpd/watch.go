@@ -62,7 +62,7 @@ func outcome(st Stats) (result, detail string) {
 		return ResultOK, ""
 	case errors.Is(st.Err, ErrNotFound):
 		return ResultNotFound, st.Err.Error()
-	case errors.Is(st.Err, errTimeout), errors.Is(st.Err, errTooSlow):
+	case errors.Is(st.Err, errTimeout), errors.Is(st.Err, errTooSlow), errors.Is(st.Err, errEvicted):
 		return ResultTimeout, st.Err.Error()
 	case errors.As(st.Err, &te):
 		return ResultAborted, st.Err.Error()

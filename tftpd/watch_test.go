@@ -75,12 +75,14 @@ func TestWatch(t *testing.T) {
 	ts.next(t)
 	check("f", ws.Last(t), 3000, "timeout: ", 0)
 
-	// Busy: two transfers hold both slots.
+	// Busy: two transfers whose clients answered hold both slots.
 	a, b := newRawClient(t, ts.addr), newRawClient(t, ts.addr)
-	a.request(opRRQ, "f", "octet")
-	a.mustRecv()
-	b.request(opRRQ, "f", "octet")
-	b.mustRecv()
+	for _, x := range []*rawClient{a, b} {
+		x.request(opRRQ, "f", "octet")
+		x.mustRecv()
+		x.ack(1)
+		x.mustRecv()
+	}
 	c := newRawClient(t, ts.addr)
 	c.request(opRRQ, "f", "octet")
 	wantError(t, c.mustRecv(), errCodeUndefined, "server busy")
