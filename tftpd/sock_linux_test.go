@@ -3,9 +3,7 @@ package tftpd
 import (
 	"bytes"
 	"encoding/binary"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -185,16 +183,9 @@ func fileSource(t *testing.T, size int) ([]byte, *octetSource) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := tempFile(t, data)
 	src := newOctetSource(f, int64(size), newReadAheadPool())
-	t.Cleanup(func() { src.release(); f.Close() })
+	t.Cleanup(src.release)
 	return data, src
 }
 

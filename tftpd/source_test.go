@@ -12,15 +12,7 @@ import (
 // 256 transfers from forged addresses each held 64 KiB before.
 func TestFirstBlockTakesNoReadAhead(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 200)
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	path, f := tempFile(t, data)
 	src := newOctetSource(f, int64(len(data)), newReadAheadPool())
 	defer src.release()
 	buf := make([]byte, 512)
@@ -54,4 +46,20 @@ func TestFirstBlockTakesNoReadAhead(t *testing.T) {
 	if _, err := short.block(1, buf); err == nil {
 		t.Fatal("no error for a file shorter than announced")
 	}
+}
+
+// tempFile writes data to a file in the test's temporary folder and opens it
+// (closed when the test ends).
+func tempFile(t *testing.T, data []byte) (string, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return path, f
 }
