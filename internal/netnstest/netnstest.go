@@ -15,6 +15,7 @@ package netnstest
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -90,6 +92,7 @@ type Peer struct {
 // and peerCIDR on the other (both "a.b.c.d/nn"); removed when the test ends.
 func Netns(t *testing.T, hostCIDR, peerCIDR string) *Peer {
 	t.Helper()
+	sweepOnce.Do(sweep)
 	n := seq.Add(1)
 	p := &Peer{
 		NS: fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), n),
@@ -125,6 +128,24 @@ func Netns(t *testing.T, hostCIDR, peerCIDR string) *Peer {
 	}
 	p.HostIndex = ifc.Index
 	return p
+}
+
+var sweepOnce sync.Once
+
+// sweep removes the namespaces of test processes that are gone: a test
+// killed outright (SIGKILL, a CI job stopped) runs no cleanup, and a named
+// namespace outlives every process in it. The name holds its maker's pid.
+func sweep() {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		var pid, n int
+		if _, err := fmt.Sscanf(e.Name(), Prefix+"%d-%d", &pid, &n); err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = run("ip", "netns", "del", e.Name())
+		}
+	}
 }
 
 // Do runs fn on an OS thread switched into the peer's namespace. Sockets
