@@ -7,28 +7,14 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pxeproxy/pxeproxy/internal/browsertest"
 )
-
-// chromium finds a Chromium or Chrome binary: $PXE_CHROMIUM, else the usual
-// names on $PATH.
-func chromium() string {
-	if p := os.Getenv("PXE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, n := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 func hw(s string) net.HardwareAddr {
 	m, err := net.ParseMAC(s)
@@ -118,7 +104,7 @@ func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 // TestBrowser drives headless Chromium against the page while a client
 // boots: its row appears, its progress bar moves, its verdict turns booted.
 func TestBrowser(t *testing.T) {
-	bin := chromium()
+	bin := browsertest.Find()
 	if bin == "" {
 		t.Skip("no Chromium found (apt-get install chromium, or set PXE_CHROMIUM): the real-browser test is skipped")
 	}
@@ -141,24 +127,11 @@ func TestBrowser(t *testing.T) {
 	}, nil)
 	seedScreenshot(j, &offset)
 	srv := httptest.NewServer(j.Handler()) // 127.0.0.1
-	defer srv.Close()
+	// Closed after Chromium stops (cleanups run last first): Close waits for
+	// the page's open event stream.
+	t.Cleanup(srv.Close)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		// Chromium leaves its singleton socket folder (org.chromium.Chromium.*) in
-		// TMPDIR: give it one the test removes.
-		chromedp.Env("TMPDIR=" + t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1500, 820),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	ctx := browsertest.Start(t, bin, 1500, 820, 90*time.Second)
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

@@ -7,12 +7,10 @@
 package browser
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pxeproxy/pxeproxy/internal/browsertest"
 )
 
 // sample is what the page showed in a client's row at one moment; the page
@@ -54,20 +53,6 @@ const recorder = `(() => {
     }
   }, 50);
 })()`
-
-// chromium is $PXE_CHROMIUM, else Debian's /usr/bin/chromium, else a
-// Chromium or Chrome on $PATH.
-func chromium() string {
-	if p := os.Getenv("PXE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, n := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // moves returns the file whose bar showed the most distinct widths, at least
 // two and one of them strictly between 0 and 100%, and those widths in the
@@ -142,27 +127,12 @@ func TestBootInBrowser(t *testing.T) {
 	if shot == "" {
 		shot = filepath.Join(t.TempDir(), "journeys.png")
 	}
-	bin := chromium()
+	bin := browsertest.Find()
 	if bin == "" {
 		t.Fatal("no Chromium found (apt-get install chromium, or set PXE_CHROMIUM)")
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		// Chromium leaves its singleton socket folder (org.chromium.Chromium.*) in
-		// TMPDIR: give it one the test removes.
-		chromedp.Env("TMPDIR=" + t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 720),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, timeout)
-	defer cancelT()
+	ctx := browsertest.Start(t, bin, 1280, 720, timeout)
 
 	start := time.Now()
 	js, err := json.Marshal(ids)
