@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -359,14 +358,8 @@ func bootFile(r *Request, mac net.HardwareAddr, server net.IP, cfg *Config) (str
 	if !r.HTTP || strings.Contains(file, "://") {
 		return file, nil
 	}
-	// UEFI HTTP boot needs an IP-literal URL: a host name would need DNS from
-	// the main offer (EDK2 HttpBootDhcp4.c).
-	switch {
-	case cfg.HTTPURL != "":
-		return strings.TrimSuffix(cfg.HTTPURL, "/") + "/" + strings.TrimPrefix(file, "/"), nil
-	case cfg.HTTPPort != 0:
-		host := net.JoinHostPort(server.String(), strconv.Itoa(cfg.HTTPPort))
-		return "http://" + host + "/" + strings.TrimPrefix(strings.ReplaceAll(file, `\`, "/"), "/"), nil
+	if u, ok := cfg.HTTPBootURL(file, server); ok {
+		return u, nil
 	}
 	return "", ErrNoHTTP
 }

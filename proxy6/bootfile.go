@@ -3,11 +3,11 @@ package proxy6
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxeproxy/pxeproxy/internal/pxeboot"
 	"github.com/pxeproxy/pxeproxy/internal/pxeclass"
 )
 
@@ -131,37 +131,10 @@ func bootURL(file string, class pxeclass.Class, server net.IP, cfg *Config) (str
 		// after the '/' as the name and decodes its %XX escapes
 		// (PxeBcExtractBootFileUrl); a host name would need DNS it may not
 		// have. iPXE reads the same URL.
-		return "tftp://[" + server.String() + "]/" + escapePath(strings.TrimLeft(file, "/")), nil
+		return "tftp://[" + server.String() + "]/" + pxeboot.EscapePath(strings.TrimLeft(file, "/")), nil
 	}
-	// UEFI HTTP boot: an IP literal URL, since a host name needs a DNS
-	// server from the site's offer (HttpBootDhcp6.c, HttpOfferTypeProxyIpUri).
-	file = strings.TrimLeft(strings.ReplaceAll(file, `\`, "/"), "/")
-	switch {
-	case cfg.HTTPURL != "":
-		return strings.TrimSuffix(cfg.HTTPURL, "/") + "/" + escapePath(file), nil
-	case cfg.HTTPPort != 0:
-		return "http://" + net.JoinHostPort(server.String(), strconv.Itoa(cfg.HTTPPort)) + "/" + escapePath(file), nil
+	if u, ok := cfg.HTTPBootURL(file, server); ok {
+		return u, nil
 	}
 	return "", ErrNoHTTP
-}
-
-// escapePath percent-encodes every byte of a path but unreserved characters
-// (RFC 3986 2.3) and '/'. EDK2 strips a trailing ";mode=octet" and refuses
-// any other ";mode=", so ';' must not reach it raw; '%' is its escape.
-func escapePath(p string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '-', c == '.', c == '_', c == '~', c == '/':
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-		}
-	}
-	return b.String()
 }

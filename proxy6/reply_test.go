@@ -202,21 +202,6 @@ func TestClientMAC(t *testing.T) {
 	}
 }
 
-func TestEscapePath(t *testing.T) {
-	for in, want := range map[string]string{
-		"snponly.efi":             "snponly.efi",
-		"x64/grub~1.efi":          "x64/grub~1.efi",
-		`boot\x64\wdsmgfw.efi`:    "boot%5Cx64%5Cwdsmgfw.efi",
-		"a b;mode=netascii%.efi":  "a%20b%3Bmode%3Dnetascii%25.efi",
-		"\xff\x00":                "%FF%00",
-		"[2001:db8::1]:69/?#@!$&": "%5B2001%3Adb8%3A%3A1%5D%3A69/%3F%23%40%21%24%26",
-	} {
-		if got := escapePath(in); got != want {
-			t.Errorf("escapePath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestCaptures builds the reply to every request under testdata/*.hex (see
 // testdata/CAPTURES.md for how each was made) and compares it with
 // testdata/<name>.golden.

@@ -6,6 +6,8 @@ package pxeboot
 
 import (
 	"net"
+	"strconv"
+	"strings"
 
 	"github.com/pxeproxy/pxeproxy/internal/macprefix"
 	"github.com/pxeproxy/pxeproxy/internal/pxearch"
@@ -52,4 +54,42 @@ func (s *Settings) File(arch uint16, http bool, mac net.HardwareAddr) (file stri
 		file, ok = f, true
 	}
 	return file, ok && file != ""
+}
+
+// HTTPBootURL is the URL a UEFI HTTP boot client gets for file from a server
+// at server: under HTTPURL when set, else on our listener (HTTPPort) at
+// that IP literal, since a host name would need DNS from the site's offer
+// (EDK2 HttpBootDhcp4.c, HttpBootDhcp6.c). Backslashes become slashes and
+// the path is percent-encoded (EscapePath). ok is false with neither.
+func (s *Settings) HTTPBootURL(file string, server net.IP) (url string, ok bool) {
+	path := EscapePath(strings.TrimLeft(strings.ReplaceAll(file, `\`, "/"), "/"))
+	switch {
+	case s.HTTPURL != "":
+		return strings.TrimSuffix(s.HTTPURL, "/") + "/" + path, true
+	case s.HTTPPort != 0:
+		return "http://" + net.JoinHostPort(server.String(), strconv.Itoa(s.HTTPPort)) + "/" + path, true
+	}
+	return "", false
+}
+
+// EscapePath percent-encodes every byte of a path but unreserved characters
+// (RFC 3986 2.3) and '/'. EDK2 strips a trailing ";mode=octet" from a TFTP
+// URL and refuses any other ";mode=", so ';' must not reach it raw; '%' is
+// its escape. HTTP servers decode it.
+func EscapePath(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
