@@ -37,7 +37,7 @@ type Config struct {
 	TFTPRoot          string          `envconfig:"PXE_TFTP_ROOT" default:"/srv/tftp" desc:"folder served by the TFTP server (read-only; Windows backslash paths and case-insensitive names are resolved inside it)"`
 	TFTPDefaults      string          `envconfig:"PXE_TFTP_DEFAULTS" desc:"second folder searched when a file is not in PXE_TFTP_ROOT (the container image's built-in iPXE files and memtest86+)"`
 	TFTPWindowSizeMax int             `envconfig:"PXE_TFTP_WINDOWSIZE_MAX" default:"64" desc:"largest RFC 7440 windowsize a client may negotiate, and largest window a Windows boot manager may ask through Microsoft's variable-window extension, msftwindow (1-64)"`
-	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it clients get a 'server busy' error"`
+	TFTPMaxTransfers  int             `envconfig:"PXE_TFTP_MAX_TRANSFERS" default:"256" desc:"transfers at once; beyond it the oldest transfer whose client never answered (a forged source) gives up its slot, else the client gets a 'server busy' error"`
 	ShutdownGrace     envcfg.Duration `envconfig:"PXE_SHUTDOWN_GRACE" default:"20s" desc:"how long in-flight transfers may finish after SIGTERM"`
 
 	MenuTimeout envcfg.Duration `envconfig:"PXE_MENU_TIMEOUT" default:"30s" desc:"how long the generated boot menu waits for a key before it boots PXE_MENU_DEFAULT (at most 24h); 0: it waits for ever"`

@@ -30,10 +30,10 @@ import (
 
 // The bounds every flood is held to (issue: a hostile or broken LAN).
 const (
-	// maxRSS catches growth without bound (the issue measured 98-400 MB
-	// in seconds). One process lives through every flood and the Go heap
-	// keeps freed memory for minutes, so the later floods peak at 33-37
-	// MiB with every bound in place: 48 MiB keeps a margin over that.
+	// maxRSS catches growth without bound, which reached hundreds of MB in
+	// seconds. One process lives through every flood and the Go heap keeps
+	// what earlier floods freed, so the later floods peak higher than the
+	// first: the figures are in the README (Reliability).
 	maxRSS        = 48 << 20 // bytes
 	maxLogPerPush = 1 << 20  // bytes of log per flood
 	maxMetrics    = 64 << 10 // bytes of /metrics
